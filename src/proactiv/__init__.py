@@ -1,0 +1,25 @@
+"""proactiv: where a model breaks under input transformations, and what the input would have needed to be.
+
+Implements the ProactiV input-optimisation method (Prasad et al., IEEE TVCG 2023) for any differentiable
+PyTorch model.
+"""
+
+__version__ = "0.1.0"
+
+from proactiv import transforms  # noqa: E402
+from proactiv.optimize import ProjectionResult, Projector
+from proactiv.store import Run, open_run
+from proactiv.sweep import sweep
+from proactiv.transforms import Grid, Transform
+
+__all__ = [
+    "Grid",
+    "ProjectionResult",
+    "Projector",
+    "Run",
+    "Transform",
+    "__version__",
+    "open_run",
+    "sweep",
+    "transforms",
+]

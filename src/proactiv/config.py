@@ -1,0 +1,157 @@
+"""The sweep config (YAML, validated by pydantic): one source of truth for defaults.
+
+Errors name the field path and the bad value, e.g. ``grid[1].snr_db: ... (got 'loud')``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from proactiv.transforms import Grid
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file, the field and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """A user's own model: a TorchScript file, or ``package.module:function`` returning an nn.Module."""
+
+    torchscript: Path | None = None
+    factory: str | None = None
+    weights: Path | None = None
+    kwargs: dict = Field(default_factory=dict)
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_form(cls, v):
+        if v is not None and (":" not in v or not all(v.split(":", 1))):
+            raise ValueError(f"expected 'package.module:function', got {v!r}")
+        return v
+
+
+class DataSpec(_Strict):
+    """Which instances to sweep: per-class sample of a task's split, or tensors from files (custom task)."""
+
+    instances_per_class: int | None = Field(5, ge=1)
+    seed: int = 0
+    split: str = "test"
+    root: Path | None = None
+    inputs: Path | None = None
+    labels: Path | None = None
+    class_names: list[str] | None = None
+
+
+class ProjectionSpec(_Strict):
+    """Projection settings; a field left out takes the task's default, then the Projector's."""
+
+    loss: Literal["cross_entropy", "own_prediction", "mse", "l1"] | None = None
+    optimizer: Literal["adam", "sgd"] | None = None
+    lr: float | Literal["auto"] | None = None
+    lr_fraction: float | None = Field(None, gt=0)
+    cutoff: float | None = Field(None, ge=0)
+    max_steps: int | None = Field(None, ge=0)
+    batch_size: int | None = Field(None, ge=1)
+    criterion: Literal["per_sample", "batch_mean"] | None = None
+    regularizer: Literal["l2", "l1", "tv"] | None = None
+    reg_weight: float | None = Field(None, ge=0)
+    clamp: tuple[float, float] | None = None
+
+    @field_validator("lr")
+    @classmethod
+    def _positive(cls, v):
+        if isinstance(v, float) and v <= 0:
+            raise ValueError(f"expected a positive step size or 'auto', got {v}")
+        return v
+
+    def given(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ArraysSpec(_Strict):
+    keep: Literal["none", "sample", "all"] = "sample"
+    per_class: int = Field(2, ge=0)
+
+
+class UnitsSpec(_Strict):
+    """Size of a unit of work (the resume granularity)."""
+
+    instances: int = Field(64, ge=1)
+    projections: int = Field(1024, ge=1)
+
+
+class SweepConfig(_Strict):
+    task: str = "digits"
+    model: ModelSpec | None = None
+    data: DataSpec = Field(default_factory=DataSpec)
+    grid: list[dict] = Field(min_length=1)
+    projection: ProjectionSpec = Field(default_factory=ProjectionSpec)
+    arrays: ArraysSpec = Field(default_factory=ArraysSpec)
+    units: UnitsSpec = Field(default_factory=UnitsSpec)
+    seed: int = 0
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_builds(cls, v):
+        for i, entry in enumerate(v):
+            if "type" not in entry:
+                raise ValueError(f"grid[{i}]: missing 'type' (a transform name such as 'noise')")
+        try:
+            Grid.from_spec(v)
+        except ValueError as err:
+            raise ValueError(str(err)) from None
+        return v
+
+    def build_grid(self) -> Grid:
+        return Grid.from_spec(self.grid)
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        where = (
+            "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
+            or "(top level)"
+        )
+        got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {msg}{got}")
+    return f"{source}: invalid config\n" + "\n".join(lines)
+
+
+def parse_config(data: dict, source: str = "config") -> SweepConfig:
+    """Validate a config dict; relative paths in it are kept as given."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format(err, source)) from None
+
+
+def load_config(path: str | os.PathLike) -> SweepConfig:
+    """Read and validate a YAML sweep config; paths inside are resolved relative to the file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    cfg = parse_config(data, str(path))
+    base = path.resolve().parent
+    for spec, names in ((cfg.model, ("torchscript", "weights")), (cfg.data, ("root", "inputs", "labels"))):
+        for name in names:
+            value = getattr(spec, name, None) if spec is not None else None
+            if value is not None and not value.is_absolute():
+                setattr(spec, name, base / value)
+    return cfg

@@ -1,0 +1,407 @@
+"""The projection engine: input optimisation of transformed inputs toward their desired outputs.
+
+Starting from ``xT``, gradient steps on the *input* (model frozen) minimise ``L(f(z), y)`` until each sample's
+loss falls below ``cutoff`` or ``max_steps`` runs out. Samples are independent: the loss is a sum over samples,
+Adam's moments and step counts are kept per sample (written out here rather than ``torch.optim.Adam`` because
+its step count, and so its bias correction, is shared by the whole tensor), converged samples leave the working
+batch, and the queue refills it, so the cost per step shrinks with the work left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from proactiv.device import resolve_device
+from proactiv.losses import LABEL_LOSSES, LossFn, input_penalty, resolve_loss
+
+CRITERIA = ("per_sample", "batch_mean")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class ProjectionResult:
+    """What projection made of N transformed inputs (all tensors on the CPU, first dimension N)."""
+
+    inputs: torch.Tensor  # x̂T, the projected inputs
+    steps: torch.Tensor  # int64: optimiser steps each sample took
+    converged: torch.Tensor  # bool: its loss fell below the cutoff
+    loss_before: torch.Tensor  # L(f(xT), y)
+    loss_after: torch.Tensor  # L(f(x̂T), y)
+    outputs_before: torch.Tensor  # f(xT)
+    outputs_after: torch.Tensor  # f(x̂T)
+
+
+class Projector:
+    """Project transformed inputs toward desired outputs by gradient descent on the input.
+
+    Parameters
+    ----------
+    model : a differentiable ``nn.Module`` (or any callable module); it is frozen while projecting and left as
+        it was (mode and ``requires_grad`` flags restored, weights untouched).
+    loss : ``"cross_entropy"`` (targets are labels), ``"own_prediction"`` (targets are the clean inputs; the
+        model's prediction on them is the label), ``"mse"``/``"l1"`` (targets are tensors), or a callable
+        ``(outputs, targets) -> (N,)`` per-sample losses.
+    optimizer : ``"adam"`` (as the reference) or ``"sgd"``.
+    lr : a step size in input units, or ``"auto"``: ``lr_fraction`` × each sample's own input scale (the
+        standard deviation of its elements), so log-mel dB, waveforms and [0, 1] images converge in tens of
+        steps with one default.
+    cutoff : a sample has converged when its loss is below this.
+    max_steps : step budget per sample.
+    batch_size : size of the working batch (inputs of many grid points share it).
+    criterion : ``"per_sample"`` (each sample stops on its own) or ``"batch_mean"`` (the reference rule: a
+        chunk of ``batch_size`` stops when its *mean* loss is below the cutoff).
+    regularizer, reg_weight : optional penalty on the input change ``z - xT`` (``"l2"``, ``"l1"``, ``"tv"``).
+    clamp : optional ``(low, high)`` valid input range enforced after every step.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: str | LossFn = "cross_entropy",
+        optimizer: str = "adam",
+        lr: float | str = "auto",
+        cutoff: float = 0.05,
+        max_steps: int = 500,
+        batch_size: int = 256,
+        device: str | torch.device = "auto",
+        criterion: str = "per_sample",
+        lr_fraction: float = 0.01,
+        regularizer: str | None = None,
+        reg_weight: float = 0.0,
+        clamp: tuple[float, float] | None = None,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={optimizer!r}: expected one of {OPTIMIZERS}")
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion={criterion!r}: expected one of {CRITERIA}")
+        if lr != "auto" and not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"lr={lr!r}: expected a positive number or 'auto'")
+        if not lr_fraction > 0:
+            raise ValueError(f"lr_fraction={lr_fraction!r}: expected a positive number")
+        if not cutoff >= 0:
+            raise ValueError(f"cutoff={cutoff!r}: expected a number >= 0")
+        if int(max_steps) < 0:
+            raise ValueError(f"max_steps={max_steps!r}: expected an integer >= 0")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size={batch_size!r}: expected an integer >= 1")
+        if regularizer is not None:
+            input_penalty(regularizer, torch.zeros(1, 2))  # validates the name
+        if clamp is not None and not clamp[0] < clamp[1]:
+            raise ValueError(f"clamp={clamp!r}: expected (low, high) with low < high")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.loss = loss
+        self.loss_fn = resolve_loss(loss)
+        self.optimizer = optimizer
+        self.lr = lr
+        self.lr_fraction = float(lr_fraction)
+        self.cutoff = float(cutoff)
+        self.max_steps = int(max_steps)
+        self.batch_size = int(batch_size)
+        self.criterion = criterion
+        self.regularizer = regularizer
+        self.reg_weight = float(reg_weight)
+        self.clamp = clamp
+        self.betas = betas
+        self.eps = eps
+
+    def settings(self) -> dict:
+        """The settings that change results (recorded in a run's config and fingerprint)."""
+        return {
+            "loss": self.loss
+            if isinstance(self.loss, str)
+            else getattr(self.loss, "__name__", repr(self.loss)),
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "lr_fraction": self.lr_fraction,
+            "cutoff": self.cutoff,
+            "max_steps": self.max_steps,
+            "criterion": self.criterion,
+            "regularizer": self.regularizer,
+            "reg_weight": self.reg_weight,
+            "clamp": list(self.clamp) if self.clamp else None,
+            "betas": list(self.betas),
+            "eps": self.eps,
+        }
+
+    # ----------------------------------------------------------------------------------------- public verb
+    def project(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        on_done: Callable[[int], None] | None = None,
+    ) -> ProjectionResult:
+        """Project ``inputs`` (N, *shape) toward ``targets`` (labels (N,), target tensors, or clean inputs).
+
+        ``on_done(k)`` is called as k more samples finish (for progress bars).
+        """
+        inputs = self._check_inputs(inputs)
+        with _Frozen(self.model):
+            targets = self._check_targets(inputs, targets)
+            if self.criterion == "per_sample":
+                return self._project_per_sample(inputs, targets, on_done)
+            return self._project_batch_mean(inputs, targets, on_done)
+
+    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Model outputs for ``inputs`` in batches, on the CPU (no gradient)."""
+        with _Frozen(self.model), torch.no_grad():
+            outs = [self.model(chunk.to(self.device)).cpu() for chunk in inputs.split(self.batch_size)]
+        return torch.cat(outs)
+
+    # ------------------------------------------------------------------------------------------ checks
+    def _name(self) -> str:
+        return type(self.model).__name__
+
+    def _check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not isinstance(inputs, torch.Tensor):
+            raise TypeError(f"inputs: expected a torch.Tensor, got {type(inputs).__name__}")
+        if not inputs.is_floating_point():
+            raise TypeError(f"inputs: expected a floating-point tensor, got dtype {inputs.dtype}")
+        if inputs.dim() < 1 or inputs.shape[0] == 0:
+            raise ValueError(f"inputs: expected shape (N, ...) with N >= 1, got {tuple(inputs.shape)}")
+        bad = ~torch.isfinite(inputs.flatten(1) if inputs.dim() > 1 else inputs[:, None]).all(1)
+        if bad.any():
+            rows = bad.nonzero().flatten()[:5].tolist()
+            raise ValueError(f"inputs: {int(bad.sum())} sample(s) contain NaN or Inf (first rows: {rows})")
+        return inputs.detach().cpu()
+
+    def _check_targets(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if not isinstance(targets, torch.Tensor):
+            targets = torch.as_tensor(targets)
+        if targets.shape[0] != inputs.shape[0]:
+            raise ValueError(
+                f"targets: {targets.shape[0]} targets for {inputs.shape[0]} inputs; expected one per input"
+            )
+        probe = self._probe(inputs[:1])
+        if self.loss == "own_prediction":
+            if targets.shape != inputs.shape:
+                raise ValueError(
+                    f"targets: loss='own_prediction' takes the clean inputs as targets (shape "
+                    f"{tuple(inputs.shape)}), got shape {tuple(targets.shape)}"
+                )
+            targets = self.predict(targets.to(inputs.dtype)).argmax(1)
+        if self.loss in LABEL_LOSSES:
+            if targets.is_floating_point() or targets.dim() != 1:
+                raise ValueError(
+                    f"targets: expected integer class labels of shape (N,), got {targets.dtype} "
+                    f"{tuple(targets.shape)}"
+                )
+            n_classes = probe.shape[1]
+            out_of_range = (targets < 0) | (targets >= n_classes)
+            if out_of_range.any():
+                raise ValueError(
+                    f"targets: label {int(targets[out_of_range][0])} out of range; model {self._name()} has "
+                    f"{n_classes} outputs, so labels must lie in [0, {n_classes - 1}]"
+                )
+            return targets.long()
+        if isinstance(self.loss, str) and targets.shape[1:] != probe.shape[1:]:
+            raise ValueError(
+                f"targets: shape {tuple(targets.shape[1:])} per sample, but model {self._name()} outputs "
+                f"{tuple(probe.shape[1:])}"
+            )
+        return targets.to(inputs.dtype)
+
+    def _probe(self, x: torch.Tensor) -> torch.Tensor:
+        """One forward/backward on a sample: does the output depend differentiably on the input?"""
+        z = x.to(self.device).requires_grad_(True)
+        out = self.model(z)
+        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+            raise ValueError(
+                f"model {self._name()}: its output does not depend differentiably on its input (no gradient "
+                "reaches the output); projection needs a differentiable model (no argmax, rounding, "
+                "torch.no_grad or .detach() on the path from input to output)"
+            )
+        (grad,) = torch.autograd.grad(out.float().sum(), z, allow_unused=True)
+        if grad is None:
+            raise ValueError(
+                f"model {self._name()}: its output does not depend on its input (gradient is None)"
+            )
+        return out.detach()
+
+    # ------------------------------------------------------------------------------------------ engine
+    def _losses(self, z: torch.Tensor, start: torch.Tensor, targets: torch.Tensor):
+        """Forward pass: task loss per sample, objective (with regulariser), model outputs."""
+        out = self.model(z)
+        task = self.loss_fn(out, targets)
+        if task.shape != (z.shape[0],):
+            raise ValueError(
+                f"loss: expected per-sample losses of shape ({z.shape[0]},), got {tuple(task.shape)}"
+            )
+        objective = task
+        if self.regularizer is not None and self.reg_weight > 0:
+            objective = task + self.reg_weight * input_penalty(self.regularizer, z - start)
+        return task, objective, out
+
+    def _step_sizes(self, start: torch.Tensor) -> torch.Tensor:
+        if self.lr == "auto":
+            scale = start.flatten(1).std(1) if start[0].numel() > 1 else start.abs().flatten(1).mean(1)
+            return self.lr_fraction * scale.clamp_min(1e-12)
+        return torch.full((start.shape[0],), float(self.lr), dtype=start.dtype, device=start.device)
+
+    def _update(self, z, grad, state, active):
+        """One optimiser step for the rows in ``active`` (bool mask); per-sample Adam bias correction."""
+        view = (-1,) + (1,) * (z.dim() - 1)
+        state["t"][active] += 1
+        lr = state["lr"].view(view)
+        if self.optimizer == "sgd":
+            delta = lr * grad
+        else:
+            b1, b2 = self.betas
+            m, v = state["m"], state["v"]
+            m.mul_(b1).add_(grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            t = state["t"].to(z.dtype).clamp_min(1).view(view)
+            delta = lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + self.eps)
+        mask = active.view(view).to(z.dtype)
+        z = z - delta * mask
+        if self.clamp is not None:
+            z = z.clamp(*self.clamp)
+        return z
+
+    def _project_per_sample(self, inputs, targets, on_done) -> ProjectionResult:
+        n = inputs.shape[0]
+        res = _Outputs(inputs)
+        dev = self.device
+        queue = 0  # next sample index to enter the working batch
+        idx = torch.empty(0, dtype=torch.long)
+        z = start = tgt = None
+        state: dict[str, torch.Tensor] = {}
+        while queue < n or idx.numel():
+            free = self.batch_size - idx.numel()
+            if free > 0 and queue < n:  # refill from the queue
+                new = torch.arange(queue, min(n, queue + free))
+                queue += new.numel()
+                x_new = inputs[new].to(dev)
+                fresh = {
+                    "t": torch.zeros(new.numel(), dtype=torch.long, device=dev),
+                    "lr": self._step_sizes(x_new),
+                    "m": torch.zeros_like(x_new),
+                    "v": torch.zeros_like(x_new),
+                }
+                if idx.numel():
+                    z, start = torch.cat([z, x_new]), torch.cat([start, x_new])
+                    tgt = torch.cat([tgt, targets[new].to(dev)])
+                    state = {k: torch.cat([state[k], fresh[k]]) for k in state}
+                else:
+                    z, start, tgt, state = x_new.clone(), x_new, targets[new].to(dev), fresh
+                idx = torch.cat([idx, new])
+            z = z.detach().requires_grad_(True)
+            task, objective, out = self._losses(z, start, tgt)
+            first = state["t"] == 0
+            if first.any():
+                res.set_before(idx[first.cpu()], task[first], out[first])
+            done = (task.detach() < self.cutoff) | (state["t"] >= self.max_steps)
+            if done.any():
+                res.set_after(idx[done.cpu()], z[done], state["t"][done], task[done], out[done], self.cutoff)
+                if on_done:
+                    on_done(int(done.sum()))
+            keep = ~done
+            if not keep.any():
+                idx = idx[:0]
+                continue
+            (grad,) = torch.autograd.grad(objective[keep].sum(), z)
+            with torch.no_grad():
+                z = self._update(z.detach(), grad, state, keep)
+            keep_cpu = keep.cpu()
+            idx, z, start, tgt = idx[keep_cpu], z[keep], start[keep], tgt[keep]
+            state = {k: s[keep] for k, s in state.items()}
+        return res.result()
+
+    def _project_batch_mean(self, inputs, targets, on_done) -> ProjectionResult:
+        """The reference rule: each chunk steps together until its mean loss is below the cutoff."""
+        res = _Outputs(inputs)
+        for chunk in torch.arange(inputs.shape[0]).split(self.batch_size):
+            start = inputs[chunk].to(self.device)
+            tgt = targets[chunk].to(self.device)
+            z = start.clone()
+            state = {
+                "t": torch.zeros(chunk.numel(), dtype=torch.long, device=self.device),
+                "lr": self._step_sizes(start),
+                "m": torch.zeros_like(start),
+                "v": torch.zeros_like(start),
+            }
+            everyone = torch.ones(chunk.numel(), dtype=torch.bool, device=self.device)
+            while True:
+                z = z.detach().requires_grad_(True)
+                task, objective, out = self._losses(z, start, tgt)
+                if int(state["t"][0]) == 0:
+                    res.set_before(chunk, task, out)
+                if task.mean().item() < self.cutoff or int(state["t"][0]) >= self.max_steps:
+                    res.set_after(chunk, z, state["t"], task, out, self.cutoff)
+                    break
+                (grad,) = torch.autograd.grad(objective.sum(), z)
+                with torch.no_grad():
+                    z = self._update(z.detach(), grad, state, everyone)
+            if on_done:
+                on_done(chunk.numel())
+        return res.result()
+
+
+class _Outputs:
+    """Pre-allocated CPU result tensors, filled as samples enter and leave the working batch."""
+
+    def __init__(self, inputs: torch.Tensor):
+        n = inputs.shape[0]
+        self.inputs = inputs.clone()
+        self.steps = torch.zeros(n, dtype=torch.long)
+        self.converged = torch.zeros(n, dtype=torch.bool)
+        self.loss_before = torch.zeros(n, dtype=inputs.dtype)
+        self.loss_after = torch.zeros(n, dtype=inputs.dtype)
+        self.out_before: torch.Tensor | None = None
+        self.out_after: torch.Tensor | None = None
+
+    def set_before(self, rows, task, out):
+        if self.out_before is None:
+            self.out_before = torch.zeros((self.inputs.shape[0], *out.shape[1:]), dtype=out.dtype)
+        self.loss_before[rows] = task.detach().cpu().to(self.loss_before.dtype)
+        self.out_before[rows] = out.detach().cpu()
+
+    def set_after(self, rows, z, steps, task, out, cutoff):
+        if self.out_after is None:
+            self.out_after = torch.zeros((self.inputs.shape[0], *out.shape[1:]), dtype=out.dtype)
+        self.inputs[rows] = z.detach().cpu().to(self.inputs.dtype)
+        self.steps[rows] = steps.cpu()
+        task = task.detach().cpu().to(self.loss_after.dtype)
+        self.loss_after[rows] = task
+        self.converged[rows] = task < cutoff
+        self.out_after[rows] = out.detach().cpu()
+
+    def result(self) -> ProjectionResult:
+        return ProjectionResult(
+            self.inputs,
+            self.steps,
+            self.converged,
+            self.loss_before,
+            self.loss_after,
+            self.out_before,
+            self.out_after,
+        )
+
+
+class _Frozen:
+    """Context: model in eval mode with parameter gradients off; both restored on exit."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def __enter__(self):
+        self.training = self.model.training
+        self.flags = [(p, p.requires_grad) for p in self.model.parameters()]
+        self.model.eval()
+        for p, _ in self.flags:
+            p.requires_grad_(False)
+        return self.model
+
+    def __exit__(self, *exc):
+        for p, flag in self.flags:
+            p.requires_grad_(flag)
+        self.model.train(self.training)
+        return False

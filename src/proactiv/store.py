@@ -1,0 +1,290 @@
+"""The run directory: config and fingerprints, Parquet record shards, chunked arrays, lock, resume.
+
+```
+RUN/run.json                     config, fingerprints, status, counts
+RUN/records/part-<unit>.parquet  one row per (instance, grid point) of one unit of work
+RUN/arrays/part-<unit>.npz       xT and x̂T of the kept pairs of that unit; clean-<iblock>.npy the clean inputs
+RUN/done/<unit>.json             completion marker, written last: a shard without one does not exist
+RUN/.lock                        held by the sweep writing the run (pid@host); stale locks are taken over
+```
+Every file is written to a temporary name and renamed, so a killed sweep leaves whole files or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import socket
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from proactiv.transforms import Grid
+
+FORMAT_VERSION = 1
+
+
+class RunError(RuntimeError):
+    """A run directory that cannot be used as asked (locked, different config, corrupt)."""
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write via ``write(tmp_path)`` then rename onto ``path`` (atomic on POSIX)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj) -> None:
+    _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def unit_name(gblock: int, iblock: int) -> str:
+    return f"g{gblock:05d}-i{iblock:05d}"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------------------------- writing
+class RunWriter:
+    """Write side of a run: lock, resume checks, atomic shards. Used by the sweep."""
+
+    def __init__(self, path: str | os.PathLike, header: dict, resume: bool):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        for sub in ("records", "arrays", "done"):
+            (self.path / sub).mkdir(exist_ok=True)
+        self._lock()
+        try:
+            self._start(header, resume)
+        except BaseException:
+            self.release()
+            raise
+
+    # lock -----------------------------------------------------------------------------------------
+    def _lock(self) -> None:
+        lock = self.path / ".lock"
+        me = f"{os.getpid()}@{socket.gethostname()}"
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = lock.read_text().strip() if lock.exists() else ""
+                if _alive(holder):
+                    raise RunError(
+                        f"run {self.path} is being written by another sweep (process {holder}); "
+                        "wait for it to finish or stop it"
+                    ) from None
+                lock.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(me)
+            self._lockfile = lock
+            return
+        raise RunError(f"run {self.path}: could not take the lock {lock}")
+
+    def release(self) -> None:
+        lock = getattr(self, "_lockfile", None)
+        if lock is not None:
+            lock.unlink(missing_ok=True)
+            self._lockfile = None
+
+    # header ---------------------------------------------------------------------------------------
+    def _start(self, header: dict, resume: bool) -> None:
+        meta_path = self.path / "run.json"
+        if meta_path.exists():
+            old = read_header(self.path)
+            if not resume:
+                raise RunError(
+                    f"run {self.path} already exists (status: {old.get('status')}); pass --resume (resume=True) "
+                    "to continue it, or choose another output directory"
+                )
+            diffs = _differences(old, header)
+            if diffs:
+                raise RunError(
+                    f"cannot resume run {self.path}: it was made with a different setup:\n  "
+                    + "\n  ".join(diffs)
+                )
+            self.header = old
+        else:
+            if any((self.path / "done").iterdir()):
+                raise RunError(f"{self.path}: holds shards but no run.json; choose an empty output directory")
+            self.header = {**header, "format": FORMAT_VERSION, "created": _now(), "status": "running"}
+        self.header["status"] = "running"
+        self.header["updated"] = _now()
+        write_json(meta_path, self.header)
+
+    def completed_units(self) -> set[str]:
+        return {p.stem for p in (self.path / "done").glob("*.json")}
+
+    def write_unit(self, name: str, records: pd.DataFrame, arrays: dict[str, np.ndarray] | None) -> None:
+        """Arrays, then records, then the completion marker, each atomically."""
+        if arrays:
+            _atomic_write(self.path / "arrays" / f"part-{name}.npz", lambda tmp: _savez(tmp, arrays))
+        _atomic_write(
+            self.path / "records" / f"part-{name}.parquet", lambda tmp: records.to_parquet(tmp, index=False)
+        )
+        write_json(self.path / "done" / f"{name}.json", {"rows": len(records), "written": _now()})
+
+    def write_clean(self, iblock: int, clean: np.ndarray, instances: np.ndarray) -> None:
+        """The clean model inputs of an instance block (written once; same content on every resume)."""
+        path = self.path / "arrays" / f"clean-i{iblock:05d}.npz"
+        if not path.exists():
+            _atomic_write(path, lambda tmp: _savez(tmp, {"instance": instances, "x": clean}))
+
+    def finish(self, status: str = "complete") -> None:
+        self.header["status"] = status
+        self.header["updated"] = _now()
+        write_json(self.path / "run.json", self.header)
+        self.release()
+
+
+def _savez(tmp: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _alive(holder: str) -> bool:
+    """Whether the lock holder ``pid@host`` is a live process (on another host: assume alive)."""
+    pid, _, host = holder.partition("@")
+    if not pid.isdigit():
+        return False
+    if host and host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie (killed, not yet reaped) is not alive
+        if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+            return False
+    return True
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    """What differs between the stored and the requested setup (config and fingerprints)."""
+    out = []
+    for section in ("config", "fingerprints"):
+        a, b = old.get(section, {}), new.get(section, {})
+        for key in sorted(set(a) | set(b)):
+            if key == "package_version":
+                continue
+            if json.dumps(a.get(key), default=str, sort_keys=True) != json.dumps(
+                b.get(key), default=str, sort_keys=True
+            ):
+                out.append(f"{section}.{key}: stored {_short(a.get(key))}, now {_short(b.get(key))}")
+    return out
+
+
+def _short(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --------------------------------------------------------------------------------------------- reading
+def read_header(path: str | os.PathLike) -> dict:
+    meta = Path(path) / "run.json"
+    if not meta.exists():
+        raise RunError(f"{path}: not a proactiv run (no run.json); make one with `proactiv sweep`")
+    try:
+        return json.loads(meta.read_text())
+    except json.JSONDecodeError as err:
+        raise RunError(f"{meta}: corrupt run header ({err})") from None
+
+
+class Run:
+    """A stored sweep: ``config``, ``grid``, ``class_names``, ``records`` (pandas), DuckDB ``query``, arrays."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.header = read_header(self.path)
+        self.config = self.header.get("config", {})
+        self.fingerprints = self.header.get("fingerprints", {})
+        self.status = self.header.get("status")
+        self.grid = Grid.from_spec(self.config["grid"])
+        self.class_names = self.config.get("class_names")
+        self._records: pd.DataFrame | None = None
+        self._array_index: dict[tuple[int, int], tuple[str, int]] | None = None
+
+    def shard_files(self) -> list[Path]:
+        """Record shards with a completion marker (a shard without one is an interrupted write)."""
+        done = {p.stem for p in (self.path / "done").glob("*.json")}
+        return sorted(p for p in (self.path / "records").glob("part-*.parquet") if p.stem[5:] in done)
+
+    @property
+    def records(self) -> pd.DataFrame:
+        """All records, sorted by (instance, point)."""
+        if self._records is None:
+            files = self.shard_files()
+            if not files:
+                self._records = pd.DataFrame()
+            else:
+                self._records = (
+                    pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+                    .sort_values(["instance", "point"])
+                    .reset_index(drop=True)
+                )
+        return self._records
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run DuckDB SQL over the records, available as the table ``records``."""
+        files = self.shard_files()
+        if not files:
+            raise RunError(f"run {self.path} has no completed records yet")
+        con = duckdb.connect()
+        try:
+            listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE VIEW records AS SELECT * FROM read_parquet([{listing}])")
+            return con.execute(sql).df()
+        finally:
+            con.close()
+
+    def _index(self) -> dict[tuple[int, int], tuple[str, int]]:
+        if self._array_index is None:
+            self._array_index = {}
+            done = {p.stem for p in (self.path / "done").glob("*.json")}
+            for f in sorted((self.path / "arrays").glob("part-*.npz")):
+                if f.stem[5:] not in done:
+                    continue
+                with np.load(f) as z:
+                    for row, (i, p) in enumerate(zip(z["instance"], z["point"], strict=True)):
+                        self._array_index[(int(i), int(p))] = (str(f), row)
+        return self._array_index
+
+    def has_arrays(self, instance: int, point: int) -> bool:
+        return (int(instance), int(point)) in self._index()
+
+    def arrays(self, instance: int, point: int) -> dict[str, np.ndarray]:
+        """``x`` (clean), ``x_t`` (transformed) and ``x_proj`` (projected) model inputs of one record."""
+        key = (int(instance), int(point))
+        if key not in self._index():
+            raise KeyError(
+                f"run {self.path}: no arrays kept for instance {instance} at point {point} "
+                f"(arrays.keep = {self.config.get('arrays', {}).get('keep')!r})"
+            )
+        file, row = self._index()[key]
+        with np.load(file) as z:
+            out = {"x_t": z["x_t"][row], "x_proj": z["x_proj"][row]}
+        for f in (self.path / "arrays").glob("clean-i*.npz"):
+            with np.load(f) as z:
+                hit = np.nonzero(z["instance"] == key[0])[0]
+                if hit.size:
+                    out["x"] = z["x"][hit[0]]
+                    break
+        return out
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, status={self.status!r}, points={len(self.grid)})"
+
+
+def open_run(path: str | os.PathLike) -> Run:
+    """Open a run directory written by :func:`proactiv.sweep`."""
+    return Run(path)

@@ -1,0 +1,21 @@
+"""Tasks: a model + a dataset + how raw inputs become model inputs. ``load_task(cfg)`` picks one by name."""
+
+from __future__ import annotations
+
+import importlib
+
+from proactiv.config import ConfigError, SweepConfig
+from proactiv.tasks.base import TaskData
+
+#: task name → module with ``load_task(cfg: SweepConfig) -> TaskData`` (imported only when used)
+TASKS = {"digits": "proactiv.tasks.digits.task", "custom": "proactiv.tasks.custom"}
+
+
+def load_task(cfg: SweepConfig) -> TaskData:
+    """The model and instances a config asks for."""
+    if cfg.task not in TASKS:
+        raise ConfigError(f"task: unknown task {cfg.task!r}; known tasks: {', '.join(sorted(TASKS))}")
+    return importlib.import_module(TASKS[cfg.task]).load_task(cfg)
+
+
+__all__ = ["TASKS", "TaskData", "load_task"]

@@ -1,0 +1,43 @@
+"""What a task hands to a sweep: a model, instances, labels, names, metadata, a frontend, projection defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+
+@dataclass
+class TaskData:
+    """A model plus the instances to sweep. ``inputs`` are raw inputs; ``frontend`` turns them into model inputs."""
+
+    model: nn.Module
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str] | None = None
+    metadata: pd.DataFrame | None = None
+    frontend: Callable[[torch.Tensor], torch.Tensor] | None = None
+    projection_defaults: dict = field(default_factory=dict)
+    description: dict = field(default_factory=dict)
+
+
+def cache_dir() -> Path:
+    """Where trained toy models and other re-creatable artefacts are cached (``$PROACTIV_CACHE``)."""
+    path = Path(os.environ.get("PROACTIV_CACHE", Path.home() / ".cache" / "proactiv"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def pick_per_class(labels: torch.Tensor, per_class: int | None, seed: int) -> torch.Tensor:
+    """Indices of ``per_class`` instances of every class (all when None), chosen by a seeded shuffle, sorted."""
+    if per_class is None:
+        return torch.arange(labels.shape[0])
+    gen = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(labels.shape[0], generator=gen)
+    chosen = [order[labels[order] == c][:per_class] for c in torch.unique(labels)]
+    return torch.sort(torch.cat(chosen)).values

@@ -1,0 +1,86 @@
+"""The ``custom`` task: a user's own model (TorchScript file or ``module:function``) and tensors from files."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from proactiv.config import ConfigError, ModelSpec, SweepConfig
+from proactiv.tasks.base import TaskData, pick_per_class
+
+
+def load_model(spec: ModelSpec) -> nn.Module:
+    """Build the model a config names; errors name the file or the import path."""
+    if spec.torchscript is not None:
+        if not spec.torchscript.exists():
+            raise ConfigError(f"model.torchscript: file not found: {spec.torchscript}")
+        try:
+            return torch.jit.load(str(spec.torchscript), map_location="cpu").eval()
+        except (RuntimeError, ValueError) as err:
+            raise ConfigError(
+                f"model.torchscript: {spec.torchscript} is not a TorchScript file ({err})"
+            ) from None
+    if spec.factory is None:
+        raise ConfigError("model: give either 'torchscript: FILE' or 'factory: package.module:function'")
+    module_name, func_name = spec.factory.split(":", 1)
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"model.factory: cannot import {spec.factory!r} ({err})") from None
+    model = func(**spec.kwargs)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(
+            f"model.factory: {spec.factory} returned {type(model).__name__}, expected an nn.Module"
+        )
+    if spec.weights is not None:
+        if not spec.weights.exists():
+            raise ConfigError(f"model.weights: file not found: {spec.weights}")
+        try:
+            state = torch.load(spec.weights, map_location="cpu", weights_only=True)
+            model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        except (RuntimeError, OSError, EOFError) as err:
+            raise ConfigError(
+                f"model.weights: cannot load {spec.weights} into {spec.factory} ({err})"
+            ) from None
+    return model.eval()
+
+
+def _read_tensor(path: Path, field: str) -> torch.Tensor:
+    if path is None:
+        raise ConfigError(f"data.{field}: the custom task needs a .pt or .npy file")
+    if not path.exists():
+        raise ConfigError(f"data.{field}: file not found: {path}")
+    try:
+        if path.suffix == ".npy":
+            return torch.from_numpy(np.load(path))
+        value = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any unreadable file gets the same clear message
+        raise ConfigError(f"data.{field}: cannot read {path} ({err})") from None
+    if not isinstance(value, torch.Tensor):
+        raise ConfigError(f"data.{field}: {path} holds a {type(value).__name__}, expected a tensor")
+    return value
+
+
+def load_task(cfg: SweepConfig) -> TaskData:
+    if cfg.model is None:
+        raise ConfigError(
+            "model: the custom task needs a model (torchscript: FILE or factory: module:function)"
+        )
+    inputs = _read_tensor(cfg.data.inputs, "inputs")
+    labels = _read_tensor(cfg.data.labels, "labels")
+    if not inputs.is_floating_point():
+        inputs = inputs.float()
+    chosen = torch.arange(inputs.shape[0])
+    if not labels.is_floating_point() and labels.shape[0] == inputs.shape[0]:
+        chosen = pick_per_class(labels, cfg.data.instances_per_class, cfg.data.seed)
+    return TaskData(
+        model=load_model(cfg.model),
+        inputs=inputs[chosen],
+        labels=labels[chosen],
+        class_names=cfg.data.class_names,
+        description={"task": "custom", "indices": chosen.tolist()},
+    )
