@@ -6,7 +6,7 @@ PyTorch model.
 
 __version__ = "0.1.0"
 
-from proactiv import transforms  # noqa: E402
+from proactiv import analysis, tasks, transforms  # noqa: E402
 from proactiv.optimize import ProjectionResult, Projector
 from proactiv.store import Run, open_run
 from proactiv.sweep import sweep
@@ -14,6 +14,7 @@ from proactiv.transforms import Grid, Transform
 
 __all__ = [
     "Grid",
+    "analysis",
     "ProjectionResult",
     "Projector",
     "Run",
@@ -21,5 +22,6 @@ __all__ = [
     "__version__",
     "open_run",
     "sweep",
+    "tasks",
     "transforms",
 ]

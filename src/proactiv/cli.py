@@ -77,6 +77,84 @@ def transforms() -> None:
         )
 
 
+def _mount_tasks() -> None:
+    from proactiv.tasks.kws.cli import app as kws_app
+
+    app.add_typer(kws_app, name="kws")
+
+
+_mount_tasks()
+
+
+@app.command()
+def analyze(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    method: Annotated[str, typer.Option(help="embedding method: tsne | umap | pca")] = "tsne",
+    max_rows: Annotated[
+        int, typer.Option(help="embed at most this many rows (a seeded sample beyond)")
+    ] = 3000,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            help="breakpoint: first value with accuracy < threshold x identity accuracy, beyond 95 % CIs"
+        ),
+    ] = 0.8,
+    failure: Annotated[
+        str | None,
+        typer.Option(help="SQL over records defining a failure for error slices (default NOT correct_t)"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="recompute every step, fresh or not")] = False,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Compute breakpoints, error slices, difference embeddings and bias maps of RUN into RUN/analysis/."""
+    from proactiv.analysis.pipeline import analyze as analyze_run
+    from proactiv.analysis.pipeline import require_run
+    from proactiv.analysis.progress import step_progress
+    from proactiv.store import RunError
+
+    try:
+        r = require_run(run)
+        with step_progress(progress) as report_step:
+            result = analyze_run(
+                r, force=force, progress=report_step, method=method, max_rows=max_rows, threshold=threshold,
+                failure=failure,
+            )  # fmt: skip
+    except (ValueError, RunError) as err:
+        _fail(err)
+    done = ", ".join(result.computed) if result.computed else "nothing (every step was up to date)"
+    typer.echo(f"analysis in {r.path / 'analysis'}; computed: {done}")
+    for step, note in result.notes.items():
+        if note:
+            typer.echo(f"  {step}: {note}")
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file (default RUN/report.html)")
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="embedding method, if analysis is missing: tsne | umap | pca")
+    ] = "tsne",
+    gallery: Annotated[int, typer.Option(help="how many worst records to show")] = 8,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Write a self-contained HTML report of RUN (runs whatever analysis is missing first)."""
+    from proactiv.analysis.pipeline import require_run
+    from proactiv.analysis.progress import step_progress
+    from proactiv.report import write_report
+    from proactiv.store import RunError
+
+    try:
+        r = require_run(run)
+        with step_progress(progress) as report_step:
+            path = write_report(r, out=out, gallery=gallery, progress=report_step, method=method)
+    except (ValueError, RunError) as err:
+        _fail(err)
+    console.print(f"report written to [bold]{path}[/]")
+
+
 def main() -> None:
     app(prog_name="proactiv")
 

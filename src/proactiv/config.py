@@ -24,8 +24,9 @@ class _Strict(BaseModel):
 
 
 class ModelSpec(_Strict):
-    """A user's own model: a TorchScript file, or ``package.module:function`` returning an nn.Module."""
+    """The model: a task's saved model file (``path``), a TorchScript file, or ``package.module:function``."""
 
+    path: Path | None = None
     torchscript: Path | None = None
     factory: str | None = None
     weights: Path | None = None
@@ -91,6 +92,8 @@ class UnitsSpec(_Strict):
 
 class SweepConfig(_Strict):
     task: str = "digits"
+    #: where projection acts, for tasks with a frontend (kws: "feature" = log-mel, or "waveform")
+    domain: Literal["feature", "waveform"] | None = None
     model: ModelSpec | None = None
     data: DataSpec = Field(default_factory=DataSpec)
     grid: list[dict] = Field(min_length=1)
@@ -149,7 +152,7 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     cfg = parse_config(data, str(path))
     base = path.resolve().parent
-    for spec, names in ((cfg.model, ("torchscript", "weights")), (cfg.data, ("root", "inputs", "labels"))):
+    for spec, names in ((cfg.model, ("path", "torchscript", "weights")), (cfg.data, ("root", "inputs", "labels"))):
         for name in names:
             value = getattr(spec, name, None) if spec is not None else None
             if value is not None and not value.is_absolute():

@@ -11,8 +11,8 @@ from torch import nn
 
 
 def _update(h, tensor: torch.Tensor) -> None:
-    t = tensor.detach().cpu().contiguous()
-    h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+    t = tensor.detach().cpu().contiguous().reshape(-1)
+    h.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
     h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
 
 

@@ -8,7 +8,11 @@ from proactiv.config import ConfigError, SweepConfig
 from proactiv.tasks.base import TaskData
 
 #: task name → module with ``load_task(cfg: SweepConfig) -> TaskData`` (imported only when used)
-TASKS = {"digits": "proactiv.tasks.digits.task", "custom": "proactiv.tasks.custom"}
+TASKS = {
+    "digits": "proactiv.tasks.digits.task",
+    "kws": "proactiv.tasks.kws.task",
+    "custom": "proactiv.tasks.custom",
+}
 
 
 def load_task(cfg: SweepConfig) -> TaskData:
@@ -16,6 +20,13 @@ def load_task(cfg: SweepConfig) -> TaskData:
     if cfg.task not in TASKS:
         raise ConfigError(f"task: unknown task {cfg.task!r}; known tasks: {', '.join(sorted(TASKS))}")
     return importlib.import_module(TASKS[cfg.task]).load_task(cfg)
+
+
+def __getattr__(name: str):
+    """``pv.tasks.kws`` and friends, imported on first use (they pull in heavier dependencies)."""
+    if name in ("kws", "digits", "custom"):
+        return importlib.import_module(f"proactiv.tasks.{name}")
+    raise AttributeError(f"module 'proactiv.tasks' has no attribute {name!r}")
 
 
 __all__ = ["TASKS", "TaskData", "load_task"]

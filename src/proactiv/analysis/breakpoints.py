@@ -1,0 +1,217 @@
+"""Breakpoints: how accuracy, flip rate, ``loss_t`` and ``d_x`` change along each transform parameter, and
+the parameter value where the model breaks.
+
+Curves marginalise the other grid parameters (condition ``""``) or hold them at one value each (condition
+``"clip.level=0.5"``), over all instances (scope ``"all"``) or one class (scope = class name). Marginal
+curves first average each instance over the other parameters, so their 95 % confidence intervals are over
+instances, the unit that was sampled.
+
+The breakpoint rule: moving away from the identity value, the **first value whose accuracy falls below
+``threshold`` × the accuracy at the identity value** (default 0.8: the model lost a fifth of its accuracy),
+**and whose 95 % interval lies below ``threshold`` × the lower end of the identity's interval**. It is relative to the identity value, so
+classes and conditions with different clean accuracy compare; it names no value when the model never loses
+that much (a robust parameter gets no row), whereas a "largest change" rule always names one, and its
+answer depends on the spacing of the grid values. The interval condition keeps sampling noise from making
+breakpoints: where the model is already near chance, or a class has few instances, accuracy wobbles by more
+than a fifth between neighbouring values without anything breaking. Values on each side of a finite identity (gain below and
+above 0 dB) are walked separately.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+
+from proactiv.analysis.runview import RunView, format_value, open_view, q
+from proactiv.store import Run
+
+#: curve metrics: name → SQL over records (classifier runs have all four, others the last two)
+CURVE_METRICS = {
+    "accuracy": "correct_t::DOUBLE",
+    "flip_rate": "flipped::DOUBLE",
+    "loss_t": "loss_t",
+    "d_x": "d_x",
+}
+DEFAULT_THRESHOLD = 0.8
+BREAKPOINT_COLUMNS = [
+    "transform", "param", "column", "scope", "condition", "side", "value", "metric", "before", "after",
+    "previous", "reference_value", "reference", "ci_low", "ci_high", "n", "rule",
+]  # fmt: skip
+
+
+def _metrics(view: RunView) -> dict[str, str]:
+    return CURVE_METRICS if view.classifier else {k: CURVE_METRICS[k] for k in ("loss_t", "d_x")}
+
+
+def _interval(mean: pd.Series, sd: pd.Series, n: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """95 % Student-t interval of a mean over ``n`` instances (zero width for one instance)."""
+    from scipy import stats
+
+    n = n.to_numpy(dtype=float)
+    half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * np.nan_to_num(sd.to_numpy(dtype=float)) / np.sqrt(n)
+    half[n < 2] = 0.0
+    return mean.to_numpy() - half, mean.to_numpy() + half
+
+
+def _long(frame: pd.DataFrame, metrics: list[str], keys: list[str]) -> pd.DataFrame:
+    """Wide per-metric ``<m>_mean``/``<m>_sd`` columns → one row per metric with mean and interval."""
+    parts = []
+    for m in metrics:
+        low, high = _interval(frame[f"{m}_mean"], frame[f"{m}_sd"], frame["n"])
+        part = frame[keys + ["n"]].copy()
+        part["metric"] = m
+        part["mean"], part["ci_low"], part["ci_high"] = frame[f"{m}_mean"].to_numpy(), low, high
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _scopes(view: RunView, keys: str) -> tuple[str, str]:
+    """(GROUP BY clause, scope expression): every key group overall and, for classifiers, per class."""
+    if view.classifier:
+        scope = "CASE WHEN GROUPING(label_name) = 1 THEN 'all' ELSE label_name END"
+        return f"GROUPING SETS (({keys}), ({keys}, label_name))", scope
+    return keys, "'all'"
+
+
+def curves(run: Run | str | os.PathLike | RunView, within_others: bool = True) -> pd.DataFrame:
+    """Metric curves along every transform parameter, with 95 % confidence intervals over instances.
+
+    Returns one row per (column, scope, condition, value, metric): ``transform``, ``param``, ``column``,
+    ``scope`` (``"all"`` or a class name), ``condition`` (``""`` when the other parameters are
+    marginalised), ``value``, ``metric``, ``mean``, ``ci_low``, ``ci_high``, ``n`` (instances).
+    """
+    view = run if isinstance(run, RunView) else open_view(run)
+    metrics = _metrics(view)
+    aggs = ", ".join(f"avg({m}) AS {m}_mean, stddev_samp({m}) AS {m}_sd" for m in metrics)
+    tables = []
+    for column in view.grid_columns:
+        per = ", ".join(f"avg({sql}) AS {m}" for m, sql in metrics.items())
+        groups, scope = _scopes(view, "value")
+        frame = view.query(
+            f"WITH per AS (SELECT {q(column)} AS value, label_name, instance, {per} FROM records GROUP BY ALL) "
+            f"SELECT value, {scope} AS scope, count(*) AS n, {aggs} FROM per GROUP BY {groups}"
+        )
+        frame["column"], frame["condition"] = column, ""
+        tables.append(_long(frame, list(metrics), ["column", "scope", "condition", "value"]))
+    if within_others and len(view.grid_columns) > 1:
+        cols = ", ".join(q(c) for c in view.grid_columns)
+        raw = ", ".join(f"avg({sql}) AS {m}_mean, stddev_samp({sql}) AS {m}_sd" for m, sql in metrics.items())
+        groups, scope = _scopes(view, cols)
+        frame = view.query(
+            f"SELECT {cols}, {scope} AS scope, count(*) AS n, {raw} FROM records GROUP BY {groups}"
+        )
+        for column in view.grid_columns:
+            others = [c for c in view.grid_columns if c != column]
+            part = frame.drop(columns=others).rename(columns={column: "value"})
+            part["column"] = column
+            part["condition"] = [
+                ", ".join(f"{c}={format_value(v)}" for c, v in zip(others, row, strict=True))
+                for row in frame[others].itertuples(index=False)
+            ]
+            tables.append(_long(part, list(metrics), ["column", "scope", "condition", "value"]))
+    out = pd.concat(tables, ignore_index=True)
+    params = view.params
+    out.insert(0, "transform", out["column"].str.rsplit(".", n=1).str[0])
+    out.insert(1, "param", [params[c].name for c in out["column"]])
+    return out.sort_values(["column", "condition", "scope", "metric", "value"], ignore_index=True)
+
+
+def _distance(value: float, identity: float) -> float:
+    """How far a parameter value is from the identity (a larger SNR is closer to an identity of +inf)."""
+    if math.isinf(identity):
+        return -value if identity > 0 else value
+    return abs(value - identity)
+
+
+def _sides(values: np.ndarray, identity: float) -> dict[str, np.ndarray]:
+    """Indices of values below and above the identity, each ordered from the identity outward."""
+    out = {}
+    for side, mask in (("below", values < identity), ("above", values > identity)):
+        idx = np.nonzero(mask)[0]
+        if idx.size:
+            out[side] = idx[np.argsort([_distance(values[i], identity) for i in idx], kind="stable")]
+    return out
+
+
+def find_breakpoints(
+    curves_table: pd.DataFrame, identities: dict[str, float], threshold: float
+) -> pd.DataFrame:
+    """Apply the breakpoint rule (module docstring) to the ``accuracy`` curves of a :func:`curves` table."""
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold = {threshold}: expected a fraction of the identity accuracy in (0, 1)")
+    rule = (
+        f"first value, moving away from the identity, with accuracy < {threshold:g} x accuracy at the identity "
+        f"and its 95 % upper bound < {threshold:g} x the identity's 95 % lower bound"
+    )
+    acc = curves_table[curves_table.metric == "accuracy"]
+    rows = []
+    if acc.empty:
+        return pd.DataFrame(rows, columns=BREAKPOINT_COLUMNS)
+    for (column, scope, condition), group in acc.groupby(["column", "scope", "condition"], sort=False):
+        values = group.value.to_numpy(dtype=float)
+        mean = group["mean"].to_numpy(dtype=float)
+        upper = group["ci_high"].to_numpy(dtype=float)
+        lower = group["ci_low"].to_numpy(dtype=float)
+        identity = identities[column]
+        ref = int(np.argmin([_distance(v, identity) for v in values]))
+        if mean[ref] <= 0:
+            continue
+        for side, order in _sides(values, identity).items():
+            prev = ref
+            for i in order:
+                if i == ref:
+                    continue
+                if mean[i] < threshold * mean[ref] and upper[i] < threshold * lower[ref]:
+                    first = group.iloc[i]
+                    rows.append(
+                        {
+                            "transform": first["transform"],
+                            "param": first["param"],
+                            "column": column,
+                            "scope": scope,
+                            "condition": condition,
+                            "side": side,
+                            "value": values[i],
+                            "metric": "accuracy",
+                            "before": mean[prev],
+                            "after": mean[i],
+                            "previous": values[prev],
+                            "reference_value": values[ref],
+                            "reference": mean[ref],
+                            "ci_low": first["ci_low"],
+                            "ci_high": first["ci_high"],
+                            "n": int(first["n"]),
+                            "rule": rule,
+                        }
+                    )
+                    break
+                prev = i
+    return pd.DataFrame(rows, columns=BREAKPOINT_COLUMNS)
+
+
+def breakpoints(
+    run: Run | str | os.PathLike | RunView,
+    threshold: float = DEFAULT_THRESHOLD,
+    within_others: bool = True,
+    curves_table: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Where the model breaks along each transform parameter, overall and per class.
+
+    One row per (column, scope, condition, side) that breaks: ``transform``, ``param``, ``scope``,
+    ``value`` (the first broken value), ``metric`` (``"accuracy"``), ``before`` (accuracy at the previous,
+    unbroken value ``previous``), ``after`` (accuracy at ``value``), ``reference`` (accuracy at the identity
+    value ``reference_value``, or at the mildest value when the grid lacks the identity), its interval and
+    the ``rule``. Empty for runs without predictions (image-to-image): accuracy is undefined there.
+    """
+    view = run if isinstance(run, RunView) else open_view(run)
+    if curves_table is None:
+        if not view.classifier:
+            return pd.DataFrame(columns=BREAKPOINT_COLUMNS)
+        curves_table = curves(view, within_others=within_others)
+    elif not within_others:
+        curves_table = curves_table[curves_table.condition == ""]
+    identities = {c: p.identity for c, p in view.params.items()}
+    return find_breakpoints(curves_table, identities, threshold)

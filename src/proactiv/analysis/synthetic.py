@@ -1,0 +1,126 @@
+"""Synthetic runs with planted answers: for tests, benchmarks, and trying the analyses without a model.
+
+:func:`write_synthetic_run` writes a run directory through :class:`~proactiv.store.RunWriter`, as a sweep
+would, with records whose outcome follows known rules:
+
+- accuracy collapses at every SNR below ``fail_below_snr`` (only 20 % of those records stay correct);
+- every record of the voice ``bad_voice`` fails, whatever the transform;
+- kept arrays: x̂T − xT is small noise, plus a constant ``bias_shift`` in rows ``bias_rows`` of every input
+  of class ``bias_class`` (a band of a spectrogram, a strip of an image, a stretch of a 1-D signal).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from proactiv.store import Run, RunWriter, open_run, unit_name
+from proactiv.transforms import Grid, get
+
+
+def synthetic_grid(
+    snr_db: Sequence[float] = (math.inf, 20, 10, 5, 0, -5), gain_db: Sequence[float] = (0, -6, 6)
+) -> Grid:
+    return Grid([get("noise", snr_db=list(snr_db)), get("gain", gain_db=list(gain_db))])
+
+
+def write_synthetic_run(
+    path: str | os.PathLike,
+    n_instances: int = 120,
+    classes: Sequence[str] = ("yes", "no", "up", "down"),
+    grid: Grid | None = None,
+    shape: tuple[int, ...] = (40, 101),
+    voices: Sequence[str] = ("v0", "v1", "v2", "v3"),
+    fail_below_snr: float = 2.5,
+    bad_voice: str | None = "v3",
+    bias_class: str | None = "yes",
+    bias_rows: tuple[int, int] = (10, 14),
+    bias_shift: float = 1.0,
+    keep_per_class: int = 2,
+    instances_per_unit: int = 64,
+    classifier: bool = True,
+    seed: int = 0,
+) -> Run:
+    """Write a run whose breakpoint, worst slice and class bias are known (see the module docstring)."""
+    grid = grid or synthetic_grid()
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_instances) % len(classes)
+    meta = pd.DataFrame(
+        {
+            "voice": np.asarray(voices)[(np.arange(n_instances) // len(classes)) % len(voices)],
+            "gender": np.where(np.arange(n_instances) % 3 == 0, "female", "male"),
+            "rate": rng.integers(120, 200, n_instances),
+            "path": [f"clips/{i:05d}.wav" for i in range(n_instances)],
+        }
+    )
+    kept = np.concatenate([np.nonzero(labels == c)[0][:keep_per_class] for c in range(len(classes))])
+    spectrogram = len(shape) == 2
+    header = {
+        "config": {
+            "task": "synthetic",
+            "grid": grid.spec(),
+            "n_instances": n_instances,
+            "class_names": list(classes) if classifier else None,
+            "frontend": "LogMel(synthetic)" if spectrogram else None,
+            "arrays": {"keep": "sample", "per_class": keep_per_class},
+            "projection": {
+                "loss": "cross_entropy" if classifier else "mse",
+                "cutoff": 0.05,
+                "max_steps": 200,
+            },
+        },
+        "fingerprints": {"model": "synthetic", "data": f"synthetic-{seed}"},
+    }
+    writer = RunWriter(path, header, resume=False)
+    values = pd.DataFrame([p.values for p in grid])
+    snr_col = next(c for c in grid.columns if c.endswith("snr_db"))
+    for block, start in enumerate(range(0, n_instances, instances_per_unit)):
+        ids = np.arange(start, min(n_instances, start + instances_per_unit))
+        inst, point = np.tile(ids, len(grid)), np.repeat(np.arange(len(grid)), len(ids))
+        snr = values[snr_col].to_numpy()[point]
+        correct = np.ones(len(inst), dtype=bool)
+        low = snr < fail_below_snr
+        correct[low] = rng.random(int(low.sum())) < 0.2
+        if bad_voice is not None:
+            correct &= meta.voice.to_numpy()[inst] != bad_voice
+        frame = {"instance": inst, "label": labels[inst] if classifier else np.full(len(inst), -1)}
+        frame["label_name"] = (
+            np.asarray(classes, dtype=object)[labels[inst]]
+            if classifier
+            else np.full(len(inst), "", dtype=object)
+        )
+        frame["point"] = point
+        for col in grid.columns:
+            frame[col] = values[col].to_numpy()[point]
+        for col in meta.columns:
+            frame[f"meta.{col}"] = meta[col].to_numpy()[inst]
+        loss_t = np.where(correct, 0.1, 3.0) + rng.random(len(inst)) * 0.1
+        d_x = np.where(correct, 0.01, 0.05) + rng.random(len(inst)) * 0.01
+        frame.update(d_x=d_x, d_x_l2=d_x * math.sqrt(math.prod(shape)), d_x_mse=d_x**2, d_x_clean=d_x * 1.5,
+                     d_t=np.where(np.isinf(snr), 0.0, 0.1), d_y=np.where(correct, 0.0, 2.0), loss_t=loss_t,
+                     loss_proj=np.full(len(inst), 0.04), loss_change=loss_t - 0.04)  # fmt: skip
+        if classifier:
+            wrong = (labels[inst] + 1) % len(classes)
+            frame.update(pred_clean=labels[inst], pred_t=np.where(correct, labels[inst], wrong), pred_proj=labels[inst],
+                         correct_clean=np.ones(len(inst), dtype=bool), correct_t=correct,
+                         correct_proj=np.ones(len(inst), dtype=bool), flipped=~correct)  # fmt: skip
+        frame.update(steps=np.where(correct, 0, 40), converged=np.ones(len(inst), dtype=bool))
+        keep = np.isin(inst, kept)
+        arrays = None
+        if keep.any():
+            x_t = rng.normal(0, 1, (int(keep.sum()), *shape)).astype(np.float32)
+            diff = rng.normal(0, 0.05, x_t.shape).astype(np.float32)
+            if bias_class in classes and classifier:
+                hit = labels[inst[keep]] == list(classes).index(bias_class)
+                band = slice(*bias_rows)
+                diff[(hit, ..., band, slice(None)) if len(shape) > 1 else (hit, band)] += bias_shift
+            arrays = {"instance": inst[keep], "point": point[keep], "x_t": x_t, "x_proj": x_t + diff}
+            here = ids[np.isin(ids, kept)]
+            writer.write_clean(block, rng.normal(0, 1, (len(here), *shape)).astype(np.float32), here)
+        writer.write_unit(unit_name(0, block), pd.DataFrame(frame), arrays)
+    writer.finish("complete")
+    return open_run(path)

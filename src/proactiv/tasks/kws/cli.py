@@ -1,0 +1,86 @@
+"""``proactiv kws synth`` and ``proactiv kws train``: the keyword-spotting corpus and model, both cached."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Keyword spotting: corpus and model.")
+
+
+def _fail(err: Exception) -> None:
+    typer.secho(f"error: {err}", err=True, fg="red")
+    raise typer.Exit(2)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="corpus folder (Speech Commands layout)")],
+    size: Annotated[str, typer.Option(help="tiny | demo | large")] = "demo",
+    seed: Annotated[int, typer.Option(help="decides splits and deliveries")] = 0,
+    jobs: Annotated[int | None, typer.Option(help="parallel workers (default: CPUs)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="rebuild a corpus made with other options")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Synthesise a spoken-commands corpus offline with espeak-ng, flite and festival (cached)."""
+    from proactiv.tasks.kws.synth import synthesize
+
+    try:
+        meta = synthesize(out, size=size, seed=seed, jobs=jobs, progress=progress, force=force)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:
+        _fail(err)
+    counts = meta.groupby(["split", "engine"]).size().unstack(fill_value=0)
+    typer.echo(f"corpus in {out}: {len(meta)} clips\n{counts.to_string()}")
+
+
+def _data_key(data: Path) -> str:
+    """What identifies a corpus: its synthesis marker, or else the list of its WAV files and sizes."""
+    marker = data / ".complete"
+    if marker.exists():
+        return hashlib.sha256(marker.read_bytes()).hexdigest()[:16]
+    h = hashlib.sha256()
+    for wav in sorted(data.rglob("*.wav")):
+        h.update(f"{wav.relative_to(data)}:{wav.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="corpus folder (Speech Commands layout)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="model folder: model.pt and metrics.json")],
+    arch: Annotated[str, typer.Option(help="cnn | dscnn")] = "dscnn",
+    seed: Annotated[int, typer.Option()] = 0,
+    epochs: Annotated[int | None, typer.Option(help="epochs (default: as many as the time budget allows)")] = None,
+    time_budget: Annotated[float, typer.Option(help="training time budget in seconds")] = 270.0,
+    exclude_engine: Annotated[list[str] | None, typer.Option(help="hold out a TTS engine")] = None,
+    force: Annotated[bool, typer.Option("--force", help="train again even if a matching model exists")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Train a keyword model; skipped when OUT already holds one trained on the same data and settings."""
+    from proactiv.tasks.kws.train import train as train_model
+
+    if not data.is_dir():
+        _fail(FileNotFoundError(f"--data {data}: no such folder; make one with `proactiv kws synth --out {data}`"))
+    key = {"data": _data_key(data), "arch": arch, "seed": seed, "epochs": epochs, "time_budget": time_budget,
+           "exclude": sorted(exclude_engine or [])}
+    key_file = out / "train_key.json"
+    if not force and (out / "model.pt").exists() and key_file.exists() and json.loads(key_file.read_text()) == key:
+        typer.echo(f"model in {out} is up to date (trained on the same data and settings); --force to retrain")
+        return
+    try:
+        metrics = train_model(data, arch=arch, out=out, epochs=epochs, time_budget_s=time_budget,
+                              exclude_engines=tuple(exclude_engine or ()), seed=seed, progress=progress)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:
+        _fail(err)
+    key_file.write_text(json.dumps(key))
+    test = metrics.get("test", {})
+    typer.echo(f"model written to {out / 'model.pt'} ({metrics['params']} parameters, {metrics['macs']} MACs, "
+               f"{metrics['train_seconds']:.0f} s)")
+    for name, report in (("test", test), ("held out", metrics.get("held_out", {}))):
+        if report:
+            engines = ", ".join(f"{e} {a:.3f}" for e, a in report.get("per_engine", {}).items())
+            typer.echo(f"{name} accuracy {report.get('accuracy', float('nan')):.3f}  per engine: {engines}")

@@ -1,0 +1,251 @@
+"""Keyword-spotting models on log-mel dB features, and their one-file save/load format.
+
+Every model takes raw log-mel dB ``(B, n_mels, frames)`` and normalises each utterance *inside* the model
+(zero mean, unit variance over the whole utterance), so a projection can act on the raw dB values the
+frontend produces, and a gain change of the waveform (a constant dB offset) does not change the decision.
+
+Architectures (``build_model(arch, n_classes)``):
+
+- ``"cnn"``: a plain three-layer strided CNN with global average pooling.
+- ``"dscnn"``: a depthwise-separable CNN in the style of "Hello Edge" (Zhang et al. 2017), sized for
+  1 s clips at 10 ms hop: a strided 5×3 conv then four depthwise-separable blocks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from proactiv.tasks.kws.frontend import LogMel
+
+ARCHS = ("cnn", "dscnn")
+FORMAT = "proactiv.kws.model/1"
+TOP_DB = 80.0
+
+
+class UtteranceNorm(nn.Module):
+    """Per-utterance standardisation over all features of a sample, after a dynamic-range clamp.
+
+    Values more than ``top_db`` below the utterance's peak are raised to ``peak - top_db`` (as librosa's
+    ``top_db``): digital silence sits at the frontend's -100 dB floor, 120 dB under speech, and without
+    the clamp the silence/speech contrast, which depends on the word's duration, dominates the std.
+    ``top_db=None`` disables the clamp.
+    """
+
+    def __init__(self, eps: float = 1e-3, top_db: float | None = TOP_DB):
+        super().__init__()
+        self.eps = eps
+        self.top_db = top_db
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (-1, *([1] * (x.dim() - 1)))
+        if self.top_db is not None:
+            x = torch.maximum(x, x.flatten(1).amax(1).view(shape) - self.top_db)
+        flat = x.flatten(1)
+        mean = flat.mean(1).view(shape)
+        std = flat.std(1, unbiased=False).view(shape)
+        return (x - mean) / (std + self.eps)
+
+
+def _conv_bn(c_in: int, c_out: int, kernel, stride=1, groups: int = 1) -> nn.Sequential:
+    padding = tuple(k // 2 for k in kernel) if isinstance(kernel, tuple) else kernel // 2
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(B, mels, frames) → (B, 1, mels, frames) in channels-last layout (~30 % faster convs on CPU)."""
+    return x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+
+
+class CNN(nn.Module):
+    """Small strided CNN: 3 conv layers (stride 2 each) → global average pool → dropout → linear."""
+
+    def __init__(
+        self, n_classes: int = 12, channels: tuple[int, int, int] = (16, 32, 64), dropout: float = 0.1
+    ):
+        super().__init__()
+        c1, c2, c3 = channels
+        self.norm = UtteranceNorm()
+        self.features = nn.Sequential(
+            _conv_bn(1, c1, (5, 5), stride=2),
+            _conv_bn(c1, c2, (3, 3), stride=2),
+            _conv_bn(c2, c3, (3, 3), stride=2),
+            _conv_bn(c3, c3, (3, 3), stride=1),
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c3, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(_channels_last(self.norm(x)))
+        return self.head(h.mean((2, 3)))
+
+
+class DSCNN(nn.Module):
+    """Depthwise-separable CNN: strided 5×3 conv, then depthwise 3×3 + pointwise 1×1 blocks (first strided)."""
+
+    def __init__(self, n_classes: int = 12, width: int = 64, blocks: int = 4, dropout: float = 0.1):
+        super().__init__()
+        self.norm = UtteranceNorm()
+        layers = [_conv_bn(1, width, (5, 3), stride=2)]
+        for i in range(blocks):
+            stride = 2 if i == 0 else 1
+            layers += [
+                _conv_bn(width, width, (3, 3), stride=stride, groups=width),
+                _conv_bn(width, width, (1, 1)),
+            ]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(_channels_last(self.norm(x)))
+        return self.head(h.mean((2, 3)))
+
+
+def build_model(arch: str = "dscnn", n_classes: int = 12) -> nn.Module:
+    """A fresh (untrained) model of architecture ``arch`` ("cnn" or "dscnn") on log-mel dB features."""
+    if arch == "cnn":
+        return CNN(n_classes).to(memory_format=torch.channels_last)
+    if arch == "dscnn":
+        return DSCNN(n_classes).to(memory_format=torch.channels_last)
+    raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...] = (1, 40, 101)) -> int:
+    """Multiply-accumulates of one forward pass of conv and linear layers for one sample of ``input_shape``."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            per_out = (module.in_channels // module.groups) * kh * kw
+            total += output[0].numel() * per_out
+        elif isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total
+
+
+class WaveformModel(nn.Module):
+    """Frontend + feature model: waveform ``(B, samples)`` → logits, for waveform-domain projection."""
+
+    def __init__(self, frontend: LogMel, model: nn.Module):
+        super().__init__()
+        self.frontend = frontend
+        self.model = model
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.model(self.frontend(wave))
+
+
+class KeywordModel(nn.Module):
+    """A loaded keyword model on log-mel dB features ``(B, n_mels, frames)`` → logits ``(B, n_classes)``.
+
+    Attributes: ``arch``, ``class_names``, ``frontend`` (the :class:`LogMel` it was trained with), ``extra``
+    (whatever was saved alongside, e.g. training metrics).
+    """
+
+    def __init__(self, net: nn.Module, *, arch: str, frontend: LogMel, class_names: list[str], extra: dict):
+        super().__init__()
+        self.net = net
+        self.arch = arch
+        self.frontend = frontend
+        self.class_names = list(class_names)
+        self.extra = extra
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+    def waveform_model(self) -> WaveformModel:
+        """An ``nn.Module`` mapping waveforms to logits (this model's frontend, then this model), in eval mode."""
+        return WaveformModel(self.frontend, self).eval()
+
+
+def save_model(
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    arch: str,
+    frontend_config: dict,
+    class_names: list[str],
+    extra: dict | None = None,
+) -> Path:
+    """Save ``model`` (built by :func:`build_model`) with everything needed to rebuild it, as one file.
+
+    The file is a ``torch.save`` of plain containers and tensors (loadable with ``weights_only=True``),
+    written to a temporary name then renamed, so a crash never leaves a half-written model.
+    """
+    if isinstance(model, KeywordModel):
+        model = model.net
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "arch": arch,
+        "n_classes": len(class_names),
+        "class_names": list(class_names),
+        "frontend": dict(frontend_config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": dict(extra or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> KeywordModel:
+    """Load a model saved by :func:`save_model` as a :class:`KeywordModel` in eval mode.
+
+    Raises ``ValueError`` naming the file when it is missing, unreadable or not a proactiv KWS model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"model file {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt files
+        raise ValueError(
+            f"model file {str(path)!r} is not a readable torch file ({type(err).__name__})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(
+            f"model file {str(path)!r} is not a proactiv keyword model (expected format {FORMAT!r})"
+        )
+    try:
+        net = build_model(payload["arch"], payload["n_classes"])
+        net.load_state_dict(payload["state_dict"])
+        frontend = LogMel.from_config(payload["frontend"])
+        model = KeywordModel(
+            net,
+            arch=payload["arch"],
+            frontend=frontend,
+            class_names=payload["class_names"],
+            extra=payload.get("extra", {}),
+        )
+    except (KeyError, RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"model file {str(path)!r} has an invalid model ({err})") from None
+    return model.to(device).eval()

@@ -1,0 +1,53 @@
+"""The keyword-spotting task as a sweep config sees it: a trained model, test clips, voice metadata.
+
+``domain: feature`` (default) projects log-mel features: waveform transforms act on the clip, the model's
+frontend turns it into features, feature transforms (masks) act on those, and projection moves the features.
+``domain: waveform`` projects the waveform itself through frontend + model.
+"""
+
+from __future__ import annotations
+
+from proactiv.config import ConfigError, SweepConfig
+from proactiv.tasks.base import TaskData, pick_per_class
+from proactiv.tasks.kws.models import load_model
+from proactiv.tasks.kws.speech_commands import SpeechCommands
+
+#: metadata columns carried into records as ``meta.*`` when the corpus has them
+META_COLUMNS = ("path", "speaker", "engine", "voice", "variant", "gender", "rate", "pitch", "amplitude", "word")
+
+
+def load_task(cfg: SweepConfig) -> TaskData:
+    if cfg.model is None or cfg.model.path is None:
+        raise ConfigError("model.path: the kws task needs a model file made by `proactiv kws train`")
+    if cfg.data.root is None:
+        raise ConfigError("data.root: the kws task needs a corpus folder (Speech Commands layout)")
+    path = cfg.model.path / "model.pt" if cfg.model.path.is_dir() else cfg.model.path
+    try:
+        model = load_model(path)
+    except ValueError as err:
+        raise ConfigError(f"model.path: {err}") from None
+    domain = cfg.domain or "feature"
+    grid = cfg.build_grid()
+    if domain == "waveform" and grid.has_stage("feature"):
+        raise ConfigError("grid: feature-domain transforms (masks) need domain: feature, not waveform")
+    try:
+        data = SpeechCommands(cfg.data.root, split=cfg.data.split, seed=cfg.data.seed)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"data.root: {err}") from None
+    chosen = pick_per_class(data.labels, cfg.data.instances_per_class, cfg.data.seed)
+    waves = data.waveforms()[chosen]
+    meta = data.metadata.iloc[chosen.numpy()].reset_index(drop=True)
+    meta = meta[[c for c in META_COLUMNS if c in meta.columns]]
+    if domain == "feature":
+        net, frontend = model, model.frontend
+    else:
+        net, frontend = model.waveform_model(), None
+    return TaskData(
+        model=net,
+        inputs=waves,
+        labels=data.labels[chosen],
+        class_names=list(model.class_names),
+        metadata=meta,
+        frontend=frontend,
+        description={"task": "kws", "domain": domain, "arch": model.arch, "split": cfg.data.split},
+    )

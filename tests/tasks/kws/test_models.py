@@ -1,0 +1,106 @@
+"""KWS models: shapes, size budget, per-utterance normalisation, save/load round trip and errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from proactiv.tasks.kws.frontend import LogMel
+from proactiv.tasks.kws.models import (
+    ARCHS,
+    UtteranceNorm,
+    build_model,
+    count_macs,
+    count_params,
+    load_model,
+    save_model,
+)
+
+CLASSES = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_shape_and_budget(arch):
+    model = build_model(arch, 12).eval()
+    assert model(torch.randn(3, 40, 101)).shape == (3, 12)
+    macs = count_macs(model)
+    assert 1e6 <= macs <= 6e6
+    if arch == "dscnn":
+        assert 15_000 <= count_params(model) <= 30_000
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_normalisation_makes_a_db_offset_and_scale_irrelevant(arch):
+    model = build_model(arch, 12).eval()
+    x = torch.randn(2, 40, 101) * 3 - 40
+    torch.testing.assert_close(model(x), model(x + 17.0), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(model(x), model(2 * x + 5), atol=1e-4, rtol=1e-4)
+
+
+def test_values_far_below_the_peak_are_clamped():
+    model = build_model("dscnn", 12).eval()
+    x = torch.randn(2, 40, 101) * 3 - 20
+    x[:, :, :30] = -100.0  # digital silence
+    deeper = x.clone()
+    deeper[:, :, :30] = -300.0
+    torch.testing.assert_close(model(x), model(deeper))
+    assert not torch.allclose(UtteranceNorm(top_db=None)(x), UtteranceNorm(top_db=None)(deeper))
+
+
+def test_count_macs_of_a_known_layer():
+    layer = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 40 * 101, 2)
+    )
+    assert count_macs(layer, (1, 1, 40, 101)) == 4 * 9 * 40 * 101 + 4 * 40 * 101 * 2
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_save_load_round_trip(tmp_path, arch):
+    torch.manual_seed(0)
+    model = build_model(arch, 12)
+    model.train()
+    model(torch.randn(8, 40, 101))  # move BatchNorm running stats away from their init
+    model.eval()
+    fe = LogMel()
+    path = save_model(
+        tmp_path / "m.pt",
+        model,
+        arch=arch,
+        frontend_config=fe.config(),
+        class_names=CLASSES,
+        extra={"acc": 0.9},
+    )
+    loaded = load_model(path)
+    assert not loaded.training
+    assert loaded.arch == arch and loaded.class_names == CLASSES and loaded.extra == {"acc": 0.9}
+    assert loaded.frontend.config() == fe.config()
+    x = torch.randn(4, 40, 101)
+    assert torch.equal(loaded(x), model(x))
+    wave = torch.randn(2, 16000) * 0.1
+    wm = loaded.waveform_model()
+    assert torch.equal(wm(wave), model(fe(wave)))
+    wave.requires_grad_(True)
+    wm(wave).sum().backward()
+    assert wave.grad.abs().sum() > 0
+    torch.load(path, weights_only=True)  # plain containers only
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(ValueError, match="missing.pt"):
+        load_model(tmp_path / "missing.pt")
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="corrupt.pt"):
+        load_model(bad)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(ValueError, match="other.pt.*not a proactiv keyword model"):
+        load_model(other)
+    wrong = tmp_path / "wrong.pt"
+    save_model(
+        wrong, build_model("cnn"), arch="dscnn", frontend_config=LogMel().config(), class_names=CLASSES
+    )
+    with pytest.raises(ValueError, match="wrong.pt"):
+        load_model(wrong)
+    with pytest.raises(ValueError, match="arch"):
+        build_model("transformer")
