@@ -86,24 +86,14 @@ def test_records_have_the_contract_columns(small_cnn, tmp_path):
 
 def test_same_records_whatever_the_batch_and_unit_sizes(small_cnn, tmp_path):
     model = small_cnn.double()
-    a = small_sweep(
-        model,
-        tmp_path / "a",
-        torch.float64,
-        projector=pv.Projector(model, lr=0.05, max_steps=60, batch_size=256),
-        instances_per_unit=10,
-        projections_per_unit=40,
-    ).records
-    b = small_sweep(
-        model,
-        tmp_path / "b",
-        torch.float64,
-        projector=pv.Projector(model, lr=0.05, max_steps=60, batch_size=3),
-        instances_per_unit=3,
-        projections_per_unit=5,
-    ).records
-    assert a.steps.nunique() > 1
-    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-8, atol=1e-10)
+    runs = []
+    for name, batch, inst_unit, proj_unit in (("a", 256, 10, 40), ("b", 3, 3, 5)):
+        projector = pv.Projector(model, lr=0.05, max_steps=60, batch_size=batch)
+        run = small_sweep(model, tmp_path / name, torch.float64, projector=projector,
+                          instances_per_unit=inst_unit, projections_per_unit=proj_unit)  # fmt: skip
+        runs.append(run.records)
+    assert runs[0].steps.nunique() > 1
+    pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=False, rtol=1e-8, atol=1e-10)
 
 
 def test_existing_run_needs_resume_and_same_setup(small_cnn, tmp_path):

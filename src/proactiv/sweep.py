@@ -10,24 +10,18 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from torch import nn
 
 from proactiv import __version__
 from proactiv.fingerprint import data_hash, model_hash
 from proactiv.metrics import differences
 from proactiv.optimize import Projector
+from proactiv.progress import progress_bar
 from proactiv.store import Run, RunWriter, open_run, unit_name
 from proactiv.transforms import Grid
 
@@ -102,32 +96,18 @@ def sweep(
         gblocks = [
             np.arange(s, min(len(grid), s + points_per_unit)) for s in range(0, len(grid), points_per_unit)
         ]
+        units = _Units(model, projector, grid, frontend, inputs, labels, metadata, class_names, seed, kept)
         done = writer.completed_units()
         todo = [
             (g, i) for g in range(len(gblocks)) for i in range(len(iblocks)) if unit_name(g, i) not in done
         ]
         total = n * len(grid)
         finished = total - sum(len(gblocks[g]) * len(iblocks[i]) for g, i in todo)
-        with _progress(progress) as bar:
+        with progress_bar("projections", progress) as bar:
             task = bar.add_task("projecting", total=total, completed=finished)
             for g, i in todo:
                 ids, points = iblocks[i], gblocks[g]
-                records, arrays, clean = _unit(
-                    model,
-                    projector,
-                    grid,
-                    frontend,
-                    inputs,
-                    labels,
-                    metadata,
-                    class_names,
-                    classifier,
-                    ids,
-                    points,
-                    seed,
-                    kept,
-                    lambda k: bar.advance(task, k),
-                )
+                records, arrays, clean = units.run(ids, points, lambda k: bar.advance(task, k))
                 if clean is not None:
                     writer.write_clean(i, clean[np.isin(ids, kept)], ids[np.isin(ids, kept)])
                 writer.write_unit(unit_name(g, i), records, arrays)
@@ -179,100 +159,94 @@ def _kept_instances(labels, keep, per_class, classifier) -> np.ndarray:
     return np.sort(np.concatenate([np.nonzero(lab == c)[0][:per_class] for c in np.unique(lab)]))
 
 
-def _unit(
-    model,
-    projector,
-    grid,
-    frontend,
-    inputs,
-    labels,
-    metadata,
-    class_names,
-    classifier,
-    ids,
-    points,
-    seed,
-    kept,
-    advance,
-):
-    """Transform, project and measure one unit; returns (records DataFrame, arrays dict or None, clean)."""
-    x = inputs[torch.as_tensor(ids)]
-    with torch.no_grad():
-        clean = frontend(x) if frontend is not None else x
-        batches = []
-        for p in points:
-            xt = grid.apply(x, ids.tolist(), int(p), seed, "input")
-            if frontend is not None:
-                xt = frontend(xt)
-            xt = grid.apply(xt, ids.tolist(), int(p), seed, "feature")
-            if not torch.isfinite(xt).all():
-                raise ValueError(
-                    f"grid point {int(p)} {grid[int(p)].values}: the transformed inputs contain NaN/Inf"
-                )
-            batches.append(xt)
-    xt = torch.cat(batches)
-    k = len(points)
-    lab = labels[torch.as_tensor(ids)]
-    clean_rep = clean.repeat(k, *([1] * (clean.dim() - 1)))
-    lab_rep = lab.repeat(k, *([1] * (lab.dim() - 1)))
-    targets = clean_rep if projector.loss == "own_prediction" else lab_rep
-    result = projector.project(xt, targets, on_done=advance)
-    out_clean = projector.predict(clean).repeat(k, *([1] * (result.outputs_before.dim() - 1)))
-    cols = differences(
-        clean_rep,
-        xt,
-        result.inputs,
-        out_clean,
-        result.outputs_before,
-        result.outputs_after,
-        result.loss_before,
-        result.loss_after,
-        lab_rep if classifier else None,
-    )
-    inst = np.tile(ids, k)
-    point = np.repeat(points, len(ids))
-    frame = {"instance": inst.astype(np.int64)}
-    if classifier:
-        frame["label"] = lab_rep.numpy().astype(np.int64)
-        names = class_names if class_names is not None else [str(c) for c in range(int(lab.max()) + 1)]
-        frame["label_name"] = np.asarray(names, dtype=object)[frame["label"]]
-    else:
-        frame["label"] = np.full(len(inst), -1, dtype=np.int64)
-        frame["label_name"] = np.full(len(inst), "", dtype=object)
-    frame["point"] = point.astype(np.int64)
-    values = np.asarray([[grid[int(p)].values[c] for c in grid.columns] for p in points], dtype=np.float64)
-    for j, col in enumerate(grid.columns):
-        frame[col] = np.repeat(values[:, j], len(ids))
-    if metadata is not None:
-        for col in metadata.columns:
-            frame[f"meta.{col}"] = metadata[col].to_numpy()[inst]
-    frame.update(cols)
-    frame["steps"] = result.steps.numpy()
-    frame["converged"] = result.converged.numpy()
-    records = pd.DataFrame(frame)
-    keep = np.isin(inst, kept)
-    arrays = None
-    if keep.any():
-        arrays = {
-            "instance": inst[keep],
-            "point": point[keep],
-            "x_t": xt.numpy()[keep],
-            "x_proj": result.inputs.numpy()[keep],
-        }
-    return records, arrays, clean.numpy() if np.isin(ids, kept).any() else None
+@dataclass
+class _Units:
+    """What every unit of a sweep shares; :meth:`run` transforms, projects and measures one unit."""
 
+    model: nn.Module
+    projector: Projector
+    grid: Grid
+    frontend: Callable | None
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    metadata: pd.DataFrame | None
+    class_names: Sequence[str] | None
+    seed: int
+    kept: np.ndarray
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("projections"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
+    def run(self, ids: np.ndarray, points: np.ndarray, advance: Callable[[int], None]):
+        """Transform, project and measure one unit: (records DataFrame, arrays dict or None, clean or None)."""
+        classifier = not self.labels.is_floating_point()
+        x = self.inputs[torch.as_tensor(ids)]
+        with torch.no_grad():
+            clean = self.frontend(x) if self.frontend is not None else x
+            batches = []
+            for p in points:
+                xt = self.grid.apply(x, ids.tolist(), int(p), self.seed, "input")
+                if self.frontend is not None:
+                    xt = self.frontend(xt)
+                xt = self.grid.apply(xt, ids.tolist(), int(p), self.seed, "feature")
+                if not torch.isfinite(xt).all():
+                    raise ValueError(
+                        f"grid point {int(p)} {self.grid[int(p)].values}: the transformed inputs contain NaN/Inf"
+                    )
+                batches.append(xt)
+        xt = torch.cat(batches)
+        k = len(points)
+        lab = self.labels[torch.as_tensor(ids)]
+        clean_rep = clean.repeat(k, *([1] * (clean.dim() - 1)))
+        lab_rep = lab.repeat(k, *([1] * (lab.dim() - 1)))
+        targets = clean_rep if self.projector.loss == "own_prediction" else lab_rep
+        result = self.projector.project(xt, targets, on_done=advance)
+        out_clean = self.projector.predict(clean).repeat(k, *([1] * (result.outputs_before.dim() - 1)))
+        cols = differences(
+            clean_rep,
+            xt,
+            result.inputs,
+            out_clean,
+            result.outputs_before,
+            result.outputs_after,
+            result.loss_before,
+            result.loss_after,
+            lab_rep if classifier else None,
+        )
+        inst = np.tile(ids, k)
+        point = np.repeat(points, len(ids))
+        frame = {"instance": inst.astype(np.int64)}
+        if classifier:
+            frame["label"] = lab_rep.numpy().astype(np.int64)
+            names = (
+                self.class_names
+                if self.class_names is not None
+                else [str(c) for c in range(int(lab.max()) + 1)]
+            )
+            frame["label_name"] = np.asarray(names, dtype=object)[frame["label"]]
+        else:
+            frame["label"] = np.full(len(inst), -1, dtype=np.int64)
+            frame["label_name"] = np.full(len(inst), "", dtype=object)
+        frame["point"] = point.astype(np.int64)
+        values = np.asarray(
+            [[self.grid[int(p)].values[c] for c in self.grid.columns] for p in points], dtype=np.float64
+        )
+        for j, col in enumerate(self.grid.columns):
+            frame[col] = np.repeat(values[:, j], len(ids))
+        if self.metadata is not None:
+            for col in self.metadata.columns:
+                frame[f"meta.{col}"] = self.metadata[col].to_numpy()[inst]
+        frame.update(cols)
+        frame["steps"] = result.steps.numpy()
+        frame["converged"] = result.converged.numpy()
+        records = pd.DataFrame(frame)
+        keep = np.isin(inst, self.kept)
+        arrays = None
+        if keep.any():
+            arrays = {
+                "instance": inst[keep],
+                "point": point[keep],
+                "x_t": xt.numpy()[keep],
+                "x_proj": result.inputs.numpy()[keep],
+            }
+        return records, arrays, clean.numpy() if np.isin(ids, self.kept).any() else None
 
 
 def sweep_config(

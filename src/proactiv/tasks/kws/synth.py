@@ -637,14 +637,7 @@ def _run_units(out: Path, plan: Plan, splits: dict[str, str], jobs: int, progres
     A unit is one espeak or flite speaker, or up to ``_FESTIVAL_GROUP`` festival speakers of one voice
     (one festival process); the largest units go first so the workers finish together.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from proactiv.progress import progress_bar
 
     units = []
     for engine in ("festival", "flite", "espeak"):
@@ -655,10 +648,8 @@ def _run_units(out: Path, plan: Plan, splits: dict[str, str], jobs: int, progres
                 units += [same[i : i + _FESTIVAL_GROUP] for i in range(0, len(same), _FESTIVAL_GROUP)]
         else:
             units += [[item] for item in items]
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("clips"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
     done = sum(len(clips) for s, clips in plan if (out / ".parts" / f"{s.id}.csv").exists())
-    with Progress(*columns, disable=not progress) as bar, ThreadPoolExecutor(jobs) as pool:
+    with progress_bar("clips", progress) as bar, ThreadPoolExecutor(jobs) as pool:
         task = bar.add_task(
             "synthesising spoken commands", total=sum(len(c) for _, c in plan), completed=done
         )
