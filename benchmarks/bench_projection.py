@@ -1,6 +1,7 @@
 """Projection speed and fidelity: the per-sample engine (defaults) against the reference rule.
 
-Both run in this process on the same model (the digits CNN) and the same transformed inputs:
+Both run in this process on the same model (the digits CNN, or the KWS model on log-mel dB features) and the
+same transformed inputs:
   * default   — ``Projector(model)``: per-sample stopping, compaction, step size relative to the input scale,
                 all grid points in one queue;
   * reference — ``criterion="batch_mean"``, Adam, lr 1e-3, cutoff 0.05, 500 steps, one grid point at a time
@@ -9,6 +10,7 @@ Prints projections/s, converged fraction, median steps, the median d_x ratio on 
 peak RSS of whole sweeps with 4× more grid points (memory must not grow with the grid).
 
     python benchmarks/bench_projection.py [--per-class 10] [--repeats 3]
+    python benchmarks/bench_projection.py --task kws --per-class 2   # after `make demo`
 """
 
 from __future__ import annotations
@@ -26,15 +28,42 @@ import torch
 import proactiv as pv
 from proactiv.tasks.digits import load_task
 
-GRID = [
-    pv.transforms.get("noise", snr_db=[20, 5, 0, -5]),
-    pv.transforms.get("clip", level=[1.0, 0.5, 0.3, 0.2]),
-]
+GRIDS = {
+    "digits": [
+        pv.transforms.get("noise", snr_db=[20, 5, 0, -5]),
+        pv.transforms.get("clip", level=[1.0, 0.5, 0.3, 0.2]),
+    ],
+    "kws": [
+        pv.transforms.get("audio_noise", snr_db=[20, 10, 0]),
+        pv.transforms.get("speed", factor=[0.8, 1.0, 1.25]),
+    ],
+}
+
+
+def load_kws(per_class: int, model_dir: str, data_dir: str):
+    """The trained KWS model on log-mel features and test clips (made by `make demo`)."""
+    from proactiv.config import parse_config
+    from proactiv.tasks import load_task as load_any
+
+    cfg = parse_config(
+        {
+            "task": "kws",
+            "model": {"path": model_dir},
+            "data": {"root": data_dir, "instances_per_class": per_class},
+            "grid": [{"type": "gain"}],
+        }
+    )
+    return load_any(cfg)
 
 
 def transformed(task, grid):
+    """Model inputs of every grid point (through the task's frontend when it has one)."""
     ids = list(range(task.inputs.shape[0]))
-    return [grid.apply(task.inputs, ids, p, seed=0) for p in range(len(grid))]
+    out = []
+    for p in range(len(grid)):
+        x = grid.apply(task.inputs, ids, p, seed=0)
+        out.append(task.frontend(x) if task.frontend is not None else x)
+    return out
 
 
 def run_default(task, xs):
@@ -77,16 +106,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-class", type=int, default=10, help="instances per class (10 classes)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--task", choices=sorted(GRIDS), default="digits")
+    ap.add_argument("--model", default="models/kws-dscnn", help="kws model folder")
+    ap.add_argument("--data", default="data/kws", help="kws corpus folder")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    task = load_task(args.per_class)
-    grid = pv.Grid(GRID)
-    xs = transformed(task, grid)
+    task = (
+        load_task(args.per_class)
+        if args.task == "digits"
+        else load_kws(args.per_class, args.model, args.data)
+    )
+    grid = pv.Grid(GRIDS[args.task])
+    with torch.no_grad():
+        xs = transformed(task, grid)
     n = sum(x.shape[0] for x in xs)
     print(
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     )
-    print(f"model: digits CNN; {task.inputs.shape[0]} instances x {len(grid)} grid points = {n} projections")
+    print(
+        f"task {args.task}: {task.inputs.shape[0]} instances x {len(grid)} grid points = {n} projections, "
+        f"input shape {tuple(xs[0].shape[1:])}"
+    )
     rates = {"default": [], "reference": []}
     results = {}
     for _ in range(args.repeats):
@@ -123,6 +163,8 @@ def main() -> None:
     print(
         f"median d_x ratio default/reference: {ratio_moved:.3f} (needed steps), {ratio_both:.3f} (all both-converged)"
     )
+    if args.task != "digits":
+        return
     small, large = sweep_peak_rss(8, args.per_class), sweep_peak_rss(32, args.per_class)
     print(
         f"peak RSS of a whole sweep: 8 grid points {small:.0f} MiB, 32 grid points {large:.0f} MiB "
