@@ -1,0 +1,160 @@
+"""KWS training: the loss falls on a toy corpus, augmentation pieces do what they say, reports add up."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from proactiv.tasks.kws.frontend import LogMel
+from proactiv.tasks.kws.train import (
+    Augment,
+    Split,
+    accuracy_report,
+    balanced_weights,
+    fit,
+    lowpass,
+    random_eq,
+    tempo,
+    vtlp,
+)
+
+SR = 16000
+T = torch.arange(SR, dtype=torch.float32) / SR
+
+
+def toy_split(n: int, seed: int, n_classes: int = 4) -> Split:
+    """Class k is a tone burst at 400·(k+1) Hz with jittered pitch and timing."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % n_classes
+    freq = 400.0 * (labels + 1) * (1 + 0.03 * torch.randn(n, generator=g))
+    centre = 0.5 + 0.1 * torch.randn(n, 1, generator=g)
+    env = torch.exp(-(((T - centre) / 0.12) ** 2))
+    waves = 0.3 * env * torch.sin(2 * math.pi * freq[:, None] * T) + 0.003 * torch.randn(n, SR, generator=g)
+    return Split(waves, labels, np.array(["a", "b"])[np.arange(n) % 2])
+
+
+def test_training_lowers_the_loss_and_learns_a_toy_task():
+    names = ["c0", "c1", "c2", "c3"]
+    still = Augment(shift_ms=0, speed_p=0, reverb_p=0, noise_p=0, vtlp_p=0, time_masks=0, freq_masks=0)
+    model, info = fit(
+        toy_split(128, 0), toy_split(32, 1), names, arch="cnn", epochs=4, batch_size=32, progress=False,
+        lr=1e-2, augment=still,
+    )  # fmt: skip
+    losses = [h["loss"] for h in info["history"]]
+    assert losses[-1] < 0.75 * losses[0]
+    assert max(h["val_accuracy"] for h in info["history"]) > 0.6
+    assert not model.training
+
+
+def test_augmented_batches_keep_shapes_and_are_seeded():
+    aug, fe = Augment(reverb_p=1.0), LogMel()
+    x = toy_split(4, 0).waves
+    a = aug.features(
+        fe(aug.waveforms(x, torch.Generator().manual_seed(3))), fe, torch.Generator().manual_seed(4)
+    )
+    b = aug.features(
+        fe(aug.waveforms(x, torch.Generator().manual_seed(3))), fe, torch.Generator().manual_seed(4)
+    )
+    assert a.shape == (4, 40, 101) and torch.equal(a, b) and torch.isfinite(a).all()
+
+
+def test_vtlp_moves_a_spectral_peak_by_alpha():
+    fe = LogMel()
+    feats = fe(0.3 * torch.sin(2 * math.pi * 1000 * T)[None].repeat(3, 1))
+    out = vtlp(feats, torch.tensor([1.0, 1.2, 0.8]), fe)
+    torch.testing.assert_close(out[0], feats[0], atol=1e-3, rtol=0)
+    centres = fe.centre_frequencies()
+    peaks = [float(centres[int(o.mean(1).argmax())]) for o in out]
+    assert abs(peaks[1] - 1200) < 80 and abs(peaks[2] - 800) < 60
+
+
+def test_tempo_stretches_a_burst_in_time_only():
+    feats = torch.full((2, 40, 101), -100.0)
+    feats[:, 10, 40:61] = 0.0  # 21 frames of a 1-bin "tone"
+    out = tempo(feats, torch.tensor([1.0, 0.5]))
+    assert torch.equal(out[0], feats[0])
+    loud = (out[1] > -50).nonzero()
+    assert set(loud[:, 0].tolist()) == {10} and 40 <= len(loud) <= 43  # twice as long, same bin
+
+
+def test_lowpass_and_eq_augmentations():
+    x = (torch.sin(2 * math.pi * 6000 * T) + torch.sin(2 * math.pi * 500 * T))[None].repeat(2, 1)
+    y = lowpass(x, torch.tensor([4000.0, 8000.0]))
+    spec = torch.fft.rfft(y).abs()
+    assert spec[0, 6000] < 1e-3 * spec[0, 500] and torch.allclose(y[1], x[1], atol=1e-4)
+    eq = random_eq(3, 40, 6.0, torch.Generator().manual_seed(0))
+    assert eq.shape == (3, 40, 1) and eq.abs().max() <= 9.0 and eq.std() > 0.5
+
+
+def test_balanced_weights_draw_classes_equally():
+    labels = torch.tensor([0] * 90 + [1] * 10 + [2] * 30)
+    w = balanced_weights(labels, 3)
+    assert torch.isclose(w[labels == 0].sum(), w[labels == 1].sum())
+    w = balanced_weights(labels, 3, {2: 2.0})
+    assert torch.isclose(w[labels == 2].sum(), 2 * w[labels == 1].sum())
+
+
+def test_accuracy_report_counts():
+    pred, labels = torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2])
+    rep = accuracy_report(pred, labels, np.array(["x", "x", "y", "y"]), ["a", "b", "c"])
+    assert rep["accuracy"] == 0.75 and rep["per_engine"] == {"x": 1.0, "y": 0.5}
+    assert rep["per_class"]["c"] == 0.5 and rep["confusion"][2] == [0, 1, 1]
+    assert rep["min_engine_accuracy"] == 0.5
+
+
+def write_toy_corpus(root, per_word: int = 8) -> None:
+    """A Speech Commands-layout corpus of tone bursts: 4 words x 4 speakers, engines "a" and "b"."""
+    import pandas as pd
+
+    from proactiv.tasks.kws.wavio import write_wav
+
+    words = {"yes": 500.0, "no": 900.0, "up": 1400.0, "cat": 2200.0}
+    rows, g = [], np.random.default_rng(0)
+    for word, freq in words.items():
+        (root / word).mkdir(parents=True, exist_ok=True)
+        for i in range(per_word):
+            speaker, engine = f"s{i % 4}", "ab"[i // 4 % 2]
+            path = f"{word}/{speaker}_nohash_{i}.wav"
+            f = freq * (1 + 0.02 * g.standard_normal())
+            write_wav(
+                root / path,
+                0.3 * np.exp(-(((T.numpy() - 0.5) / 0.1) ** 2)) * np.sin(2 * np.pi * f * T.numpy()),
+                SR,
+            )
+            rows.append({"path": path, "speaker": speaker, "engine": engine})
+    (root / "_background_noise_").mkdir()
+    write_wav(root / "_background_noise_" / "white.wav", 0.05 * g.standard_normal(3 * SR), SR)
+    meta = pd.DataFrame(rows)
+    (root / "validation_list.txt").write_text("\n".join(meta.path[meta.speaker == "s2"]) + "\n")
+    (root / "testing_list.txt").write_text("\n".join(meta.path[meta.speaker == "s3"]) + "\n")
+    meta.to_csv(root / "metadata.csv", index=False)
+
+
+def test_train_end_to_end_writes_a_loadable_model_and_metrics(tmp_path):
+    import json
+
+    from proactiv.tasks.kws.models import load_model
+    from proactiv.tasks.kws.train import train
+
+    write_toy_corpus(tmp_path / "data")
+    metrics = train(tmp_path / "data", arch="cnn", out=tmp_path / "run", epochs=1, progress=False,
+                    exclude_engines=("b",))  # fmt: skip
+    assert set(metrics["test"]["per_engine"]) == {"a", "_background_"}
+    assert set(metrics["held_out"]["per_engine"]) == {"b"}
+    assert len(metrics["test"]["confusion"]) == 12
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["held_out"]["n"] == metrics["held_out"]["n"] > 0
+    model = load_model(tmp_path / "run" / "model.pt")
+    assert model.class_names[-1] == "_silence_" and model.extra["metrics"]["arch"] == "cnn"
+
+
+def test_excluding_an_unknown_engine_is_an_error(tmp_path):
+    import pytest
+
+    from proactiv.tasks.kws.train import train
+
+    write_toy_corpus(tmp_path / "data")
+    with pytest.raises(ValueError, match="flite"):
+        train(tmp_path / "data", out=tmp_path / "run", epochs=1, progress=False, exclude_engines=("flite",))
