@@ -10,6 +10,8 @@ demo: bootstrap
 	.venv/bin/proactiv kws train --data data/kws --arch dscnn --out models/kws-dscnn
 	.venv/bin/proactiv sweep examples/kws_demo.yaml --out runs/kws-demo --resume
 	.venv/bin/proactiv info runs/kws-demo
+	.venv/bin/proactiv report runs/kws-demo
+	.venv/bin/proactiv serve runs/kws-demo
 
 # The toy task: scikit-learn's digits, no corpus or training step needed.
 demo-digits: bootstrap

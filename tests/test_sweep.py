@@ -234,7 +234,10 @@ def test_config_errors_name_the_field(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
-def test_custom_task_from_factory_and_torchscript(tmp_path, small_cnn):
+def test_custom_task_from_factory_and_torchscript(tmp_path):
+    from proactiv.tasks.digits.model import DigitsCNN
+
+    small_cnn = DigitsCNN(4)
     torch.save(small_cnn.state_dict(), tmp_path / "w.pt")
     torch.save(torch.rand(8, 1, 8, 8), tmp_path / "x.pt")
     torch.save(torch.arange(8) % 4, tmp_path / "y.pt")
@@ -244,7 +247,7 @@ def test_custom_task_from_factory_and_torchscript(tmp_path, small_cnn):
         "grid: [{type: gain, gain_db: [0, -6]}]\nprojection: {max_steps: 20}\n"
     )
     for i, model in enumerate(
-        ["model: {factory: 'conftest:SmallCNN', weights: w.pt}", "model: {torchscript: m.ts}"]
+        ["model: {factory: 'proactiv.tasks.digits.model:DigitsCNN', kwargs: {n_classes: 4}, weights: w.pt}", "model: {torchscript: m.ts}"]
     ):
         (tmp_path / "c.yaml").write_text(base + model)
         run = sweep_config(load_config(tmp_path / "c.yaml"), tmp_path / f"r{i}", progress=False)

@@ -77,6 +77,28 @@ def transforms() -> None:
         )
 
 
+@app.command()
+def serve(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    run2: Annotated[Path | None, typer.Argument(help="a second run on the same grid, to compare")] = None,
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8050,
+    host: Annotated[str, typer.Option(help="address to bind (default: this machine only)")] = "127.0.0.1",
+    progress: Annotated[bool, typer.Option(help="show progress while missing analyses are computed")] = True,
+) -> None:
+    """Start the interactive dashboard on RUN (and RUN2 to compare); computes missing analyses first."""
+    from proactiv.analysis.progress import step_progress
+    from proactiv.dashboard.data import open_runs
+    from proactiv.dashboard.serve import serve as start
+
+    runs = [run] + ([run2] if run2 is not None else [])
+    for r in runs:
+        if not r.is_dir():
+            _fail(FileNotFoundError(f"{r}: no such run directory"))
+    with step_progress(progress) as report_step:
+        opened = open_runs(runs, compute=True, progress=report_step)
+    start(opened, host=host, port=port, say=lambda m: console.print(m, highlight=False, markup=False))
+
+
 def _mount_tasks() -> None:
     from proactiv.tasks.kws.cli import app as kws_app
 

@@ -1,0 +1,113 @@
+"""Dashboard responsiveness on a large run: every callback, called directly as the server would, on a
+100 k-record synthetic run (2000 instances × 50 grid points, 12 classes, 40 × 101 log-mel-shaped inputs).
+
+The budget is < 1 s per callback on 2 cores. Analysis (t-SNE embeddings, bias maps) is computed first and
+not timed here (see bench_analysis.py). Prints the median and worst of --repeats calls per callback.
+Griffin-Lim audio needs a KWS model; the synthetic run has none, so its "audio" callback only reports that.
+
+    python benchmarks/bench_dashboard.py [--instances 2000] [--repeats 5] [--kws-run runs/kws-try]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from proactiv.analysis import analyze
+from proactiv.analysis.synthetic import synthetic_grid, write_synthetic_run
+from proactiv.dashboard import views
+from proactiv.dashboard.data import Filter, RunData
+
+BUDGET_S = 1.0
+CLASSES = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_")
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), max(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--kws-run", type=Path, help="a feature-domain KWS run: also time Griffin-Lim audio")
+    args = parser.parse_args()
+
+    grid = synthetic_grid(
+        snr_db=[float("inf"), 30, 20, 15, 10, 5, 0, -5, -10, -20], gain_db=[0, -12, -6, 6, 12]
+    )
+    root = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    try:
+        start = time.perf_counter()
+        a = write_synthetic_run(root / "a", n_instances=args.instances, classes=CLASSES, grid=grid)
+        b = write_synthetic_run(root / "b", n_instances=args.instances, classes=CLASSES, grid=grid, seed=1,
+                                fail_below_snr=7.5)  # fmt: skip
+        analyze(a)
+        analyze(b, steps=["curves", "breakpoints", "slices"])
+        print(f"setup (write + analyse): {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        data, other = RunData(a.path), RunData(b.path, compute=False)
+        print(
+            f"open run (records into DuckDB): {time.perf_counter() - start:.2f} s, {data.n_records:,} records"
+        )
+
+        every = views.slices_rows(data, None)
+        lasso = [int(p) for p in data.per_point(Filter()).query("`noise.snr_db` > 12").point]
+        big = list(range(0, args.instances, 2))  # a lasso over half of all instances
+        by_points = {"points": lasso, "instances": None, "slice": None}
+        by_instances = {"points": None, "instances": big, "slice": None}
+        by_slice = {"points": None, "instances": None, "slice": int(every[0]["slice"])}
+        kept = views.kept_rows(data, by_slice)
+        chosen = {"instance": kept[0]["instance"], "point": kept[0]["point"]}
+        classes, values = views.bias_options(data)
+        selected = {"points": [{"customdata": p} for p in big]}
+        cases: dict[str, Callable[[], object]] = {
+            "summary": lambda: views.summary_children(data),
+            "overview (no filter)": lambda: views.overview(data, None, None, None, None),
+            "overview (instance lasso)": lambda: views.overview(data, by_instances, None, None, "flip_rate"),
+            "embeddings (no filter)": lambda: views.embeddings(data, None, None, None),
+            "embeddings (point lasso)": lambda: views.embeddings(data, by_points, None, "accuracy"),
+            "filter update (1000 ids)": lambda: views.update_filter("emb-instances", None, None, selected, None, None),
+            "slices (instance lasso)": lambda: views.slices_rows(data, by_instances),
+            "kept records (slice)": lambda: views.kept_rows(data, by_slice),
+            "record detail": lambda: views.record_detail(data, chosen),
+            "record audio": lambda: views.record_sound(data, chosen),
+            "bias map": lambda: views.bias_view(data, classes[0], values[3]["value"]),
+            "compare": lambda: views.compare([data, other], None, None),
+        }  # fmt: skip
+        print(f"{'callback':<28} {'median s':>9} {'worst s':>9}")
+        worst = 0.0
+        for name, fn in cases.items():
+            med, top = timed(fn, args.repeats)
+            worst = max(worst, top)
+            print(f"{name:<28} {med:9.3f} {top:9.3f}")
+        if args.kws_run is not None:
+            kws = RunData(args.kws_run, compute=False)
+            rows = views.kept_rows(kws, None)[: args.repeats + 1]
+            first = {"instance": rows[0]["instance"], "point": rows[0]["point"]}
+            cold = timed(lambda: views.record_sound(kws, first), 1)[0]  # loads the model
+            times = [timed(lambda r=r: views.record_sound(kws, r), 1)[0] for r in rows[1:]]
+            print(f"{'KWS audio, first (model)':<28} {cold:9.3f}")
+            print(f"{'KWS audio (Griffin-Lim x3)':<28} {statistics.median(times):9.3f} {max(times):9.3f}")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        verdict = "within" if worst < BUDGET_S else "OVER"
+        print(
+            f"worst callback {worst:.3f} s: {verdict} the {BUDGET_S:.0f} s budget (load average {load:.1f})"
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

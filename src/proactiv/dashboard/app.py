@@ -1,0 +1,353 @@
+"""The Dash app: layout of the linked views and the wiring of :mod:`proactiv.dashboard.views` callbacks.
+
+Assets are served locally (no CDN), so the dashboard works offline. A run that cannot be opened is shown as
+a message in the page instead of its views.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Input, Output, State, ctx, dash_table, dcc, html
+
+from proactiv.dashboard import views
+from proactiv.dashboard.data import RunData, open_runs
+
+#: the page's stylesheet, inlined so the app needs no asset files (nothing to lose when packaged)
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; background: #f4f6f9; color: #1d2733; }
+.header { padding: 12px 20px 4px; }
+.header h1 { font-size: 20px; margin: 0 0 6px; color: #1f4e79; }
+.bar { display: flex; align-items: flex-end; gap: 16px; padding: 6px 20px 10px; }
+.bar button { padding: 6px 12px; border: 1px solid #9fb3c8; background: white; border-radius: 4px; cursor: pointer; }
+.filter { flex: 1; font-size: 14px; color: #394b59; padding-bottom: 8px; }
+.card { background: white; border-radius: 6px; box-shadow: 0 1px 3px rgba(0,0,0,.12); margin: 12px 20px; padding: 10px 16px; }
+.card h3 { margin: 4px 0 8px; font-size: 16px; color: #1f4e79; }
+.row { display: flex; gap: 12px; }
+.half { flex: 1; min-width: 0; }
+.summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); gap: 4px 16px; font-size: 13px; }
+.kv { font-size: 13px; margin: 2px 0; }
+.kv .k { font-weight: 600; margin-right: 8px; color: #52606d; }
+.note { font-size: 12px; color: #6b7785; margin: 4px 0; }
+.error { background: #fdecea; color: #8a1c12; border: 1px solid #f5c2bd; border-radius: 4px; padding: 8px 12px; margin: 8px 0; }
+label { font-size: 12px; color: #52606d; }
+audio { height: 32px; vertical-align: middle; }
+"""
+
+INDEX = (
+    "<!DOCTYPE html><html><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}<style>"
+    + CSS
+    + "</style></head><body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>"
+)
+
+
+def _dropdown(id_: str, options: list, value, label: str, width: str = "220px") -> html.Div:
+    return html.Div(
+        [html.Label(label), dcc.Dropdown(id=id_, options=options, value=value, clearable=False)],
+        style={"width": width, "display": "inline-block", "marginRight": "12px"},
+    )
+
+
+def _table(id_: str, columns: list[str]) -> dash_table.DataTable:
+    return dash_table.DataTable(
+        id=id_,
+        columns=[{"name": c, "id": c} for c in columns],
+        data=[],
+        page_size=12,
+        style_cell={
+            "fontFamily": "inherit",
+            "fontSize": "13px",
+            "padding": "4px",
+            "textAlign": "left",
+            "maxWidth": "420px",
+            "whiteSpace": "normal",
+        },  # fmt: skip
+        style_header={"fontWeight": "bold", "backgroundColor": "#eef2f7"},
+        style_data_conditional=[
+            {"if": {"state": "active"}, "backgroundColor": "#fde9c9", "border": "1px solid #e0a040"}
+        ],
+    )
+
+
+def _card(title: str, children, id_: str | None = None) -> html.Div:
+    kw = {"id": id_} if id_ else {}
+    return html.Div([html.H3(title), *children], className="card", **kw)
+
+
+def _layout(runs: list[RunData | str]) -> html.Div:
+    errors = [html.Div(r, className="error") for r in runs if isinstance(r, str)]
+    usable = [(i, r) for i, r in enumerate(runs) if not isinstance(r, str)]
+    header = html.Div([html.H1("proactiv — where does the model break?"), *errors], className="header")
+    if not usable:
+        return html.Div(
+            [header, html.Div("No run could be opened; see the messages above.", className="error")]
+        )
+    first = usable[0][1]
+    cols = first.grid_columns
+    metrics = list(first.metrics)
+    classes, values = views.bias_options(first)
+    picker = _dropdown(
+        "run", [{"label": r.path.name, "value": i} for i, r in usable], usable[0][0], "run", "320px"
+    )
+    overview = _card(
+        "Overview",
+        [
+            html.Div(id="summary", className="summary"),
+            dcc.Loading(dcc.Graph(id="curves", config={"displaylogo": False})),
+            html.Div(
+                [
+                    _dropdown("heat-a", cols, cols[0], "heatmap columns"),
+                    _dropdown("heat-b", cols, cols[min(1, len(cols) - 1)], "heatmap rows"),
+                    _dropdown("heat-metric", metrics, metrics[0], "metric"),
+                ]
+            ),
+            dcc.Loading(dcc.Graph(id="heatmap", config={"displaylogo": False})),
+        ],
+        "view-overview",
+    )
+    p_opts, i_opts = views.colour_options(first, "point"), views.colour_options(first, "instance")
+    embed = _card(
+        "Embeddings",
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            _dropdown("colour-points", p_opts, p_opts[0], "colour grid points by", "260px"),
+                            dcc.Loading(dcc.Graph(id="emb-points", config={"displaylogo": False})),
+                        ],
+                        className="half",
+                    ),
+                    html.Div(
+                        [
+                            _dropdown("colour-instances", i_opts, i_opts[0], "colour instances by", "260px"),
+                            dcc.Loading(dcc.Graph(id="emb-instances", config={"displaylogo": False})),
+                        ],
+                        className="half",
+                    ),
+                ],
+                className="row",
+            )
+        ],
+        "view-embeddings",
+    )
+    slices = _card(
+        "Error slices (click one to filter every view)",
+        [_table("slices", ["slice", "conditions", "size", "errors", "error_rate", "coverage", "selected"])],
+        "view-slices",
+    )
+    kept_cols = views.kept_columns(first)
+    record = _card(
+        "Record detail (interim view)",
+        [
+            html.Div("Records with kept arrays in the current filter, failures first:", className="note"),
+            _table("kept", kept_cols),
+            dcc.Loading(
+                html.Div([dcc.Graph(id="interim", config={"displaylogo": False}), html.Div(id="facts")])
+            ),
+            html.H4("Listen"),
+            dcc.Loading(html.Div(id="audio")),
+        ],
+        "view-record",
+    )
+    bias = _card(
+        "Bias maps: what the model wants to see",
+        [
+            _dropdown("bias-class", classes, classes[0] if classes else None, "class"),
+            _dropdown("bias-value", values, "", "transform value", "320px"),
+            dcc.Loading(dcc.Graph(id="bias", config={"displaylogo": False})),
+        ],
+        "view-bias",
+    )
+    tabs = [
+        dcc.Tab(
+            label="Overview & embeddings", value="main", id="tab-main", children=[overview, embed, slices]
+        ),
+        dcc.Tab(label="Record detail", value="record", id="tab-record", children=[record]),
+        dcc.Tab(label="Bias maps", value="bias", id="tab-bias", children=[bias]),
+    ]
+    if len(usable) >= 2:
+        compare = _card(
+            f"Compare: {usable[0][1].path.name} vs {usable[1][1].path.name}",
+            [
+                dcc.Loading(dcc.Graph(id="cmp-curves")),
+                html.Div(
+                    [_dropdown("cmp-a", cols, cols[0], "columns"), _dropdown("cmp-b", cols, cols[-1], "rows")]
+                ),
+                dcc.Loading(dcc.Graph(id="cmp-pair")),
+                html.H4("Difference (second − first run)"),
+                dcc.Loading(dcc.Graph(id="cmp-heat")),
+            ],
+            "view-compare",
+        )
+        tabs.append(dcc.Tab(label="Compare", value="compare", id="tab-compare", children=[compare]))
+    bar = html.Div(
+        [
+            picker,
+            html.Span(id="filter-text", className="filter"),
+            html.Button("Clear filters", id="clear", n_clicks=0),
+        ],
+        className="bar",
+    )
+    return html.Div(
+        [
+            header,
+            bar,
+            dcc.Store(id="filter", data=dict(views.EMPTY_FILTER)),
+            dcc.Store(id="record", data=None),
+            dcc.Tabs(id="tabs", value="main", children=tabs),
+        ]
+    )
+
+
+def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Dash:
+    """The Dash app over opened runs or run directories (opened here, computing missing analyses)."""
+    runs = [r if isinstance(r, RunData) else open_runs([r], compute=compute)[0] for r in runs]
+    app = dash.Dash(
+        __name__, serve_locally=True, title="proactiv dashboard", assets_ignore=".*", update_title=None
+    )
+    app.index_string = INDEX
+    app.layout = _layout(runs)
+    if not any(isinstance(r, RunData) for r in runs):
+        return app
+
+    def run_of(index) -> RunData:
+        return views.pick(runs, index)
+
+    @app.callback(Output("summary", "children"), Input("run", "value"))
+    def _summary(index):
+        return views.summary_children(run_of(index))
+
+    @app.callback(
+        Output("colour-points", "options"),
+        Output("colour-instances", "options"),
+        Output("heat-a", "options"),
+        Output("heat-b", "options"),
+        Output("heat-metric", "options"),
+        Output("bias-class", "options"),
+        Output("bias-value", "options"),
+        Output("colour-points", "value"),
+        Output("colour-instances", "value"),
+        Output("heat-a", "value"),
+        Output("heat-b", "value"),
+        Output("heat-metric", "value"),
+        Output("bias-class", "value"),
+        Output("bias-value", "value"),
+        Input("run", "value"),
+        prevent_initial_call=True,
+    )
+    def _options(index):
+        options = views.run_options(run_of(index))
+        first = [o[0] if o else None for o in options[:2]]
+        cols = options[2]
+        return (
+            *options,
+            *first,
+            cols[0],
+            cols[min(1, len(cols) - 1)],
+            options[4][0],
+            (options[5] or [None])[0],
+            "",
+        )
+
+    @app.callback(
+        Output("filter", "data"),
+        Input("emb-points", "selectedData"),
+        Input("emb-instances", "selectedData"),
+        Input("slices", "active_cell"),
+        Input("clear", "n_clicks"),
+        Input("run", "value"),
+        State("slices", "data"),
+        State("filter", "data"),
+        prevent_initial_call=True,
+    )
+    def _filter(p_sel, i_sel, cell, _clicks, _run, rows, store):
+        return views.update_filter(ctx.triggered_id, store, p_sel, i_sel, cell, rows)
+
+    @app.callback(Output("filter-text", "children"), Input("filter", "data"))
+    def _filter_text(store):
+        return views.filter_text(store)
+
+    @app.callback(
+        Output("curves", "figure"),
+        Output("heatmap", "figure"),
+        Input("run", "value"),
+        Input("filter", "data"),
+        Input("heat-a", "value"),
+        Input("heat-b", "value"),
+        Input("heat-metric", "value"),
+    )
+    def _overview(index, store, a, b, metric):
+        return views.overview(run_of(index), store, a, b, metric)
+
+    @app.callback(
+        Output("emb-points", "figure"),
+        Output("emb-instances", "figure"),
+        Input("run", "value"),
+        Input("filter", "data"),
+        Input("colour-points", "value"),
+        Input("colour-instances", "value"),
+    )
+    def _embeddings(index, store, pc, ic):
+        return views.embeddings(run_of(index), store, pc, ic)
+
+    @app.callback(Output("slices", "data"), Input("run", "value"), Input("filter", "data"))
+    def _slices(index, store):
+        return views.slices_rows(run_of(index), store)
+
+    @app.callback(
+        Output("kept", "data"), Output("kept", "columns"), Input("run", "value"), Input("filter", "data")
+    )
+    def _kept(index, store):
+        data = run_of(index)
+        return views.kept_rows(data, store), [{"name": c, "id": c} for c in views.kept_columns(data)]
+
+    @app.callback(
+        Output("record", "data"),
+        Output("tabs", "value"),
+        Input("kept", "active_cell"),
+        Input("emb-instances", "clickData"),
+        Input("emb-points", "clickData"),
+        State("kept", "data"),
+        State("filter", "data"),
+        State("run", "value"),
+        State("tabs", "value"),
+        prevent_initial_call=True,
+    )
+    def _choose(cell, click, point_click, rows, store, index, tab):
+        chosen = views.choose_record(run_of(index), ctx.triggered_id, cell, rows, click, store, point_click)
+        if chosen is None:
+            return dash.no_update, dash.no_update
+        return chosen, "record"
+
+    @app.callback(
+        Output("interim", "figure"),
+        Output("facts", "children"),
+        Input("record", "data"),
+        State("run", "value"),
+    )
+    def _detail(chosen, index):
+        return views.record_detail(run_of(index), chosen)
+
+    @app.callback(Output("audio", "children"), Input("record", "data"), State("run", "value"))
+    def _sound(chosen, index):
+        return views.record_sound(run_of(index), chosen)
+
+    @app.callback(
+        Output("bias", "figure"),
+        Input("run", "value"),
+        Input("bias-class", "value"),
+        Input("bias-value", "value"),
+    )
+    def _bias(index, cls, value):
+        return views.bias_view(run_of(index), cls, value)
+
+    if sum(isinstance(r, RunData) for r in runs) >= 2:
+
+        @app.callback(Output("cmp-curves", "figure"), Output("cmp-pair", "figure"), Output("cmp-heat", "figure"), Input("cmp-a", "value"),
+                      Input("cmp-b", "value"))  # fmt: skip
+        def _compare(a, b):
+            return views.compare(runs, a, b)
+
+    return app

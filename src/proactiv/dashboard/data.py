@@ -1,0 +1,322 @@
+"""Server-side data of one run for the dashboard: records in an in-memory DuckDB table, the stored analyses,
+and queries that return only what a view draws (aggregates, never the 100 k raw rows).
+
+The client never sends SQL or paths: a view's filter is a :class:`Filter` of validated integers (grid
+points, instances, a slice number); the slice's WHERE clause is read from the run's own analysis.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from proactiv.analysis import STEPS, Analysis, analyze, load_analysis
+from proactiv.analysis.arrays import kept_pairs
+from proactiv.analysis.runview import q
+from proactiv.store import Run, RunError, open_run
+
+#: metric name → (SQL aggregate, axis label); only those whose columns exist in a run are offered
+METRICS: dict[str, tuple[str, str, str]] = {
+    "accuracy": ("avg(correct_t::DOUBLE)", "accuracy (fraction correct on xT)", "correct_t"),
+    "flip_rate": ("avg(flipped::DOUBLE)", "flip rate (fraction of predictions changed)", "flipped"),
+    "mean_d_x": ("avg(d_x)", "mean d_x (distance xT → x̂T)", "d_x"),
+    "mean_loss_t": ("avg(loss_t)", "mean loss on xT", "loss_t"),
+}
+
+STEP_FILES = {
+    "curves": "curves",
+    "breakpoints": "breakpoints",
+    "slices": "slices",
+    "embedding_points": "embedding_points",
+    "embedding_instances": "embedding_instances",
+    "bias_maps": "bias",
+}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the linked views are restricted to: grid points, instances, one error slice (all optional)."""
+
+    points: tuple[int, ...] | None = None
+    instances: tuple[int, ...] | None = None
+    slice: int | None = None
+
+    @classmethod
+    def from_store(cls, store: dict | None) -> Filter:
+        """Parse the browser's filter store, keeping only integers (anything else is dropped)."""
+        store = store or {}
+
+        def ints(v) -> tuple[int, ...] | None:
+            if v is None:
+                return None
+            return tuple(
+                sorted({int(x) for x in v if isinstance(x, (int, float)) and not isinstance(x, bool)})
+            )
+
+        sl = store.get("slice")
+        return cls(
+            ints(store.get("points")),
+            ints(store.get("instances")),
+            int(sl) if isinstance(sl, (int, float)) and not isinstance(sl, bool) else None,
+        )
+
+    def without(self, what: str) -> Filter:
+        """The same filter minus one part (a view is not filtered by its own selection)."""
+        return Filter(**{**self.__dict__, what: None})
+
+    @property
+    def empty(self) -> bool:
+        return self.points is None and self.instances is None and self.slice is None
+
+
+def fmt_value(v: float) -> str:
+    """A grid value for display: ∞ for infinities, no trailing zeros."""
+    if isinstance(v, float) and math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def ensure_analysis(run: Run, progress: Callable[[str, float], None] | None = None) -> Analysis:
+    """The stored analyses of ``run``, computing the steps whose files are missing (not those skipped)."""
+    have = load_analysis(run)
+    missing = [
+        s
+        for s in STEPS
+        if getattr(have, STEP_FILES[s]) is None and not have.notes.get(s, "").startswith("skipped")
+    ]
+    return analyze(run, steps=missing, progress=progress) if missing else have
+
+
+class RunData:
+    """One run opened for the dashboard (records in DuckDB, analyses, kept-array index)."""
+
+    def __init__(self, path: str | Path, compute: bool = True, progress=None):
+        self.path = Path(path)
+        self.run = open_run(self.path)
+        files = self.run.shard_files()
+        if not files:
+            raise RunError(f"run {self.path} has no completed records yet (is the sweep still running?)")
+        self.analysis = ensure_analysis(self.run, progress) if compute else load_analysis(self.run)
+        self.con = duckdb.connect()
+        listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+        self.con.execute(f"CREATE TABLE records AS SELECT * FROM read_parquet([{listing}])")
+        kept = kept_pairs(self.run).astype("int64")
+        self.con.register("kept_df", kept)
+        self.con.execute("CREATE TABLE kept AS SELECT DISTINCT instance, point FROM kept_df")
+        self.con.unregister("kept_df")
+        self.columns: list[str] = [r[0] for r in self.con.execute("DESCRIBE records").fetchall()]
+        self.grid_columns: list[str] = list(self.run.grid.columns)
+        self.meta_columns = [c for c in self.columns if c.startswith("meta.")]
+        self.metrics = {k: v for k, v in METRICS.items() if v[2] in self.columns}
+        self.classifier = "correct_t" in self.columns
+        self.class_names: list[str] = list(self.run.class_names or [])
+        self._lock = threading.Lock()
+        self._cache: dict = {}
+        self.n_records = self.scalar("SELECT count(*) FROM records")
+        self.n_instances = self.scalar("SELECT count(DISTINCT instance) FROM records")
+        self.n_points = self.scalar("SELECT count(DISTINCT point) FROM records")
+
+    # basics ---------------------------------------------------------------------------------------
+    def sql(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run SQL on a private cursor (DuckDB cursors are safe across the server's threads)."""
+        cur = self.con.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: list | None = None):
+        cur = self.con.cursor()
+        try:
+            return cur.execute(sql, params or []).fetchone()[0]
+        finally:
+            cur.close()
+
+    def where(self, flt: Filter) -> str:
+        """The WHERE clause of a filter (integers only, and the run's own slice clause)."""
+        parts = ["TRUE"]
+        if flt.points is not None:
+            parts.append(f"point IN ({','.join(map(str, flt.points)) or 'NULL'})")
+        if flt.instances is not None:
+            parts.append(f"instance IN ({','.join(map(str, flt.instances)) or 'NULL'})")
+        if flt.slice is not None:
+            clause = self.slice_where(flt.slice)
+            if clause:
+                parts.append(f"({clause})")
+        return " AND ".join(parts)
+
+    def slice_where(self, number: int) -> str | None:
+        table = self.analysis.slices
+        if table is None or "slice" not in table:
+            return None
+        hit = table[table["slice"] == int(number)]
+        return None if hit.empty else str(hit["where"].iloc[0])
+
+    def grid_label(self, column: str) -> str:
+        """``speed.factor (×)``: a grid column with its unit."""
+        for t in self.run.grid.transforms:
+            if t.column == column:
+                unit = getattr(t.param, "unit", "") or ""
+                return f"{column} ({unit})" if unit else column
+        return column
+
+    def identity(self, column: str) -> float | None:
+        for t in self.run.grid.transforms:
+            if t.column == column:
+                return t.param.identity
+        return None
+
+    # summary --------------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        """Model, data, grid and clean accuracy of the run, for the overview header."""
+        cfg = self.run.config
+        model = cfg.get("model") or {}
+        model_text = (
+            (model.get("path") or model.get("torchscript") or model.get("factory") or "built-in")
+            if isinstance(model, dict)
+            else str(model)
+        )
+        clean = (
+            self.scalar(
+                "SELECT avg(correct_clean::DOUBLE) FROM (SELECT DISTINCT instance, correct_clean FROM records)"
+            )
+            if "correct_clean" in self.columns
+            else None
+        )
+        grid = "; ".join(
+            f"{self.grid_label(c)}: {', '.join(fmt_value(v) for v in self.values(c))}"
+            for c in self.grid_columns
+        )
+        return {
+            "name": self.path.name,
+            "task": cfg.get("task", "?"),
+            "domain": cfg.get("domain") or ("feature" if cfg.get("frontend") else "input"),
+            "model": str(model_text),
+            "classes": len(self.class_names),
+            "instances": int(self.n_instances),
+            "points": int(self.n_points),
+            "records": int(self.n_records),
+            "grid": grid,
+            "clean_accuracy": None if clean is None else float(clean),
+            "status": self.run.status,
+            "notes": {k: v for k, v in self.analysis.notes.items() if v.startswith("skipped")},
+        }
+
+    def values(self, column: str) -> list[float]:
+        key = ("values", column)
+        if key not in self._cache:
+            self._check_column(column, self.grid_columns)
+            self._cache[key] = [
+                float(v) for v in self.sql(f"SELECT DISTINCT {q(column)} AS v FROM records ORDER BY v")["v"]
+            ]
+        return self._cache[key]
+
+    @staticmethod
+    def _check_column(column: str, allowed: list[str]) -> None:
+        if column not in allowed:
+            raise ValueError(f"unknown column {column!r}")
+
+    # aggregates -----------------------------------------------------------------------------------
+    def _aggs(self) -> str:
+        return ", ".join(f"{expr} AS {name}" for name, (expr, _, _) in self.metrics.items())
+
+    def marginal(self, column: str, flt: Filter) -> pd.DataFrame:
+        """Every metric per value of one grid column, over the filtered records."""
+        self._check_column(column, self.grid_columns)
+        return self.sql(
+            f"SELECT {q(column)} AS value, count(*) AS n, {self._aggs()} FROM records "
+            f"WHERE {self.where(flt)} GROUP BY 1 ORDER BY 1"
+        )
+
+    def heatmap(self, col_a: str, col_b: str, metric: str, flt: Filter) -> pd.DataFrame:
+        """One metric per (value of col_a, value of col_b), over the filtered records."""
+        self._check_column(col_a, self.grid_columns)
+        self._check_column(col_b, self.grid_columns)
+        expr = self.metrics[metric][0]
+        return self.sql(
+            f"SELECT {q(col_a)} AS a, {q(col_b)} AS b, {expr} AS m, count(*) AS n FROM records "
+            f"WHERE {self.where(flt)} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+
+    def per_point(self, flt: Filter) -> pd.DataFrame:
+        """Every metric per grid point (with its grid values), over the filtered records."""
+        cols = ", ".join(f"any_value({q(c)}) AS {q(c)}" for c in self.grid_columns)
+        return self.sql(
+            f"SELECT point, {cols}, count(*) AS n, {self._aggs()} FROM records "
+            f"WHERE {self.where(flt)} GROUP BY point ORDER BY point"
+        )
+
+    def per_instance(self, flt: Filter) -> pd.DataFrame:
+        """Every metric per instance, over the filtered records."""
+        return self.sql(
+            f"SELECT instance, count(*) AS n, {self._aggs()} FROM records "
+            f"WHERE {self.where(flt)} GROUP BY instance ORDER BY instance"
+        )
+
+    def slice_counts(self, flt: Filter) -> pd.DataFrame:
+        """The error-slice table with how many of each slice's records are in the current selection."""
+        table = self.analysis.slices
+        if table is None or table.empty:
+            return pd.DataFrame()
+        parts = ", ".join(
+            f"count(*) FILTER (WHERE {w}) AS s{int(n)}"
+            for n, w in zip(table["slice"], table["where"], strict=True)
+        )
+        row = self.sql(f"SELECT {parts} FROM records WHERE {self.where(flt.without('slice'))}").iloc[0]
+        out = table[["slice", "conditions", "size", "errors", "error_rate", "coverage"]].copy()
+        out["selected"] = [int(row[f"s{int(n)}"]) for n in table["slice"]]
+        return out
+
+    def kept_records(self, flt: Filter, limit: int = 200) -> pd.DataFrame:
+        """Records with kept arrays in the filter, failures and high losses first."""
+        wrong = "(NOT r.correct_t)::INT" if self.classifier else "0"
+        grid = ", ".join(f"r.{q(c)}" for c in self.grid_columns)
+        preds = ", r.label_name, r.pred_t, r.pred_proj" if self.classifier else ""
+        return self.sql(
+            f"SELECT r.instance, r.point, {grid}{preds}, r.loss_t, r.d_x "
+            f"FROM (SELECT * FROM records WHERE {self.where(flt)}) r JOIN kept k USING (instance, point) "
+            f"ORDER BY {wrong} DESC, r.loss_t DESC, r.instance, r.point LIMIT {int(limit)}"
+        )
+
+    def record(self, instance: int, point: int) -> dict | None:
+        """The record of (instance, point) or None when the run has no such record."""
+        frame = self.sql(
+            "SELECT * FROM records WHERE instance = ? AND point = ?", [int(instance), int(point)]
+        )
+        return None if frame.empty else frame.iloc[0].to_dict()
+
+    def is_kept(self, instance: int, point: int) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM kept WHERE instance = ? AND point = ?", [int(instance), int(point)]
+            )
+        )
+
+    def class_name(self, label) -> str:
+        try:
+            i = int(label)
+        except (TypeError, ValueError):
+            return str(label)
+        return self.class_names[i] if 0 <= i < len(self.class_names) else str(i)
+
+    def shape(self) -> tuple[int, ...] | None:
+        bias = self.analysis.bias
+        return None if bias is None else tuple(np.asarray(bias.mean_).shape[2:])
+
+
+def open_runs(paths: list[str | Path], compute: bool = True, progress=None) -> list[RunData | str]:
+    """Open each run; a run that cannot be used becomes its error message (shown in the page)."""
+    out: list[RunData | str] = []
+    for p in paths:
+        try:
+            out.append(RunData(p, compute=compute, progress=progress))
+        except Exception as err:  # corrupt or half-written runs: any reader error becomes a message
+            out.append(f"{Path(p).name}: {type(err).__name__}: {err}")
+    return out

@@ -1,0 +1,283 @@
+"""Plotly figures of the dashboard, built from the small aggregates of :mod:`proactiv.dashboard.data`.
+
+Class colours are fixed per run (class index → palette entry) so a class looks the same in every view;
+scatter plots use WebGL (``Scattergl``); grid values are shown as ordered categories so ∞ (a clean SNR) has
+a place on the axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from proactiv.analysis.bias import as_2d
+from proactiv.dashboard.data import RunData, fmt_value
+
+PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
+TEMPLATE = "plotly_white"
+
+
+def class_colour(index: int) -> str:
+    return PALETTE[int(index) % len(PALETTE)]
+
+
+def _order(label: str) -> tuple:
+    """Sort key of category labels: numbers (∞ last) by value, then text."""
+    try:
+        return (0, float(label.replace("∞", "inf").replace("−", "-")), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def message_figure(text: str) -> go.Figure:
+    """An empty figure that says why it is empty."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(template=TEMPLATE, xaxis_visible=False, yaxis_visible=False, height=260)
+    return fig
+
+
+def curves_figure(data: RunData, marginals: dict[str, pd.DataFrame], metrics: list[str]) -> go.Figure:
+    """Metric curves along each grid parameter (rows: metrics, columns: parameters), breakpoints marked."""
+    cols = list(marginals)
+    fig = make_subplots(
+        rows=len(metrics),
+        cols=len(cols),
+        shared_yaxes="rows",
+        vertical_spacing=0.08,
+        horizontal_spacing=0.04,
+        column_titles=[data.grid_label(c) for c in cols],
+    )
+    bps = data.analysis.breakpoints
+    for j, col in enumerate(cols, start=1):
+        table = marginals[col]
+        xs = [fmt_value(v) for v in table["value"]]
+        for i, metric in enumerate(metrics, start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=table[metric],
+                    mode="lines+markers",
+                    line={"color": "#1f4e79"},
+                    name=metric,
+                    showlegend=False,
+                    customdata=table["n"],
+                    hovertemplate=f"{col}=%{{x}}<br>{metric}=%{{y:.3f}}<br>n=%{{customdata}}<extra></extra>",
+                ),
+                row=i,
+                col=j,
+            )
+            if j == 1:
+                fig.update_yaxes(title_text=metric.replace("_", " "), row=i, col=j)
+            if bps is not None and len(bps) and "metric" in bps:
+                hit = bps[
+                    (bps["column"] == col)
+                    & (bps["scope"] == "all")
+                    & (bps["condition"].fillna("") == "")
+                    & (bps["metric"] == metric)
+                ]
+                for v in hit["value"]:
+                    if fmt_value(float(v)) in xs:
+                        fig.add_trace(
+                            go.Scatter(
+                                x=[fmt_value(float(v))],
+                                y=[float(table[metric][table["value"] == v].iloc[0])],
+                                mode="markers",
+                                marker={"symbol": "x", "size": 14, "color": "#c0392b"},
+                                name="breakpoint",
+                                showlegend=False,
+                                hovertemplate=f"breakpoint: {col} = %{{x}}<extra></extra>",
+                            ),
+                            row=i,
+                            col=j,
+                        )
+    fig.update_xaxes(type="category")
+    fig.update_layout(
+        template=TEMPLATE, height=170 * len(metrics) + 60, margin={"t": 40, "b": 30, "l": 60, "r": 10}
+    )
+    return fig
+
+
+def heatmap_figure(
+    table: pd.DataFrame, label_a: str, label_b: str, metric: str, diverging: bool = False
+) -> go.Figure:
+    """A metric over two grid parameters (rows: b, columns: a)."""
+    if table.empty:
+        return message_figure("no records in the current filter")
+    pivot = table.pivot_table(index="b", columns="a", values="m", aggfunc="mean")
+    z = pivot.to_numpy(dtype=float)
+    kw = {"colorscale": "RdBu", "zmid": 0.0} if diverging else {"colorscale": "Viridis"}
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[fmt_value(v) for v in pivot.columns],
+            y=[fmt_value(v) for v in pivot.index],
+            colorbar={"title": metric.replace("_", " ")},
+            hovertemplate=f"{label_a}=%{{x}}<br>{label_b}=%{{y}}<br>{metric}=%{{z:.3f}}<extra></extra>",
+            **kw,
+        )
+    )
+    fig.update_xaxes(type="category", title=label_a)
+    fig.update_yaxes(type="category", title=label_b)
+    fig.update_layout(template=TEMPLATE, height=360, margin={"t": 30, "b": 40, "l": 70, "r": 10})
+    return fig
+
+
+def pair_heatmap(
+    ta: pd.DataFrame, tb: pd.DataFrame, name_a: str, name_b: str, label_a: str, label_b: str, metric: str
+) -> go.Figure:
+    """The same metric heatmap of two runs side by side, on one colour scale."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[name_a, name_b], shared_yaxes=True)
+    lo = float(min(ta["m"].min(), tb["m"].min()))
+    hi = float(max(ta["m"].max(), tb["m"].max()))
+    for j, table in enumerate((ta, tb), start=1):
+        pivot = table.pivot_table(index="b", columns="a", values="m", aggfunc="mean")
+        fig.add_trace(
+            go.Heatmap(
+                z=pivot.to_numpy(dtype=float),
+                x=[fmt_value(v) for v in pivot.columns],
+                y=[fmt_value(v) for v in pivot.index],
+                zmin=lo,
+                zmax=hi,
+                colorscale="Viridis",
+                showscale=j == 2,
+                colorbar={"title": metric},
+                hovertemplate=f"{label_a}=%{{x}}<br>{label_b}=%{{y}}<br>{metric}=%{{z:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=j,
+        )
+        fig.update_xaxes(type="category", title=label_a, row=1, col=j)
+    fig.update_yaxes(type="category", title=label_b, row=1, col=1)
+    fig.update_yaxes(type="category", row=1, col=2)
+    fig.update_layout(template=TEMPLATE, height=340, margin={"t": 40, "b": 40, "l": 70, "r": 10})
+    return fig
+
+
+def scatter_figure(
+    table: pd.DataFrame,
+    id_column: str,
+    colour: str,
+    title: str,
+    categorical: bool,
+    class_index: dict[str, int] | None = None,
+    selected: set[int] | None = None,
+) -> go.Figure:
+    """A 2-D embedding as WebGL scatter; ``customdata`` holds the point/instance id for selections."""
+    if table.empty:
+        return message_figure("no embedding in this run's analysis")
+    fig = go.Figure()
+    hover = f"{id_column} %{{customdata}}<br>{colour} = %{{text}}<extra></extra>"
+
+    def sel(frame: pd.DataFrame):
+        if selected is None:
+            return None
+        return [k for k, v in enumerate(frame[id_column]) if int(v) in selected]
+
+    if categorical:
+        values = table[colour].astype(str)
+        for k, cat in enumerate(sorted(values.unique(), key=_order)):
+            part = table[values == cat]
+            idx = (class_index or {}).get(cat, k)
+            fig.add_trace(
+                go.Scattergl(
+                    x=part["x"],
+                    y=part["y"],
+                    mode="markers",
+                    name=cat,
+                    customdata=part[id_column].astype(int),
+                    text=[cat] * len(part),
+                    marker={"size": 8, "color": class_colour(idx), "line": {"width": 0.5, "color": "white"}},
+                    selectedpoints=sel(part),
+                    hovertemplate=hover,
+                )
+            )
+    else:
+        v = pd.to_numeric(table[colour], errors="coerce").replace([np.inf, -np.inf], np.nan)
+        fig.add_trace(
+            go.Scattergl(
+                x=table["x"],
+                y=table["y"],
+                mode="markers",
+                customdata=table[id_column].astype(int),
+                text=[f"{x:.3g}" for x in v],
+                marker={
+                    "size": 8,
+                    "color": v,
+                    "colorscale": "Viridis",
+                    "showscale": True,
+                    "colorbar": {"title": colour},
+                },
+                selectedpoints=sel(table),
+                hovertemplate=hover,
+                showlegend=False,
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "font": {"size": 14}},
+        dragmode="lasso",
+        height=420,
+        margin={"t": 40, "b": 20, "l": 20, "r": 10},
+        uirevision=title,
+        legend={"itemsizing": "constant"},
+    )
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    return fig
+
+
+def spectrogram(a: np.ndarray) -> np.ndarray:
+    """A 2-D map of a model input: images/log-mels as they are; waveforms as a log-power STFT (dB)."""
+    a = np.squeeze(np.asarray(a, dtype=np.float64))
+    if a.ndim != 1:
+        return as_2d(a)
+    n, hop = 256, 128
+    if a.size < n:
+        return a.reshape(1, -1)
+    frames = np.lib.stride_tricks.sliding_window_view(a, n)[::hop] * np.hanning(n)
+    return 10 * np.log10(np.abs(np.fft.rfft(frames, axis=1)).T ** 2 + 1e-10)
+
+
+def interim_figure(maps: dict[str, np.ndarray | None], image: bool) -> go.Figure:
+    """x, xT, x̂T and x̂T − xT side by side; shared colour range for the inputs, diverging for the change."""
+    names = {"x": "x (clean)", "x_t": "xT (transformed)", "x_proj": "x̂T (projected)", "diff": "x̂T − xT"}
+    shown = [k for k in names if maps.get(k) is not None]
+    fig = make_subplots(
+        rows=1, cols=len(shown), subplot_titles=[names[k] for k in shown], horizontal_spacing=0.04
+    )
+    inputs = [maps[k] for k in shown if k != "diff"]
+    lo = float(min(np.nanmin(m) for m in inputs))
+    hi = float(max(np.nanmax(m) for m in inputs))
+    for j, k in enumerate(shown, start=1):
+        z = maps[k]
+        if k == "diff":
+            lim = float(np.nanmax(np.abs(z))) or 1.0
+            kw = {"colorscale": "RdBu_r", "zmin": -lim, "zmax": lim, "colorbar": {"x": 1.0, "len": 0.9}}
+        else:
+            kw = {"colorscale": "gray" if image else "Magma", "zmin": lo, "zmax": hi, "showscale": False}
+        fig.add_trace(
+            go.Heatmap(z=z, hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>", **kw), row=1, col=j
+        )
+        fig.update_yaxes(autorange="reversed" if image else True, row=1, col=j)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, scaleanchor=None)
+    fig.update_layout(template=TEMPLATE, height=300, margin={"t": 40, "b": 10, "l": 10, "r": 10})
+    return fig
+
+
+def bias_figure(mean: np.ndarray, title: str, image: bool) -> go.Figure:
+    """The mean x̂T − xT map of a class (diverging colours, 0 = no change)."""
+    z = spectrogram(mean) if np.squeeze(mean).ndim == 1 else as_2d(mean)
+    lim = float(np.nanmax(np.abs(z))) or 1.0
+    fig = go.Figure(
+        go.Heatmap(z=z, colorscale="RdBu_r", zmin=-lim, zmax=lim, colorbar={"title": "mean x̂T − xT"})
+    )
+    fig.update_yaxes(autorange="reversed" if image else True, title="row (image)" if image else "mel band")
+    fig.update_xaxes(title="column" if image else "frame")
+    fig.update_layout(template=TEMPLATE, title={"text": title, "font": {"size": 14}}, height=380,
+                      margin={"t": 40, "b": 40, "l": 60, "r": 10})  # fmt: skip
+    return fig

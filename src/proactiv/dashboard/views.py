@@ -1,0 +1,408 @@
+"""The dashboard's callbacks as plain functions (testable and benchmarkable without a browser).
+
+Each takes the opened runs and the browser's inputs and returns what Dash puts on the page. Inputs from the
+browser are validated here: runs by index, records by (instance, point) integers present in the run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from dash import html
+
+from proactiv.dashboard import figures
+from proactiv.dashboard.audio import record_audio
+from proactiv.dashboard.data import Filter, RunData, fmt_value
+
+EMPTY_FILTER = {"points": None, "instances": None, "slice": None}
+
+
+def pick(runs: list[RunData | str], index) -> RunData:
+    """The run at ``index`` (an int from the run picker); ValueError for anything else."""
+    try:
+        i = int(index or 0)
+    except (TypeError, ValueError):
+        raise ValueError("bad run index") from None
+    if not 0 <= i < len(runs) or isinstance(runs[i], str):
+        raise ValueError("no usable run at that index")
+    return runs[i]
+
+
+# overview ---------------------------------------------------------------------------------------
+def overview(data: RunData, store: dict | None, col_a: str | None, col_b: str | None, metric: str | None):
+    """Breakpoint curves of every metric along every grid parameter, and a heatmap over two parameters."""
+    flt = Filter.from_store(store)
+    metrics = [m for m in ("accuracy", "flip_rate", "mean_d_x") if m in data.metrics] or list(data.metrics)[
+        :1
+    ]
+    marginals = {c: data.marginal(c, flt) for c in data.grid_columns}
+    if all(t.empty for t in marginals.values()):
+        curves = figures.message_figure("no records in the current filter")
+    else:
+        curves = figures.curves_figure(data, marginals, metrics)
+    cols = data.grid_columns
+    col_a = col_a if col_a in cols else cols[0]
+    col_b = col_b if col_b in cols else cols[min(1, len(cols) - 1)]
+    metric = metric if metric in data.metrics else metrics[0]
+    heat = figures.heatmap_figure(
+        data.heatmap(col_a, col_b, metric, flt), data.grid_label(col_a), data.grid_label(col_b), metric
+    )
+    return curves, heat
+
+
+def summary_children(data: RunData) -> list:
+    """The overview header: model, data, grid and clean accuracy."""
+    s = data.summary()
+    acc = "—" if s["clean_accuracy"] is None else f"{100 * s['clean_accuracy']:.1f} %"
+    items = [
+        ("run", f"{s['name']} ({s['status']})"),
+        ("task", f"{s['task']} · {s['domain']} domain"),
+        ("model", s["model"]),
+        ("data", f"{s['instances']} instances · {s['classes']} classes"),
+        ("grid", f"{s['points']} points: {s['grid']}"),
+        ("records", f"{s['records']:,}"),
+        ("clean accuracy", acc),
+    ]
+    out = [
+        html.Div([html.Span(k, className="k"), html.Span(v, className="v")], className="kv") for k, v in items
+    ]
+    for step, note in s["notes"].items():
+        out.append(html.Div(f"{step}: {note}", className="note"))
+    return out
+
+
+# embeddings -------------------------------------------------------------------------------------
+def colour_options(data: RunData, by: str) -> list[str]:
+    """What an embedding can be coloured by: grid values (points); class and metadata (instances); metrics."""
+    metrics = list(data.metrics)
+    if by == "point":
+        return [*data.grid_columns, *metrics]
+    return [*(["label_name"] if data.classifier else []), *data.meta_columns, *metrics]
+
+
+def embeddings(data: RunData, store: dict | None, point_colour: str | None, instance_colour: str | None):
+    """Transform and instance embeddings; metrics recomputed over the filter the other views set."""
+    flt = Filter.from_store(store)
+    class_index = {c: i for i, c in enumerate(data.class_names)}
+    figs = []
+    for by, colour, table in (
+        ("point", point_colour, data.analysis.embedding_points),
+        ("instance", instance_colour, data.analysis.embedding_instances),
+    ):
+        if table is None or table.empty:
+            figs.append(figures.message_figure(f"no {by} embedding (see the analysis notes)"))
+            continue
+        options = colour_options(data, by)
+        colour = colour if colour in options else options[0]
+        base = table[
+            [by, "x", "y", *[c for c in table.columns if c not in data.metrics and c not in (by, "x", "y")]]
+        ]
+        own = getattr(flt, by + "s")
+        live = (data.per_point if by == "point" else data.per_instance)(flt.without(by + "s"))
+        frame = base.merge(live[[by, *data.metrics]], on=by, how="left")
+        if colour in data.grid_columns:
+            frame[colour] = [fmt_value(float(v)) for v in frame[colour]]
+        categorical = colour in data.grid_columns or not pd.api.types.is_numeric_dtype(frame[colour])
+        title = (
+            "Transform embedding — one point per grid point"
+            if by == "point"
+            else "Instance embedding — one point per instance"
+        )
+        figs.append(
+            figures.scatter_figure(
+                frame, by, colour, title, categorical, class_index, None if own is None else set(own)
+            )
+        )
+    return figs[0], figs[1]
+
+
+def run_options(data: RunData) -> tuple[list, ...]:
+    """The choices of every per-run dropdown, for when another run is picked."""
+    classes, values = bias_options(data)
+    return (
+        colour_options(data, "point"),
+        colour_options(data, "instance"),
+        data.grid_columns,
+        data.grid_columns,
+        list(data.metrics),
+        classes,
+        values,
+    )
+
+
+def _ids(selected: dict | None) -> list[int] | None:
+    if not selected or "points" not in selected:
+        return None
+    out = []
+    for p in selected["points"]:
+        v = p.get("customdata")
+        if isinstance(v, list):
+            v = v[0] if v else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(int(v))
+    return sorted(set(out))
+
+
+def update_filter(
+    trigger: str | None,
+    store: dict | None,
+    points_selected: dict | None,
+    instances_selected: dict | None,
+    slice_cell: dict | None,
+    slice_rows: list[dict] | None,
+) -> dict:
+    """The new filter after a selection, a slice click or a reset (``trigger`` names the input)."""
+    new = dict(EMPTY_FILTER if store is None else store)
+    if trigger in (None, "clear", "run"):
+        return dict(EMPTY_FILTER)
+    if trigger == "emb-points":
+        new["points"] = _ids(points_selected)
+    elif trigger == "emb-instances":
+        new["instances"] = _ids(instances_selected)
+    elif trigger == "slices" and slice_cell and slice_rows:
+        row = int(slice_cell.get("row", -1))
+        if 0 <= row < len(slice_rows):
+            number = int(slice_rows[row]["slice"])
+            new["slice"] = None if new.get("slice") == number else number
+    return new
+
+
+def filter_text(store: dict | None) -> str:
+    """One line saying what the views are filtered by."""
+    flt = Filter.from_store(store)
+    if flt.empty:
+        return "Showing all records. Lasso or box-select in an embedding, or click a slice, to filter."
+    parts = []
+    if flt.points is not None:
+        parts.append(f"{len(flt.points)} grid points")
+    if flt.instances is not None:
+        parts.append(f"{len(flt.instances)} instances")
+    if flt.slice is not None:
+        parts.append(f"slice {flt.slice}")
+    return "Filtered to " + " · ".join(parts)
+
+
+# slices -----------------------------------------------------------------------------------------
+def slices_rows(data: RunData, store: dict | None) -> list[dict]:
+    """The error-slice table, restricted to slices with records in the current embedding selection."""
+    flt = Filter.from_store(store)
+    table = data.slice_counts(flt)
+    if table.empty:
+        return []
+    if flt.points is not None or flt.instances is not None:
+        table = table[table["selected"] > 0]
+    table = table.copy()
+    for c in ("error_rate", "coverage"):
+        table[c] = table[c].round(3)
+    return table.to_dict("records")
+
+
+# records ----------------------------------------------------------------------------------------
+def kept_columns(data: RunData) -> list[str]:
+    """Columns of the kept-records table of a run."""
+    preds = ["label_name", "pred_t", "pred_proj"] if data.classifier else []
+    return ["instance", "point", *data.grid_columns, *preds, "loss_t", "d_x"]
+
+
+def kept_rows(data: RunData, store: dict | None) -> list[dict]:
+    """Records with kept arrays in the filter (worst first), to pick one for the detail view."""
+    table = data.kept_records(Filter.from_store(store))
+    for c in data.grid_columns:
+        table[c] = [fmt_value(float(v)) for v in table[c]]
+    if data.classifier:
+        table["pred_t"] = [data.class_name(v) for v in table["pred_t"]]
+        table["pred_proj"] = [data.class_name(v) for v in table["pred_proj"]]
+    for c in ("loss_t", "d_x"):
+        table[c] = table[c].round(4)
+    return table.to_dict("records")
+
+
+def choose_record(
+    data: RunData,
+    trigger: str | None,
+    cell: dict | None,
+    rows: list[dict] | None,
+    click: dict | None,
+    store,
+    point_click: dict | None = None,
+) -> dict | None:
+    """The record to show: a clicked kept-record row, or the worst kept record of a clicked instance (instance
+    embedding) or grid point (transform embedding), within the current filter when it has one there."""
+    if trigger == "kept" and cell and rows:
+        row = int(cell.get("row", -1))
+        if 0 <= row < len(rows):
+            return {"instance": int(rows[row]["instance"]), "point": int(rows[row]["point"])}
+    by = {"emb-instances": ("instances", click), "emb-points": ("points", point_click)}.get(trigger or "")
+    if by is None:
+        return None
+    ids = _ids(by[1])
+    if not ids:
+        return None
+    flt = Filter.from_store(store)
+    for candidate in (Filter(**{**flt.__dict__, by[0]: (ids[0],)}), Filter(**{by[0]: (ids[0],)})):
+        table = data.kept_records(candidate, limit=1)
+        if not table.empty:
+            return {"instance": int(table["instance"].iloc[0]), "point": int(table["point"].iloc[0])}
+    return None
+
+
+def record_detail(data: RunData, chosen: dict | None):
+    """The interim view of one record: x, xT, x̂T and x̂T − xT, with predictions and losses before/after."""
+    from proactiv.analysis import interim
+
+    if not chosen:
+        return figures.message_figure(
+            "click a record in the table, or an instance in the instance embedding"
+        ), []
+    try:
+        instance, point = int(chosen["instance"]), int(chosen["point"])
+    except (KeyError, TypeError, ValueError):
+        return figures.message_figure("invalid record"), []
+    record = data.record(instance, point)
+    if record is None:
+        return figures.message_figure(f"this run has no record ({instance}, {point})"), []
+    if not data.is_kept(instance, point):
+        return figures.message_figure(f"no arrays were kept for record ({instance}, {point})"), []
+    it = interim(data.run, instance, point)
+    image = data.run.config.get("domain") != "feature" and not data.run.config.get("frontend")
+    maps = {
+        "x": None if it.x is None else figures.spectrogram(it.x),
+        "x_t": figures.spectrogram(it.x_t),
+        "x_proj": figures.spectrogram(it.x_proj),
+        "diff": figures.spectrogram(it.diff)
+        if np.squeeze(it.diff).ndim > 1
+        else figures.spectrogram(it.x_proj) - figures.spectrogram(it.x_t),
+    }
+    fig = figures.interim_figure(maps, image)
+    grid = ", ".join(f"{c} = {fmt_value(float(record[c]))}" for c in data.grid_columns)
+    facts = [html.Div(f"instance {instance} · grid point {point}: {grid}", className="kv")]
+    if data.classifier:
+        facts.append(
+            html.Div(
+                f"label {data.class_name(record['label'])} · prediction on x {data.class_name(record['pred_clean'])}"
+                f" → on xT {data.class_name(record['pred_t'])} → on x̂T {data.class_name(record['pred_proj'])}",
+                className="kv",
+            )
+        )
+    facts.append(
+        html.Div(
+            f"loss on xT {record['loss_t']:.4f} → on x̂T {record['loss_proj']:.4f} · d_x {record['d_x']:.4f}"
+            f" · {int(record.get('steps', 0))} steps",
+            className="kv",
+        )
+    )
+    return fig, facts
+
+
+def record_sound(data: RunData, chosen: dict | None) -> list:
+    """Audio players for x, xT and x̂T of the chosen record, or a note why there are none.
+
+    A separate callback from :func:`record_detail`: a Griffin-Lim inversion takes seconds on 2 cores, and
+    the pictures should not wait for it. Results are cached per record.
+    """
+    from proactiv.analysis import interim
+
+    if not chosen:
+        return []
+    try:
+        instance, point = int(chosen["instance"]), int(chosen["point"])
+    except (KeyError, TypeError, ValueError):
+        return []
+    if not data.is_kept(instance, point):
+        return []
+    key = ("audio", instance, point)
+    if key not in data._cache:
+        it = interim(data.run, instance, point)
+        data._cache[key] = record_audio(data, {"x": it.x, "x_t": it.x_t, "x_proj": it.x_proj})
+    players, note = data._cache[key]
+    labels = {"x": "x (clean)", "x_t": "xT", "x_proj": "x̂T"}
+    return [html.Div(note, className="note")] + [
+        html.Div([html.Span(labels[k], className="k"), html.Audio(src=uri, controls=True, id=f"audio-{k}")])
+        for k, uri in players
+    ]
+
+
+# bias maps --------------------------------------------------------------------------------------
+def bias_options(data: RunData) -> tuple[list[str], list[dict]]:
+    """Classes with bias maps, and transform values to pool by (``column=value`` keys, validated later)."""
+    bias = data.analysis.bias
+    if bias is None:
+        return [], []
+    values = [{"label": "all grid points", "value": ""}]
+    for c in bias.columns:
+        for v in sorted(set(bias.point_values[:, bias.columns.index(c)].tolist())):
+            values.append({"label": f"{data.grid_label(c)} = {fmt_value(v)}", "value": f"{c}={v!r}"})
+    return list(bias.classes), values
+
+
+def bias_view(data: RunData, class_name: str | None, value_key: str | None):
+    bias = data.analysis.bias
+    if bias is None:
+        return figures.message_figure("no bias maps in this run's analysis (no arrays kept?)")
+    classes, values = bias_options(data)
+    class_name = class_name if class_name in classes else classes[0]
+    allowed = {o["value"] for o in values}
+    where = None
+    label = "all grid points"
+    if value_key and value_key in allowed:
+        col, _, v = value_key.partition("=")
+        where = {col: float(v)}
+        label = f"{col} = {fmt_value(float(v))}"
+    try:
+        mean = bias.mean(class_name, where=where)
+    except KeyError as err:
+        return figures.message_figure(str(err).strip("'\""))
+    image = data.run.config.get("domain") != "feature" and not data.run.config.get("frontend")
+    pooled = int(bias.instances_[bias.classes.index(class_name)])
+    return figures.bias_figure(
+        mean, f"class {class_name} · {label}: mean x̂T − xT over {pooled} instances", image
+    )
+
+
+# compare ----------------------------------------------------------------------------------------
+def compare(runs: list[RunData | str], col_a: str | None, col_b: str | None):
+    """Two runs side by side: accuracy curves of both, both heatmaps, and their difference (B − A)."""
+    usable = [r for r in runs if not isinstance(r, str)]
+    if len(usable) < 2:
+        msg = figures.message_figure("start the dashboard with two runs to compare them")
+        return msg, msg, msg
+    a, b = usable[0], usable[1]
+    metric = "accuracy" if "accuracy" in a.metrics and "accuracy" in b.metrics else "mean_d_x"
+    common = [c for c in a.grid_columns if c in b.grid_columns]
+    if not common:
+        msg = figures.message_figure("the two runs share no grid parameter")
+        return msg, msg, msg
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    curves = make_subplots(
+        rows=1, cols=len(common), shared_yaxes=True, column_titles=[a.grid_label(c) for c in common]
+    )
+    for k, (d, colour) in enumerate(((a, "#1f77b4"), (b, "#d62728"))):
+        for j, c in enumerate(common, start=1):
+            t = d.marginal(c, Filter())
+            curves.add_trace(
+                go.Scatter(x=[fmt_value(v) for v in t["value"]], y=t[metric], name=d.path.name, mode="lines+markers",
+                           line={"color": colour}, showlegend=j == 1, legendgroup=str(k)),
+                row=1, col=j,
+            )  # fmt: skip
+    curves.update_xaxes(type="category")
+    curves.update_yaxes(title_text=metric, row=1, col=1)
+    curves.update_layout(template=figures.TEMPLATE, height=320, margin={"t": 40, "b": 30, "l": 60, "r": 10})
+    col_a = col_a if col_a in common else common[0]
+    col_b = col_b if col_b in common else common[min(1, len(common) - 1)]
+    ta = a.heatmap(col_a, col_b, metric, Filter())
+    tb = b.heatmap(col_a, col_b, metric, Filter())
+    both = ta.merge(tb, on=["a", "b"], suffixes=("_a", "_b"))
+    if both.empty:
+        msg = figures.message_figure("the two runs share no grid point")
+        return curves, msg, msg
+    pair = figures.pair_heatmap(
+        ta, tb, a.path.name, b.path.name, a.grid_label(col_a), a.grid_label(col_b), metric
+    )
+    both["m"] = both["m_b"] - both["m_a"]
+    heat = figures.heatmap_figure(
+        both[["a", "b", "m"]], a.grid_label(col_a), a.grid_label(col_b),
+        f"{metric} {b.path.name} − {a.path.name}", diverging=True,
+    )  # fmt: skip
+    return curves, pair, heat

@@ -1,0 +1,84 @@
+"""The dashboard in a real browser: headless Chromium driven by Selenium against a served small run."""
+
+import os
+
+import pytest
+
+from .browser import CHROMEDRIVER, chromium, served
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMEDRIVER), reason="chromedriver not installed (scripts/bootstrap.sh)"
+    ),
+]
+
+
+def _wait(driver, condition, timeout: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+
+
+def _css(driver, selector: str):
+    return driver.find_elements("css selector", selector)
+
+
+def _plotted(driver, graph_id: str, what: str = ".trace") -> bool:
+    return bool(_css(driver, f"#{graph_id} {what}"))
+
+
+def _lasso(driver, graph_id: str) -> None:
+    """Draw a lasso around the left half of a scatter plot, as a person would with the mouse."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    area = _css(driver, f"#{graph_id} .nsewdrag")[0]
+    w, h = area.size["width"], area.size["height"]
+    chain = ActionChains(driver).move_to_element_with_offset(area, -w // 2 + 3, -h // 2 + 3).click_and_hold()
+    for dx, dy in ((w // 2, 0), (0, h - 6), (-(w // 2), 0), (0, -(h - 8))):
+        for _ in range(4):
+            chain = chain.move_by_offset(dx // 4, dy // 4)
+    chain.release().perform()
+
+
+@pytest.fixture(scope="module")
+def page(run_a, run_b):
+    with served([run_a, run_b]) as url, chromium() as driver:
+        driver.get(url)
+        yield driver
+
+
+def test_every_view_renders(page):
+    _wait(page, lambda d: _plotted(d, "curves") and _plotted(d, "heatmap", ".hm, image"))
+    _wait(page, lambda d: _plotted(d, "emb-points", "canvas") and _plotted(d, "emb-instances", "canvas"))
+    _wait(page, lambda d: len(_css(d, "#slices tbody tr")) > 1)
+    assert "clean accuracy" in page.find_element("id", "summary").text
+    assert page.find_elements("css selector", "#curves .xtick")  # axes drawn
+
+
+def test_lasso_in_embedding_filters_slices(page):
+    _wait(page, lambda d: len(_css(d, "#slices tbody tr")) > 1)
+    before = page.find_element("id", "slices").text
+    _lasso(page, "emb-points")
+    _wait(page, lambda d: "Filtered to" in d.find_element("id", "filter-text").text)
+    _wait(page, lambda d: d.find_element("id", "slices").text != before)
+    page.find_element("id", "clear").click()
+    _wait(page, lambda d: "Showing all records" in d.find_element("id", "filter-text").text)
+
+
+def test_clicking_a_record_shows_spectrograms_and_audio(page):
+    _wait(page, lambda d: len(_css(d, "#slices tbody tr")) > 1)
+    page.find_element("id", "tab-record").click()
+    cell = _wait(page, lambda d: (_css(d, "#kept tbody tr td") or [None])[0])
+    cell.click()
+    _wait(page, lambda d: len(_css(d, "#interim .hm, #interim image")) >= 4)
+    _wait(page, lambda d: len(_css(d, "#audio audio")) == 3, timeout=60)
+    assert "instance" in page.find_element("id", "facts").text
+
+
+def test_bias_and_compare_views_open(page):
+    page.find_element("id", "tab-bias").click()
+    _wait(page, lambda d: _plotted(d, "bias", ".hm, image"))
+    page.find_element("id", "tab-compare").click()
+    _wait(page, lambda d: _plotted(d, "cmp-curves") and _plotted(d, "cmp-heat", ".hm, image"))
+    assert "model-a" in page.find_element("id", "view-compare").text

@@ -1,0 +1,162 @@
+"""The dashboard's callbacks as plain functions: filters, validation, every view, corrupt runs, serving."""
+
+import json
+
+import numpy as np
+import pytest
+
+from proactiv.dashboard import views
+from proactiv.dashboard.app import build_app
+from proactiv.dashboard.audio import wav_data_uri
+from proactiv.dashboard.data import Filter, RunData, open_runs
+from proactiv.dashboard.serve import host_warning, url
+
+
+@pytest.fixture(scope="module")
+def data(run_a) -> RunData:
+    return RunData(run_a)
+
+
+def test_filter_keeps_only_integers():
+    flt = Filter.from_store(
+        {"points": [3, 1, "1; DROP TABLE records", 2.0, True], "instances": None, "slice": "x"}
+    )
+    assert flt.points == (1, 2, 3) and flt.instances is None and flt.slice is None
+
+
+def test_where_uses_the_runs_own_slice_clause(data):
+    first = int(data.analysis.slices["slice"].iloc[0])
+    clause = data.where(Filter(points=(0, 1), slice=first))
+    assert "point IN (0,1)" in clause and data.analysis.slices["where"].iloc[0] in clause
+    assert data.where(Filter(slice=999)) == "TRUE"
+
+
+def test_summary_and_overview(data):
+    s = data.summary()
+    assert s["records"] == 48 * 18 and s["clean_accuracy"] == 1.0
+    curves, heat = views.overview(data, None, None, None, None)
+    assert len(curves.data) >= 6 and heat.data[0].type == "heatmap"
+    names = {t.name for t in curves.data}
+    assert "breakpoint" in names  # the planted SNR breakpoint is marked
+
+
+def test_marginal_accuracy_follows_the_planted_breakpoint(data):
+    table = data.marginal("noise.snr_db", Filter())
+    low = table[table.value < 2.5].accuracy.max()
+    high = table[table.value > 2.5].accuracy.min()
+    assert low < 0.4 < high
+
+
+def test_selection_filters_slices_and_embeddings(data):
+    every = views.slices_rows(data, None)
+    assert every and all("where" not in r for r in every)
+    clean_points = [int(p) for p in data.per_point(Filter()).query("`noise.snr_db` > 15").point]
+    store = views.update_filter(
+        "emb-points", None, {"points": [{"customdata": p} for p in clean_points]}, None, None, None
+    )
+    assert store["points"] == sorted(clean_points)
+    chosen = views.slices_rows(data, store)
+    assert len(chosen) < len(every) or any(
+        r["selected"] < a["selected"] for r, a in zip(chosen, every, strict=False)
+    )
+    points_fig, instances_fig = views.embeddings(data, store, None, "accuracy")
+    assert points_fig.data[0].type == "scattergl" and instances_fig.data[0].type == "scattergl"
+    assert "Filtered to" in views.filter_text(store)
+
+
+def test_slice_click_toggles(data):
+    rows = views.slices_rows(data, None)
+    store = views.update_filter("slices", None, None, None, {"row": 0}, rows)
+    assert store["slice"] == rows[0]["slice"]
+    assert views.update_filter("slices", store, None, None, {"row": 0}, rows)["slice"] is None
+    assert views.update_filter("clear", store, None, None, None, None) == views.EMPTY_FILTER
+
+
+def test_record_detail_validates_and_shows(data):
+    rows = views.kept_rows(data, None)
+    chosen = views.choose_record(data, "kept", {"row": 0}, rows, None, None)
+    fig, facts = views.record_detail(data, chosen)
+    assert sum(t.type == "heatmap" for t in fig.data) == 4 and facts
+    audio = views.record_sound(data, chosen)
+    assert (
+        sum(
+            type(c).__name__ == "Div" and "audio-" in json.dumps(c.to_plotly_json(), default=str)
+            for c in audio
+        )
+        == 3
+    )
+    by_instance = views.choose_record(
+        data, "emb-instances", None, None, {"points": [{"customdata": 0}]}, None
+    )
+    assert by_instance["instance"] == 0 and data.is_kept(by_instance["instance"], by_instance["point"])
+    by_point = views.choose_record(
+        data, "emb-points", None, None, None, None, {"points": [{"customdata": 5}]}
+    )
+    assert by_point["point"] == 5
+    assert (
+        views.choose_record(data, "emb-points", None, None, None, None, {"points": [{"customdata": 999}]})
+        is None
+    )
+    assert len(views.record_detail(data, None)) == 2 and views.record_sound(data, None) == []
+    fig, _ = views.record_detail(data, {"instance": 10**9, "point": 0})
+    assert "no record" in fig.layout.annotations[0].text
+    fig, _ = views.record_detail(data, {"instance": "../../etc/passwd", "point": 0})
+    assert "invalid" in fig.layout.annotations[0].text
+
+
+def test_bias_view_and_compare(data, run_b):
+    classes, values = views.bias_options(data)
+    fig = views.bias_view(data, "yes", values[1]["value"])
+    assert fig.data[0].type == "heatmap"
+    assert views.bias_view(data, "nonsense", "bogus=1").data  # falls back, never raises
+    curves, pair, heat = views.compare([data, RunData(run_b)], "noise.snr_db", "gain.gain_db")
+    assert len(pair.data) == 2 and heat.data[0].type == "heatmap" and np.nanmin(heat.data[0].z) < 0
+
+
+def test_run_options_follow_the_run(data):
+    points, instances, cols, _, metrics, classes, values = views.run_options(data)
+    assert "noise.snr_db" in points and "label_name" in instances and "meta.voice" in instances
+    assert "accuracy" in metrics and "yes" in classes and values[0]["value"] == ""
+
+
+def test_run_index_is_validated(data):
+    with pytest.raises(ValueError):
+        views.pick([data], 5)
+    with pytest.raises(ValueError):
+        views.pick([data], "../x")
+
+
+def test_corrupt_run_becomes_a_message(tmp_path, run_a):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "run.json").write_text("{ half written")
+    opened = open_runs([bad, tmp_path / "missing"], compute=False)
+    assert all(isinstance(r, str) for r in opened) and "corrupt" in opened[0]
+    app = build_app(opened)
+    text = json.dumps(app.layout.to_plotly_json(), default=str)
+    assert "corrupt run header" in text and "Traceback" not in text
+
+
+def test_serve_binds_locally_and_warns_otherwise():
+    assert host_warning("127.0.0.1") is None
+    assert "no authentication" in host_warning("0.0.0.0")
+    assert url("0.0.0.0", 8050) == "http://127.0.0.1:8050/"
+
+
+def test_wav_data_uri_is_a_wav():
+    import base64
+
+    uri = wav_data_uri(np.sin(np.linspace(0, 100, 1600)) * 3, 16000)
+    raw = base64.b64decode(uri.split(",", 1)[1])
+    assert uri.startswith("data:audio/wav;base64,") and raw[:4] == b"RIFF" and len(raw) == 44 + 3200
+
+
+def test_missing_analysis_is_computed_on_first_open_with_progress(tmp_path):
+    from proactiv.analysis.synthetic import write_synthetic_run
+
+    write_synthetic_run(tmp_path / "fresh", n_instances=16, shape=(8, 8), bias_rows=(2, 4))
+    seen = []
+    data = RunData(tmp_path / "fresh", progress=lambda step, f: seen.append(step))
+    assert {"curves", "slices", "embedding_points", "bias_maps"} <= set(seen)
+    assert data.analysis.slices is not None and (tmp_path / "fresh" / "analysis" / "curves.parquet").exists()
+    assert RunData(tmp_path / "fresh", progress=lambda step, f: seen.append("again")) and "again" not in seen
