@@ -54,32 +54,64 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="model folder: model.pt and metrics.json")],
     arch: Annotated[str, typer.Option(help="cnn | dscnn")] = "dscnn",
     seed: Annotated[int, typer.Option()] = 0,
-    epochs: Annotated[int | None, typer.Option(help="epochs (default: as many as the time budget allows)")] = None,
-    time_budget: Annotated[float, typer.Option(help="training time budget in seconds")] = 270.0,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 30,
+    time_budget: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads (1 is faster on a busy machine)")] = 2,
     exclude_engine: Annotated[list[str] | None, typer.Option(help="hold out a TTS engine")] = None,
-    force: Annotated[bool, typer.Option("--force", help="train again even if a matching model exists")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="train again even if a matching model exists")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Train a keyword model; skipped when OUT already holds one trained on the same data and settings."""
     from proactiv.tasks.kws.train import train as train_model
 
     if not data.is_dir():
-        _fail(FileNotFoundError(f"--data {data}: no such folder; make one with `proactiv kws synth --out {data}`"))
-    key = {"data": _data_key(data), "arch": arch, "seed": seed, "epochs": epochs, "time_budget": time_budget,
-           "exclude": sorted(exclude_engine or [])}
+        _fail(
+            FileNotFoundError(
+                f"--data {data}: no such folder; make one with `proactiv kws synth --out {data}`"
+            )
+        )
+    key = {
+        "data": _data_key(data),
+        "arch": arch,
+        "seed": seed,
+        "epochs": epochs,
+        "time_budget": time_budget,
+        "exclude": sorted(exclude_engine or []),
+        "threads": threads,
+    }
     key_file = out / "train_key.json"
-    if not force and (out / "model.pt").exists() and key_file.exists() and json.loads(key_file.read_text()) == key:
-        typer.echo(f"model in {out} is up to date (trained on the same data and settings); --force to retrain")
+    if (
+        not force
+        and (out / "model.pt").exists()
+        and key_file.exists()
+        and json.loads(key_file.read_text()) == key
+    ):
+        typer.echo(
+            f"model in {out} is up to date (trained on the same data and settings); --force to retrain"
+        )
         return
     try:
-        metrics = train_model(data, arch=arch, out=out, epochs=epochs, time_budget_s=time_budget,
-                              exclude_engines=tuple(exclude_engine or ()), seed=seed, progress=progress)
+        metrics = train_model(
+            data,
+            arch=arch,
+            out=out,
+            epochs=epochs,
+            time_budget_s=time_budget,
+            exclude_engines=tuple(exclude_engine or ()),
+            seed=seed,
+            progress=progress,
+            threads=threads,
+        )
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         _fail(err)
     key_file.write_text(json.dumps(key))
     test = metrics.get("test", {})
-    typer.echo(f"model written to {out / 'model.pt'} ({metrics['params']} parameters, {metrics['macs']} MACs, "
-               f"{metrics['train_seconds']:.0f} s)")
+    typer.echo(
+        f"model written to {out / 'model.pt'} ({metrics['params']} parameters, {metrics['macs']} MACs, "
+        f"{metrics['train_seconds']:.0f} s)"
+    )
     for name, report in (("test", test), ("held out", metrics.get("held_out", {}))):
         if report:
             engines = ", ".join(f"{e} {a:.3f}" for e, a in report.get("per_engine", {}).items())

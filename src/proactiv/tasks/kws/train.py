@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from proactiv.progress import progress_bar
 from proactiv.tasks.kws.frontend import LogMel, hz_to_mel
 from proactiv.tasks.kws.models import build_model, count_macs, count_params, save_model
 from proactiv.transforms import audio
@@ -315,28 +316,6 @@ def balanced_weights(
     return (share / counts)[labels]
 
 
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=False,
-    )
-
-
 def fit(
     train: Split,
     validation: Split,
@@ -380,7 +359,7 @@ def fit(
     history, best, best_state = [], (-1.0, -1.0), None
     start = time.perf_counter()
     step = 0
-    with _progress(progress) as bar:
+    with progress_bar("steps", progress) as bar:
         task = bar.add_task(f"training {arch}", total=total)
         epoch = 0
         while epoch < planned:
