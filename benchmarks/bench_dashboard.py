@@ -54,7 +54,7 @@ def main() -> None:
         b = write_synthetic_run(root / "b", n_instances=args.instances, classes=CLASSES, grid=grid, seed=1,
                                 fail_below_snr=7.5)  # fmt: skip
         analyze(a)
-        analyze(b, steps=["curves", "breakpoints", "slices"])
+        analyze(b, steps=["curves", "breakpoints", "slices", "embedding_points"])
         print(f"setup (write + analyse): {time.perf_counter() - start:.1f} s")
         start = time.perf_counter()
         data, other = RunData(a.path), RunData(b.path, compute=False)
@@ -85,6 +85,9 @@ def main() -> None:
             "record audio": lambda: views.record_sound(data, chosen),
             "bias map": lambda: views.bias_view(data, classes[0], values[3]["value"]),
             "compare": lambda: views.compare([data, other], None, None),
+            "compare per grid point": lambda: views.compare_grid([data, other]),
+            "compare side by side": lambda: views.compare_side([data, other], "noise.snr_db"),
+            "compare side (by metric)": lambda: views.compare_side([data, other], "accuracy"),
         }  # fmt: skip
         print(f"{'callback':<28} {'median s':>9} {'worst s':>9}")
         worst = 0.0

@@ -81,4 +81,11 @@ def test_bias_and_compare_views_open(page):
     _wait(page, lambda d: _plotted(d, "bias", ".hm, image"))
     page.find_element("id", "tab-compare").click()
     _wait(page, lambda d: _plotted(d, "cmp-curves") and _plotted(d, "cmp-heat", ".hm, image"))
+    _wait(page, lambda d: _plotted(d, "cmp-grid", ".hm, image"))
+    _wait(page, lambda d: _plotted(d, "cmp-emb-a", "canvas") and _plotted(d, "cmp-emb-b", "canvas"))
+    _wait(
+        page,
+        lambda d: len(_css(d, "#cmp-slices-a tbody tr")) > 1 and len(_css(d, "#cmp-slices-b tbody tr")) > 1,
+    )
+    assert "All 18 grid points" in page.find_element("id", "cmp-grid-note").text
     assert "model-a" in page.find_element("id", "view-compare").text

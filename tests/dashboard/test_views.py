@@ -113,6 +113,53 @@ def test_bias_view_and_compare(data, run_b):
     assert len(pair.data) == 2 and heat.data[0].type == "heatmap" and np.nanmin(heat.data[0].z) < 0
 
 
+def test_compare_per_grid_point_and_side_by_side(data, run_b):
+    runs = [data, RunData(run_b)]
+    fig, note = views.compare_grid(runs)
+    assert note == "All 18 grid points are in both runs." and np.isfinite(fig.data[0].z).sum() == 18
+    # the second run fails below 7.5 dB SNR, the first below 2.5 dB: worse at 5 dB, equal in clean audio
+    row = list(fig.data[0].y).index("5")
+    assert all(v < 0 for v in fig.data[0].z[row])
+    assert np.nanmax(np.abs(fig.data[0].z[list(fig.data[0].y).index("∞")])) == 0
+    emb_a, emb_b, slices_a, slices_b = views.compare_side(runs, "noise.snr_db")
+    assert emb_a.data[0].type == "scattergl" and emb_b.data[0].type == "scattergl"
+    colours = [{t.name: t.marker.color for t in f.data} for f in (emb_a, emb_b)]
+    assert colours[0] == colours[1]  # a grid value has the same colour in both runs
+    assert slices_a and slices_b and set(slices_a[0]) == set(views.SLICE_COLUMNS)
+    assert views.compare_side(runs, "bogus")[0].data  # falls back to a valid colour
+    assert "noise.snr_db" in views.compare_colour_options(runs)
+
+
+def test_grid_difference_matches_parameter_values_not_point_ids(tmp_path):
+    from proactiv.analysis.synthetic import synthetic_grid, write_synthetic_run
+
+    small = {"n_instances": 20, "shape": (8, 8), "bias_rows": (2, 4), "bad_voice": None}
+    write_synthetic_run(
+        tmp_path / "a", grid=synthetic_grid(snr_db=[np.inf, 10, 5, 0], gain_db=[0, 6]), **small
+    )
+    write_synthetic_run(tmp_path / "b", grid=synthetic_grid(snr_db=[0, 5, np.inf, 20], gain_db=[0, -6]),
+                        seed=1, fail_below_snr=7.5, **small)  # fmt: skip
+    a, b = RunData(tmp_path / "a", compute=False), RunData(tmp_path / "b", compute=False)
+    # at 5 dB, gain 0: every record of run a is right (fails only below 2.5 dB), run b mostly wrong
+    where = '"noise.snr_db" = 5 AND "gain.gain_db" = 0'
+    acc_a = a.scalar(f"SELECT avg(correct_t::DOUBLE) FROM records WHERE {where}")
+    acc_b = b.scalar(f"SELECT avg(correct_t::DOUBLE) FROM records WHERE {where}")
+    assert acc_a == 1.0 and acc_b < 0.5
+    table, note = views.grid_difference(a, b, "accuracy")
+    assert len(table) == 3 and "grids differ" in note and "5 only in a" in note  # 8 points each, 3 shared
+    hit = table[(table["noise.snr_db"] == 5) & (table["gain.gain_db"] == 0)].iloc[0]
+    assert hit["point_a"] != hit["point_b"]  # same parameters, different point ids
+    assert hit["diff"] == pytest.approx(acc_b - acc_a)
+    fig, shown = views.compare_grid([a, b])
+    heat = fig.data[0]
+    assert list(heat.x) == ["0"] and list(heat.y) == ["0", "5", "∞"] and shown == note
+    cell = heat.z[list(heat.y).index("5")][0]
+    assert cell == pytest.approx(100 * (acc_b - acc_a)) and cell < 0
+    assert heat.z[list(heat.y).index("∞")][0] == 0
+    assert heat.zmid == 0 and heat.zmin == -heat.zmax and "percentage points" in heat.colorbar.title.text
+    assert "point 4" in heat.text[1][0] and "point 2" in heat.text[1][0]
+
+
 def test_run_options_follow_the_run(data):
     points, instances, cols, _, metrics, classes, values = views.run_options(data)
     assert "noise.snr_db" in points and "label_name" in instances and "meta.voice" in instances

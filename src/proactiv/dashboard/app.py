@@ -168,6 +168,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         dcc.Tab(label="Bias maps", value="bias", id="tab-bias", children=[bias]),
     ]
     if len(usable) >= 2:
+        c_opts = views.compare_colour_options([r for _, r in usable])
         compare = _card(
             f"Compare: {usable[0][1].path.name} vs {usable[1][1].path.name}",
             [
@@ -176,8 +177,36 @@ def _layout(runs: list[RunData | str]) -> html.Div:
                     [_dropdown("cmp-a", cols, cols[0], "columns"), _dropdown("cmp-b", cols, cols[-1], "rows")]
                 ),
                 dcc.Loading(dcc.Graph(id="cmp-pair")),
-                html.H4("Difference (second − first run)"),
+                html.H4("Difference (second − first run), averaged over the other parameters"),
                 dcc.Loading(dcc.Graph(id="cmp-heat")),
+                html.H4("Difference per grid point (second − first run)"),
+                html.Div(id="cmp-grid-note", className="note"),
+                dcc.Loading(dcc.Graph(id="cmp-grid")),
+                html.H4("Transform embeddings side by side"),
+                _dropdown(
+                    "cmp-colour", c_opts, c_opts[0] if c_opts else None, "colour grid points by", "260px"
+                ),
+                html.Div(
+                    [
+                        html.Div(dcc.Loading(dcc.Graph(id="cmp-emb-a")), className="half"),
+                        html.Div(dcc.Loading(dcc.Graph(id="cmp-emb-b")), className="half"),
+                    ],
+                    className="row",
+                ),
+                html.H4("Top error slices side by side"),
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                html.Div(usable[k][1].path.name, className="kv"),
+                                _table(t, views.SLICE_COLUMNS),
+                            ],
+                            className="half",
+                        )
+                        for k, t in ((0, "cmp-slices-a"), (1, "cmp-slices-b"))
+                    ],
+                    className="row",
+                ),
             ],
             "view-compare",
         )
@@ -349,5 +378,18 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
                       Input("cmp-b", "value"))  # fmt: skip
         def _compare(a, b):
             return views.compare(runs, a, b)
+
+        @app.callback(
+            Output("cmp-grid", "figure"), Output("cmp-grid-note", "children"), Input("tabs", "value")
+        )
+        def _compare_grid(tab):
+            if tab != "compare":
+                return dash.no_update, dash.no_update
+            return views.compare_grid(runs)
+
+        @app.callback(Output("cmp-emb-a", "figure"), Output("cmp-emb-b", "figure"), Output("cmp-slices-a", "data"),
+                      Output("cmp-slices-b", "data"), Input("cmp-colour", "value"))  # fmt: skip
+        def _compare_side(colour):
+            return views.compare_side(runs, colour)
 
     return app

@@ -281,3 +281,60 @@ def bias_figure(mean: np.ndarray, title: str, image: bool) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title={"text": title, "font": {"size": 14}}, height=380,
                       margin={"t": 40, "b": 40, "l": 60, "r": 10})  # fmt: skip
     return fig
+
+
+def grid_diff_figure(
+    table: pd.DataFrame,
+    columns: list[str],
+    labels: list[str],
+    name_a: str,
+    name_b: str,
+    metric: str,
+    scale: float,
+    unit: str,
+    fmt: str,
+) -> go.Figure:
+    """One cell per grid point shared by two runs: ``diff`` × ``scale`` (second − first run), diverging colours
+    centred at 0. Columns: the last grid parameter's values; rows: every combination of the others."""
+    last, rest = columns[-1], columns[:-1]
+    xs = sorted({float(v) for v in table[last]})
+    ys = sorted(set(map(tuple, table[rest].astype(float).to_numpy().tolist()))) if rest else [()]
+    xi, yi = {v: j for j, v in enumerate(xs)}, {v: i for i, v in enumerate(ys)}
+    z = np.full((len(ys), len(xs)), np.nan)
+    text = np.full((len(ys), len(xs)), "", dtype=object)
+    for r in table.to_dict("records"):
+        i, j = yi[tuple(float(r[c]) for c in rest)], xi[float(r[last])]
+        z[i, j] = scale * float(r["diff"])
+        grid = "<br>".join(
+            f"{lab} = {fmt_value(float(r[c]))}" for c, lab in zip(columns, labels, strict=True)
+        )
+        text[i, j] = (
+            f"{grid}<br>{name_a}: {metric} {r['m_a']:.3f} (point {int(r['point_a'])}, n={int(r['n_a'])})"
+            f"<br>{name_b}: {metric} {r['m_b']:.3f} (point {int(r['point_b'])}, n={int(r['n_b'])})"
+        )
+    lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 0.0
+    lim = lim or 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[fmt_value(v) for v in xs],
+            y=[" · ".join(fmt_value(v) for v in row) or "all" for row in ys],
+            text=text,
+            colorscale="RdBu",
+            zmid=0.0,
+            zmin=-lim,
+            zmax=lim,
+            xgap=1,
+            ygap=1,
+            colorbar={"title": {"text": f"{unit}<br>{name_b} − {name_a}", "side": "right"}},
+            hovertemplate=f"%{{text}}<br>{unit}: %{{z:{fmt}}}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="category", title=labels[-1])
+    fig.update_yaxes(type="category", title=" · ".join(labels[:-1]) or None)
+    fig.update_layout(
+        template=TEMPLATE,
+        height=max(300, min(1400, 24 * len(ys) + 140)),
+        margin={"t": 30, "b": 50, "l": 90, "r": 10},
+    )
+    return fig

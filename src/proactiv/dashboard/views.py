@@ -83,37 +83,47 @@ def colour_options(data: RunData, by: str) -> list[str]:
 def embeddings(data: RunData, store: dict | None, point_colour: str | None, instance_colour: str | None):
     """Transform and instance embeddings; metrics recomputed over the filter the other views set."""
     flt = Filter.from_store(store)
-    class_index = {c: i for i, c in enumerate(data.class_names)}
-    figs = []
-    for by, colour, table in (
-        ("point", point_colour, data.analysis.embedding_points),
-        ("instance", instance_colour, data.analysis.embedding_instances),
-    ):
-        if table is None or table.empty:
-            figs.append(figures.message_figure(f"no {by} embedding (see the analysis notes)"))
-            continue
-        options = colour_options(data, by)
-        colour = colour if colour in options else options[0]
-        base = table[
-            [by, "x", "y", *[c for c in table.columns if c not in data.metrics and c not in (by, "x", "y")]]
-        ]
-        own = getattr(flt, by + "s")
-        live = (data.per_point if by == "point" else data.per_instance)(flt.without(by + "s"))
-        frame = base.merge(live[[by, *data.metrics]], on=by, how="left")
-        if colour in data.grid_columns:
-            frame[colour] = [fmt_value(float(v)) for v in frame[colour]]
-        categorical = colour in data.grid_columns or not pd.api.types.is_numeric_dtype(frame[colour])
+    return (
+        embedding_figure(data, flt, "point", point_colour),
+        embedding_figure(data, flt, "instance", instance_colour),
+    )
+
+
+def embedding_figure(
+    data: RunData,
+    flt: Filter,
+    by: str,
+    colour: str | None,
+    title: str | None = None,
+    category_index: dict[str, int] | None = None,
+):
+    """One embedding (``by`` = "point" or "instance"), coloured by ``colour`` (validated), metrics over
+    ``flt`` without its own selection; ``category_index`` fixes category colours (shared across runs)."""
+    table = data.analysis.embedding_points if by == "point" else data.analysis.embedding_instances
+    if table is None or table.empty:
+        return figures.message_figure(f"no {by} embedding (see the analysis notes)")
+    options = colour_options(data, by)
+    colour = colour if colour in options else options[0]
+    base = table[
+        [by, "x", "y", *[c for c in table.columns if c not in data.metrics and c not in (by, "x", "y")]]
+    ]
+    own = getattr(flt, by + "s")
+    live = (data.per_point if by == "point" else data.per_instance)(flt.without(by + "s"))
+    frame = base.merge(live[[by, *data.metrics]], on=by, how="left")
+    if colour in data.grid_columns:
+        frame[colour] = [fmt_value(float(v)) for v in frame[colour]]
+    categorical = colour in data.grid_columns or not pd.api.types.is_numeric_dtype(frame[colour])
+    if title is None:
         title = (
             "Transform embedding — one point per grid point"
             if by == "point"
             else "Instance embedding — one point per instance"
         )
-        figs.append(
-            figures.scatter_figure(
-                frame, by, colour, title, categorical, class_index, None if own is None else set(own)
-            )
-        )
-    return figs[0], figs[1]
+    if category_index is None:
+        category_index = {c: i for i, c in enumerate(data.class_names)}
+    return figures.scatter_figure(
+        frame, by, colour, title, categorical, category_index, None if own is None else set(own)
+    )
 
 
 def run_options(data: RunData) -> tuple[list, ...]:
@@ -406,3 +416,99 @@ def compare(runs: list[RunData | str], col_a: str | None, col_b: str | None):
         f"{metric} {b.path.name} − {a.path.name}", diverging=True,
     )  # fmt: skip
     return curves, pair, heat
+
+
+def _pair(runs: list[RunData | str]) -> tuple[RunData, RunData] | None:
+    usable = [r for r in runs if not isinstance(r, str)]
+    return (usable[0], usable[1]) if len(usable) >= 2 else None
+
+
+def compare_metric(a: RunData, b: RunData) -> str:
+    """The metric two runs are compared on: accuracy when both have it, else mean d_x."""
+    return "accuracy" if "accuracy" in a.metrics and "accuracy" in b.metrics else "mean_d_x"
+
+
+def grid_difference(a: RunData, b: RunData, metric: str) -> tuple[pd.DataFrame, str | None]:
+    """``metric`` per grid point of both runs, matched on the grid parameters' values (not on point ids),
+    with ``diff`` = b − a; and a note when the grids differ (points of only one run are left out)."""
+    if set(a.grid_columns) != set(b.grid_columns):
+        only = sorted(set(a.grid_columns) ^ set(b.grid_columns))
+        return (
+            pd.DataFrame(),
+            f"The grids differ in their parameters ({', '.join(only)}): no grid point is shared.",
+        )
+    cols = a.grid_columns
+    keys = [f"_key{i}" for i in range(len(cols))]
+    tables = []
+    for d in (a, b):
+        t = d.per_point(Filter())
+        for k, c in zip(keys, cols, strict=True):
+            t[k] = t[c].astype(float).round(9)  # match values, tolerant of float noise
+        tables.append(t)
+    ta, tb = tables
+    both = ta[[*keys, *cols, "point", "n", metric]].merge(
+        tb[[*keys, "point", "n", metric]], on=keys, suffixes=("_a", "_b")
+    )
+    both = both.drop(columns=keys).rename(columns={f"{metric}_a": "m_a", f"{metric}_b": "m_b"})
+    both["diff"] = both["m_b"] - both["m_a"]
+    only_a, only_b = len(ta) - len(both), len(tb) - len(both)
+    note = None
+    if only_a or only_b:
+        note = (
+            f"The grids differ: {len(both)} grid points are in both runs and compared; "
+            f"{only_a} only in {a.path.name} and {only_b} only in {b.path.name} are left out."
+        )
+    return both, note
+
+
+def compare_grid(runs: list[RunData | str]):
+    """The difference heatmap per grid point (second − first run) and a note when the grids differ."""
+    pair = _pair(runs)
+    if pair is None:
+        return figures.message_figure("start the dashboard with two runs to compare them"), ""
+    a, b = pair
+    metric = compare_metric(a, b)
+    table, note = grid_difference(a, b, metric)
+    if table.empty:
+        return figures.message_figure(note or "the two runs share no grid point"), note or ""
+    if metric == "accuracy":
+        scale, unit, fmt = 100.0, "Δ accuracy (percentage points)", "+.1f"
+    else:
+        scale, unit, fmt = 1.0, f"Δ {a.metrics[metric][1]}", "+.4f"
+    fig = figures.grid_diff_figure(
+        table, a.grid_columns, [a.grid_label(c) for c in a.grid_columns], a.path.name, b.path.name,
+        metric, scale, unit, fmt,
+    )  # fmt: skip
+    return fig, note or f"All {len(table)} grid points are in both runs."
+
+
+def compare_colour_options(runs: list[RunData | str]) -> list[str]:
+    """What both runs' transform embeddings can be coloured by (options common to both)."""
+    pair = _pair(runs)
+    if pair is None:
+        return []
+    other = set(colour_options(pair[1], "point"))
+    return [c for c in colour_options(pair[0], "point") if c in other]
+
+
+SLICE_COLUMNS = ["slice", "conditions", "size", "errors", "error_rate", "coverage"]
+
+
+def compare_side(runs: list[RunData | str], colour: str | None, top: int = 8):
+    """Both runs' transform embeddings coloured by the same column, and both runs' top error slices."""
+    pair = _pair(runs)
+    if pair is None:
+        msg = figures.message_figure("start the dashboard with two runs to compare them")
+        return msg, msg, [], []
+    options = compare_colour_options(runs)
+    colour = colour if colour in options else (options[0] if options else None)
+    shared = None
+    if colour in pair[0].grid_columns:  # grid values get the same colour in both runs
+        labels = {fmt_value(float(v)) for d in pair for v in d.values(colour)}
+        shared = {v: i for i, v in enumerate(sorted(labels, key=figures._order))}
+    figs = [
+        embedding_figure(d, Filter(), "point", colour, f"{d.path.name}: transform embedding", shared)
+        for d in pair
+    ]
+    rows = [[{k: r[k] for k in SLICE_COLUMNS} for r in slices_rows(d, None)[:top]] for d in pair]
+    return figs[0], figs[1], rows[0], rows[1]
