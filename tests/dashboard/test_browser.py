@@ -54,6 +54,9 @@ def test_every_view_renders(page):
     _wait(page, lambda d: len(_css(d, "#slices tbody tr")) > 1)
     assert "clean accuracy" in page.find_element("id", "summary").text
     assert page.find_elements("css selector", "#curves .xtick")  # axes drawn
+    # works offline: every script, style, image and data request the page made went to the local server
+    loaded = page.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(u.startswith(("http://127.0.0.1", "data:", "blob:")) for u in loaded), loaded
 
 
 def test_lasso_in_embedding_filters_slices(page):
