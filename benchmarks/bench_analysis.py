@@ -20,11 +20,11 @@ from pathlib import Path
 
 from proactiv.analysis import STEPS, analyze
 from proactiv.analysis.pipeline import read_manifest
-from proactiv.analysis.synthetic import synthetic_grid, write_synthetic_run
+from proactiv.analysis.synthetic import BENCH_CLASSES as CLASSES
+from proactiv.analysis.synthetic import bench_grid, write_synthetic_run
 from proactiv.report import write_report
 
 BUDGET_S = 120.0
-CLASSES = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_")
 
 
 def main() -> None:
@@ -34,9 +34,7 @@ def main() -> None:
     parser.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))
     args = parser.parse_args()
 
-    grid = synthetic_grid(
-        snr_db=[float("inf"), 30, 20, 15, 10, 5, 0, -5, -10, -20], gain_db=[0, -12, -6, 6, 12]
-    )
+    grid = bench_grid()
     root = Path(tempfile.mkdtemp(prefix="bench-analysis-"))
     try:
         started = time.perf_counter()

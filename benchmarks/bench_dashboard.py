@@ -20,12 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from proactiv.analysis import analyze
-from proactiv.analysis.synthetic import synthetic_grid, write_synthetic_run
+from proactiv.analysis.synthetic import BENCH_CLASSES as CLASSES
+from proactiv.analysis.synthetic import bench_grid, write_synthetic_run
 from proactiv.dashboard import views
 from proactiv.dashboard.data import Filter, RunData
 
 BUDGET_S = 1.0
-CLASSES = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_")
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -44,9 +44,7 @@ def main() -> None:
     parser.add_argument("--kws-run", type=Path, help="a feature-domain KWS run: also time Griffin-Lim audio")
     args = parser.parse_args()
 
-    grid = synthetic_grid(
-        snr_db=[float("inf"), 30, 20, 15, 10, 5, 0, -5, -10, -20], gain_db=[0, -12, -6, 6, 12]
-    )
+    grid = bench_grid()
     root = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     try:
         start = time.perf_counter()

@@ -214,10 +214,21 @@ class Run:
         self._records: pd.DataFrame | None = None
         self._array_index: dict[tuple[int, int], tuple[str, int]] | None = None
 
+    def completed_units(self) -> set[str]:
+        """Names of the units whose completion marker exists: only their files count as written."""
+        return {p.stem for p in (self.path / "done").glob("*.json")}
+
+    def _parts(self, folder: str, suffix: str) -> list[Path]:
+        done = self.completed_units()
+        return sorted(p for p in (self.path / folder).glob(f"part-*{suffix}") if p.stem[5:] in done)
+
     def shard_files(self) -> list[Path]:
         """Record shards with a completion marker (a shard without one is an interrupted write)."""
-        done = {p.stem for p in (self.path / "done").glob("*.json")}
-        return sorted(p for p in (self.path / "records").glob("part-*.parquet") if p.stem[5:] in done)
+        return self._parts("records", ".parquet")
+
+    def array_files(self) -> list[Path]:
+        """Array files (xT, x̂T of the kept pairs) of completed units."""
+        return self._parts("arrays", ".npz")
 
     @property
     def records(self) -> pd.DataFrame:
@@ -250,10 +261,7 @@ class Run:
     def _index(self) -> dict[tuple[int, int], tuple[str, int]]:
         if self._array_index is None:
             self._array_index = {}
-            done = {p.stem for p in (self.path / "done").glob("*.json")}
-            for f in sorted((self.path / "arrays").glob("part-*.npz")):
-                if f.stem[5:] not in done:
-                    continue
+            for f in self.array_files():
                 with np.load(f) as z:
                     for row, (i, p) in enumerate(zip(z["instance"], z["point"], strict=True)):
                         self._array_index[(int(i), int(p))] = (str(f), row)

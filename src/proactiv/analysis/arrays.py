@@ -43,9 +43,8 @@ def _opened(path: Path):
 
 
 def array_files(run: Run) -> list[Path]:
-    """The ``part-<unit>.npz`` files of completed units."""
-    done = {p.stem for p in (run.path / "done").glob("*.json")}
-    return sorted(p for p in (run.path / "arrays").glob("part-*.npz") if p.stem[5:] in done)
+    """The ``part-<unit>.npz`` files of completed units (the store decides what is complete)."""
+    return run.array_files()
 
 
 def kept_pairs(run: Run) -> pd.DataFrame:

@@ -28,6 +28,28 @@ def synthetic_grid(
     return Grid([get("noise", snr_db=list(snr_db)), get("gain", gain_db=list(gain_db))])
 
 
+#: The 50-point grid and 12 KWS classes the 100 k-record benchmarks share (2000 instances × 50 points).
+BENCH_CLASSES = (
+    "yes",
+    "no",
+    "up",
+    "down",
+    "left",
+    "right",
+    "on",
+    "off",
+    "stop",
+    "go",
+    "_unknown_",
+    "_silence_",
+)
+
+
+def bench_grid() -> Grid:
+    """SNR (10 values) × gain (5 values): the grid of the analysis and dashboard benchmarks."""
+    return synthetic_grid(snr_db=[math.inf, 30, 20, 15, 10, 5, 0, -5, -10, -20], gain_db=[0, -12, -6, 6, 12])
+
+
 def write_synthetic_run(
     path: str | os.PathLike,
     n_instances: int = 120,
