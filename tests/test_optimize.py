@@ -146,6 +146,11 @@ def test_bad_inputs_are_named(small_cnn, make, message):
         pv.Projector(small_cnn).project(x, y)
 
 
+def test_wrong_input_shape_is_named(small_cnn):
+    with pytest.raises(ValueError, match=r"model SmallCNN cannot take inputs of shape \(3, 8, 8\)"):
+        pv.Projector(small_cnn).project(torch.rand(2, 3, 8, 8), torch.tensor([0, 1]))
+
+
 def test_non_differentiable_model_is_named():
     with pytest.raises(ValueError, match="model Argmaxed: its output does not depend differentiably"):
         pv.Projector(Argmaxed()).project(torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))

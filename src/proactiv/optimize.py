@@ -212,7 +212,13 @@ class Projector:
     def _probe(self, x: torch.Tensor) -> torch.Tensor:
         """One forward/backward on a sample: does the output depend differentiably on the input?"""
         z = x.to(self.device).requires_grad_(True)
-        out = self.model(z)
+        try:
+            out = self.model(z)
+        except RuntimeError as err:  # wrong shape/dtype for this model: say which model and which input
+            raise ValueError(
+                f"model {self._name()} cannot take inputs of shape {tuple(x.shape[1:])} (per sample, "
+                f"{x.dtype}): {str(err).splitlines()[0]}"
+            ) from None
         if not isinstance(out, torch.Tensor) or not out.requires_grad:
             raise ValueError(
                 f"model {self._name()}: its output does not depend differentiably on its input (no gradient "
