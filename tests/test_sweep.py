@@ -160,13 +160,16 @@ def test_image_to_image_records(tmp_path):
     proj = pv.Projector(model, loss="mse", cutoff=1e-3, max_steps=100, lr=0.05)
     run = pv.sweep(model, x, targets, pv.Grid(GRID), tmp_path / "r", projector=proj, progress=False)
     rec = run.records
-    assert len(rec) == 16 and (rec.label == -1).all() and "correct_t" not in rec.columns
+    assert len(rec) == 16 and (rec.label == -1).all() and "pred_t" not in rec.columns
     assert (rec.loss_proj <= rec.loss_t + 1e-9).all()
+    # "correct" for a regression output = its loss is within the projection cutoff
+    assert (rec.correct_t == (rec.loss_t < 1e-3)).all() and (rec.correct_proj == rec.converged).all()
+    assert "psnr_t" not in rec.columns  # no pixel_range given
 
 
 CONFIG = """
 task: digits
-data: {instances_per_class: 8, seed: 1}
+data: {instances_per_class: 8, seed: 1, image_size: 8}
 grid:
   - {type: noise, snr_db: [.inf, 10, 0, -5]}
   - {type: clip, level: [1.0, 0.5, 0.3]}
@@ -242,7 +245,7 @@ def test_config_errors_name_the_field(tmp_path):
 def test_custom_task_from_factory_and_torchscript(tmp_path):
     from proactiv.tasks.digits.model import DigitsCNN
 
-    small_cnn = DigitsCNN(4)
+    small_cnn = DigitsCNN(4, image_size=8)
     torch.save(small_cnn.state_dict(), tmp_path / "w.pt")
     torch.save(torch.rand(8, 1, 8, 8), tmp_path / "x.pt")
     torch.save(torch.arange(8) % 4, tmp_path / "y.pt")
@@ -252,7 +255,7 @@ def test_custom_task_from_factory_and_torchscript(tmp_path):
         "grid: [{type: gain, gain_db: [0, -6]}]\nprojection: {max_steps: 20}\n"
     )
     for i, model in enumerate(
-        ["model: {factory: 'proactiv.tasks.digits.model:DigitsCNN', kwargs: {n_classes: 4}, weights: w.pt}", "model: {torchscript: m.ts}"]
+        ["model: {factory: 'proactiv.tasks.digits.model:DigitsCNN', kwargs: {n_classes: 4, image_size: 8}, weights: w.pt}", "model: {torchscript: m.ts}"]
     ):
         (tmp_path / "c.yaml").write_text(base + model)
         run = sweep_config(load_config(tmp_path / "c.yaml"), tmp_path / f"r{i}", progress=False)

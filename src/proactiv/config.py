@@ -50,6 +50,10 @@ class DataSpec(_Strict):
     inputs: Path | None = None
     labels: Path | None = None
     class_names: list[str] | None = None
+    #: image tasks: side of the square images (digits: 28 = MNIST layout, 8 = scikit-learn's native size)
+    image_size: int | None = Field(None, ge=8, le=128)
+    #: EMNIST split of the files under ``root`` (letters, digits, mnist, balanced, byclass, bymerge)
+    subset: str = "letters"
 
 
 class ProjectionSpec(_Strict):

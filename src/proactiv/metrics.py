@@ -4,17 +4,78 @@ Column names are part of the run-store contract (see DESIGN.md): ``d_x`` (RMS di
 normalised by the square root of the input size), ``d_x_l2``, ``d_x_mse``, ``d_x_clean`` (RMS distance x̂T–x),
 ``d_t`` (RMS distance xT–x: how far the transform moved the input), ``d_y`` (L2 distance of the outputs, on
 log-softmax for classifiers), ``loss_t`` (d_g), ``loss_proj`` (d̂_g), ``loss_change``; for classifiers also
-``pred_*``, ``correct_*`` and ``flipped``.
+``pred_*``, ``correct_*`` and ``flipped``. Image-to-image / regression records have ``correct_t`` /
+``correct_proj`` too: the output's loss is below the projection cutoff (the criterion the projection aims at), so
+accuracy curves, breakpoints and error slices read the same way for both kinds of task.
+
+For images (a ``pixel_range`` given), ``psnr_*`` / ``ssim_*`` compare xT (``_t``) and x̂T (``_proj``) with the
+clean input and, when the target is an image, the outputs f(xT) (``_out_t``) and f(x̂T) (``_out_proj``) with it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+#: SSIM constants and window of Wang et al. (2004), as scikit-image uses them with ``gaussian_weights=True``.
+SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WIN = 0.01, 0.03, 1.5, 11
 
 
 def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).double().flatten(1).pow(2).mean(1).sqrt()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per sample, ``10 log10(range² / MSE)``; +inf for identical images."""
+    mse = (a - b).double().flatten(1).pow(2).mean(1)
+    return 10.0 * torch.log10(data_range**2 / mse)
+
+
+def _ssim_window(height: int, width: int) -> torch.Tensor:
+    """The normalised Gaussian SSIM window (11×11, σ 1.5), shrunk to an odd size that fits a smaller image."""
+    size = min(SSIM_WIN, height - (1 - height % 2), width - (1 - width % 2))
+    if size < 3:
+        raise ValueError(f"SSIM: images of {height}×{width} pixels are too small (need at least 3×3)")
+    ax = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(ax**2) / (2 * SSIM_SIGMA**2))
+    w = torch.outer(g, g)
+    return w / w.sum()
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float) -> torch.Tensor:
+    """Mean structural similarity per sample of images (N, C, H, W) or (N, H, W), channels averaged.
+
+    Gaussian-weighted local statistics with population (co)variances over the windows that fit inside the image
+    (no padding), the convention of scikit-image's ``structural_similarity(gaussian_weights=True,
+    use_sample_covariance=False)``.
+    """
+    a, b = a.double(), b.double()
+    if a.dim() == 3:
+        a, b = a.unsqueeze(1), b.unsqueeze(1)
+    if a.dim() != 4:
+        raise ValueError(f"SSIM: expected images (N, C, H, W), got shape {tuple(a.shape)}")
+    n, c, h, w = a.shape
+    win = _ssim_window(h, w).to(a.device).expand(c, 1, -1, -1)
+
+    def local_mean(x):
+        return F.conv2d(x, win, groups=c)
+
+    mu_a, mu_b = local_mean(a), local_mean(b)
+    var_a = local_mean(a * a) - mu_a**2
+    var_b = local_mean(b * b) - mu_b**2
+    cov = local_mean(a * b) - mu_a * mu_b
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return s.flatten(1).mean(1)
+
+
+def image_quality(prefix: str, image: torch.Tensor, reference: torch.Tensor, data_range: float) -> dict:
+    """``{prefix}psnr…`` and ``ssim`` columns of ``image`` against ``reference`` (same shape)."""
+    return {
+        f"psnr{prefix}": psnr(image, reference, data_range),
+        f"ssim{prefix}": ssim(image, reference, data_range),
+    }
 
 
 def differences(
@@ -27,8 +88,16 @@ def differences(
     loss_t: torch.Tensor,
     loss_proj: torch.Tensor,
     labels: torch.Tensor | None,
+    targets: torch.Tensor | None = None,
+    cutoff: float | None = None,
+    pixel_range: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """Difference metrics for N projections; ``labels`` (N,) for classifiers, ``None`` otherwise."""
+    """Difference metrics for N projections.
+
+    ``labels`` (N,) for classifiers, ``None`` otherwise; then ``targets`` (the desired outputs) and the
+    projection ``cutoff`` give ``correct_t``/``correct_proj``. ``pixel_range`` (e.g. 1.0 for images in [0, 1])
+    adds PSNR/SSIM columns for 4-D image inputs, and for image-shaped targets.
+    """
     size = transformed[0].numel()
     d_x = _rms(projected, transformed)
     cols = {
@@ -58,4 +127,12 @@ def differences(
             correct_proj=pred_proj == labels,
             flipped=pred_t != pred_proj,
         )
+    elif cutoff is not None:
+        cols.update(correct_t=loss_t < cutoff, correct_proj=loss_proj < cutoff)
+    if pixel_range is not None and transformed.dim() == 4:
+        cols.update(image_quality("_t", transformed, clean, pixel_range))
+        cols.update(image_quality("_proj", projected, clean, pixel_range))
+        if not classifier and targets is not None and targets.dim() == 4 and out_t.shape == targets.shape:
+            cols.update(image_quality("_out_t", out_t, targets, pixel_range))
+            cols.update(image_quality("_out_proj", out_proj, targets, pixel_range))
     return {k: v.cpu().numpy() for k, v in cols.items()}

@@ -46,6 +46,7 @@ def sweep(
     projections_per_unit: int = 1024,
     progress: bool = True,
     config: dict | None = None,
+    pixel_range: float | None = None,
 ) -> Run:
     """Project every instance at every grid point and store the records in the run directory ``out``.
 
@@ -64,6 +65,8 @@ def sweep(
     keep_arrays : ``"none"``, ``"sample"`` (all points of the first ``arrays_per_class`` instances of each
         class) or ``"all"``.
     config : extra settings to record in run.json (e.g. the YAML task and model source).
+    pixel_range : for images (N, C, H, W), the span of valid pixel values (1.0 for [0, 1]): records then get
+        PSNR and SSIM columns (see :mod:`proactiv.metrics`).
     """
     projector = projector or Projector(model)
     inputs, labels, metadata = _check(inputs, labels, metadata, class_names, keep_arrays)
@@ -82,6 +85,7 @@ def sweep(
             "frontend": repr(frontend) if frontend is not None else None,
             "arrays": {"keep": keep_arrays, "per_class": int(arrays_per_class)},
             "units": {"instances": instances_per_unit, "points": points_per_unit},
+            "pixel_range": pixel_range,
         },
         "fingerprints": {
             "model": model_hash(model),
@@ -96,7 +100,9 @@ def sweep(
         gblocks = [
             np.arange(s, min(len(grid), s + points_per_unit)) for s in range(0, len(grid), points_per_unit)
         ]
-        units = _Units(model, projector, grid, frontend, inputs, labels, metadata, class_names, seed, kept)
+        units = _Units(
+            model, projector, grid, frontend, inputs, labels, metadata, class_names, seed, kept, pixel_range
+        )
         done = writer.completed_units()
         todo = [
             (g, i) for g in range(len(gblocks)) for i in range(len(iblocks)) if unit_name(g, i) not in done
@@ -173,6 +179,7 @@ class _Units:
     class_names: Sequence[str] | None
     seed: int
     kept: np.ndarray
+    pixel_range: float | None = None
 
     def run(self, ids: np.ndarray, points: np.ndarray, advance: Callable[[int], None]):
         """Transform, project and measure one unit: (records DataFrame, arrays dict or None, clean or None)."""
@@ -209,6 +216,9 @@ class _Units:
             result.loss_before,
             result.loss_after,
             lab_rep if classifier else None,
+            targets=targets,
+            cutoff=self.projector.cutoff,
+            pixel_range=self.pixel_range,
         )
         inst = np.tile(ids, k)
         point = np.repeat(points, len(ids))
@@ -277,4 +287,5 @@ def sweep_config(
         projections_per_unit=cfg.units.projections,
         progress=progress,
         config={**record, "task_description": task.description},
+        pixel_range=task.pixel_range,
     )

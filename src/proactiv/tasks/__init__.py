@@ -7,11 +7,13 @@ import importlib
 from proactiv.config import ConfigError, SweepConfig
 from proactiv.tasks.base import TaskData
 
-#: task name → module with ``load_task(cfg: SweepConfig) -> TaskData`` (imported only when used)
+#: task name → ``module:function`` with ``function(cfg: SweepConfig) -> TaskData`` (imported only when used)
 TASKS = {
-    "digits": "proactiv.tasks.digits.task",
-    "kws": "proactiv.tasks.kws.task",
-    "custom": "proactiv.tasks.custom",
+    "digits": "proactiv.tasks.digits.task:load_digits",
+    "emnist": "proactiv.tasks.digits.task:load_emnist_task",
+    "denoise": "proactiv.tasks.digits.task:load_denoise",
+    "kws": "proactiv.tasks.kws.task:load_task",
+    "custom": "proactiv.tasks.custom:load_task",
 }
 
 
@@ -19,7 +21,8 @@ def load_task(cfg: SweepConfig) -> TaskData:
     """The model and instances a config asks for."""
     if cfg.task not in TASKS:
         raise ConfigError(f"task: unknown task {cfg.task!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return importlib.import_module(TASKS[cfg.task]).load_task(cfg)
+    module, function = TASKS[cfg.task].split(":")
+    return getattr(importlib.import_module(module), function)(cfg)
 
 
 def __getattr__(name: str):

@@ -24,6 +24,8 @@ class TaskData:
     frontend: Callable[[torch.Tensor], torch.Tensor] | None = None
     projection_defaults: dict = field(default_factory=dict)
     description: dict = field(default_factory=dict)
+    #: span of valid pixel values for image tasks (adds PSNR/SSIM to the records); None otherwise
+    pixel_range: float | None = None
 
 
 def cache_dir() -> Path:

@@ -13,7 +13,18 @@ from proactiv.tasks.kws.models import load_model
 from proactiv.tasks.kws.speech_commands import SpeechCommands
 
 #: metadata columns carried into records as ``meta.*`` when the corpus has them
-META_COLUMNS = ("path", "speaker", "engine", "voice", "variant", "gender", "rate", "pitch", "amplitude", "word")
+META_COLUMNS = (
+    "path",
+    "speaker",
+    "engine",
+    "voice",
+    "variant",
+    "gender",
+    "rate",
+    "pitch",
+    "amplitude",
+    "word",
+)
 
 
 def load_task(cfg: SweepConfig) -> TaskData:
