@@ -156,7 +156,10 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     cfg = parse_config(data, str(path))
     base = path.resolve().parent
-    for spec, names in ((cfg.model, ("path", "torchscript", "weights")), (cfg.data, ("root", "inputs", "labels"))):
+    for spec, names in (
+        (cfg.model, ("path", "torchscript", "weights")),
+        (cfg.data, ("root", "inputs", "labels")),
+    ):
         for name in names:
             value = getattr(spec, name, None) if spec is not None else None
             if value is not None and not value.is_absolute():

@@ -271,7 +271,8 @@ class Run:
         return (int(instance), int(point)) in self._index()
 
     def arrays(self, instance: int, point: int) -> dict[str, np.ndarray]:
-        """``x`` (clean), ``x_t`` (transformed) and ``x_proj`` (projected) model inputs of one record."""
+        """``x`` (clean), ``x_t`` (transformed) and ``x_proj`` (projected) model inputs of one record; for
+        image-to-image / regression runs also the outputs ``y_t`` = f(xT) and ``y_proj`` = f(x̂T)."""
         key = (int(instance), int(point))
         if key not in self._index():
             raise KeyError(
@@ -280,7 +281,7 @@ class Run:
             )
         file, row = self._index()[key]
         with np.load(file) as z:
-            out = {"x_t": z["x_t"][row], "x_proj": z["x_proj"][row]}
+            out = {k: z[k][row] for k in ("x_t", "x_proj", "y_t", "y_proj") if k in z.files}
         for f in (self.path / "arrays").glob("clean-i*.npz"):
             with np.load(f) as z:
                 hit = np.nonzero(z["instance"] == key[0])[0]

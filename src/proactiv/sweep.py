@@ -256,6 +256,9 @@ class _Units:
                 "x_t": xt.numpy()[keep],
                 "x_proj": result.inputs.numpy()[keep],
             }
+            if not classifier:  # what the model made of them: the views show f(xT) next to f(x̂T)
+                arrays["y_t"] = result.outputs_before.numpy()[keep]
+                arrays["y_proj"] = result.outputs_after.numpy()[keep]
         return records, arrays, clean.numpy() if np.isin(ids, self.kept).any() else None
 
 
