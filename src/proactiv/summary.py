@@ -19,14 +19,24 @@ def summarize(run: Run) -> dict:
     counts = run.query(
         "SELECT count(*) AS n, count(DISTINCT instance) AS inst, count(DISTINCT point) AS pts FROM records"
     )
-    classifier = "correct_t" in run.query("SELECT * FROM records LIMIT 0").columns
-    acc = (
-        "avg(correct_clean::DOUBLE) AS clean_accuracy, avg(correct_t::DOUBLE) AS accuracy, "
-        "avg(correct_proj::DOUBLE) AS accuracy_proj, avg(flipped::DOUBLE) AS flip_rate, "
-        if classifier
-        else ""
-    )
-    agg = f"{acc}avg(converged::DOUBLE) AS converged, median(steps) AS median_steps, avg(d_x) AS mean_d_x, count(*) AS records"
+    columns = set(run.query("SELECT * FROM records LIMIT 0").columns)
+    parts = []
+    if "pred_t" in columns:  # classifier
+        parts += [
+            "avg(correct_clean::DOUBLE) AS clean_accuracy",
+            "avg(correct_t::DOUBLE) AS accuracy",
+            "avg(correct_proj::DOUBLE) AS accuracy_proj",
+            "avg(flipped::DOUBLE) AS flip_rate",
+        ]
+    elif "correct_t" in columns:  # image-to-image / regression: the output's loss is within the cutoff
+        parts += [
+            "avg(correct_t::DOUBLE) AS within_cutoff",
+            "avg(correct_proj::DOUBLE) AS within_cutoff_proj",
+        ]
+    if "psnr_out_t" in columns:  # medians: identical images have an infinite PSNR
+        parts += ["median(psnr_out_t) AS psnr_out_t", "median(psnr_out_proj) AS psnr_out_proj"]
+    parts += ["avg(converged::DOUBLE) AS converged", "median(steps) AS median_steps", "avg(d_x) AS mean_d_x"]
+    agg = ", ".join(parts + ["count(*) AS records"])
     out = {
         "status": run.status,
         "records": int(counts.n[0]),

@@ -1,4 +1,5 @@
-"""Bulk reading of the kept arrays (xT, x̂T and the clean inputs) of a run, one file read at a time.
+"""Bulk reading of the kept arrays (xT, x̂T, the clean inputs and, for image-to-image runs, the outputs
+f(xT), f(x̂T)) of a run, one file read at a time.
 
 ``Run.arrays`` loads one record; analyses that pool many records (bias maps, galleries) read each
 ``arrays/part-<unit>.npz`` once instead. Only units with a completion marker count, as for the records.
@@ -21,12 +22,15 @@ from proactiv.store import Run
 
 @dataclass
 class KeptArrays:
-    """Model inputs of kept records: ``x_t`` (transformed) and ``x_proj`` (projected), shape (N, *input)."""
+    """Model inputs of kept records: ``x_t`` (transformed) and ``x_proj`` (projected), shape (N, *input);
+    runs without predictions also keep the outputs ``y_t`` = f(xT) and ``y_proj`` = f(x̂T) (else None)."""
 
     instance: np.ndarray
     point: np.ndarray
     x_t: np.ndarray
     x_proj: np.ndarray
+    y_t: np.ndarray | None = None
+    y_proj: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.instance)
@@ -74,7 +78,8 @@ def iter_arrays(
                 keep &= np.isin(point, pts)
             if not keep.any():
                 continue
-            yield KeptArrays(ids[keep], point[keep], z["x_t"][keep], z["x_proj"][keep])
+            outputs = [z[k][keep] if k in z.files else None for k in ("y_t", "y_proj")]
+            yield KeptArrays(ids[keep], point[keep], z["x_t"][keep], z["x_proj"][keep], *outputs)
 
 
 def load_arrays(
@@ -84,9 +89,12 @@ def load_arrays(
     parts = list(iter_arrays(run, instances, points))
     if not parts:
         return None
-    return KeptArrays(
-        *(np.concatenate([getattr(p, k) for p in parts]) for k in ("instance", "point", "x_t", "x_proj"))
-    )
+
+    def joined(key: str) -> np.ndarray | None:
+        pieces = [getattr(p, key) for p in parts]
+        return None if any(a is None for a in pieces) else np.concatenate(pieces)
+
+    return KeptArrays(*(joined(k) for k in ("instance", "point", "x_t", "x_proj", "y_t", "y_proj")))
 
 
 def clean_inputs(run: Run, instances: Iterable[int]) -> dict[int, np.ndarray]:
@@ -101,3 +109,17 @@ def clean_inputs(run: Run, instances: Iterable[int]) -> dict[int, np.ndarray]:
                 x = z["x"]
                 out.update({int(ids[r]): x[r] for r in rows})
     return out
+
+
+def input_shape(run: Run) -> tuple[int, ...] | None:
+    """The shape of one model input, from the first kept array (or clean input) file; None without any."""
+    files = array_files(run) or sorted((run.path / "arrays").glob("clean-i*.npz"))
+    for f in files[:1]:
+        with _opened(f) as z:
+            key = "x_t" if "x_t" in z.files else "x"
+            with z.zip.open(f"{key}.npy") as fh:  # the header only, not the whole array
+                major, _ = np.lib.format.read_magic(fh)
+                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape = read(fh)[0]
+            return tuple(int(d) for d in shape[1:])
+    return None

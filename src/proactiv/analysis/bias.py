@@ -4,6 +4,8 @@ A change every instance of a class needs in the same place (a band the model lis
 at) survives the mean; instance-specific changes cancel. ``consistency`` = RMS of the mean map / mean RMS of
 the single changes measures that: 1 when every instance moved the same way, near 0 when they cancel. Arrays
 are kept only for a sample of instances (``arrays.keep``), so every map says how many instances it pools.
+Runs without predictions pool per group instead (``RunView.group_column``, e.g. the digit a denoiser
+restores: a mean over different digits would blur into nothing), or over all instances when there is none.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class BiasMaps:
     """Mean (signed and absolute) change x̂T − xT per class × grid point, with counts.
 
     ``mean_`` and ``abs_mean_`` have shape (classes, points, *input); ``count_`` (classes, points) records,
-    ``instances_`` (classes,) distinct instances pooled, ``rms_sum_`` the summed RMS of single changes.
+    ``instances_`` (classes,) distinct instances pooled, ``rms_sum_`` the summed RMS of single changes;
+    ``group`` names what a class is ("class", "digit", "all").
     """
 
     classes: list[str]
@@ -48,6 +51,7 @@ class BiasMaps:
     count_: np.ndarray
     instances_: np.ndarray
     rms_sum_: np.ndarray
+    group: str = "class"
 
     # selection ------------------------------------------------------------------------------------
     def _select(self, class_name: str, point: int | Sequence[int] | None, where: dict | None):
@@ -156,6 +160,7 @@ class BiasMaps:
                 count=self.count_,
                 instances=self.instances_,
                 rms_sum=self.rms_sum_,
+                group=np.asarray(self.group),
             )
 
     @classmethod
@@ -171,6 +176,7 @@ class BiasMaps:
                 z["count"],
                 z["instances"],
                 z["rms_sum"],
+                str(z["group"]) if "group" in z.files else "class",
             )
 
 
@@ -188,15 +194,9 @@ def bias_maps(
             f"run {view.run.path} kept no arrays (arrays.keep = "
             f"{view.run.config.get('arrays', {}).get('keep')!r}); bias maps need x̂T and xT"
         )
-    labels = view.query("SELECT DISTINCT instance, label_name FROM records")
     classes = view.classes
-    class_of = dict(
-        zip(
-            labels.instance,
-            (classes.index(n) if view.classifier else 0 for n in labels.label_name),
-            strict=True,
-        )
-    )
+    index = {c: k for k, c in enumerate(classes)}
+    class_of = {i: index.get(name, -1) for i, name in view.instance_classes().items()}
     points = np.arange(len(view.run.grid))
     sums = abs_sums = None
     count = np.zeros((len(classes), len(points)), dtype=np.int64)
@@ -235,4 +235,5 @@ def bias_maps(
         count[has],
         np.asarray([len(s) for s in seen])[has],
         rms_sum[has],
+        view.group_title,
     )

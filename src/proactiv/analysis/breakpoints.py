@@ -1,8 +1,13 @@
 """Breakpoints: how accuracy, flip rate, ``loss_t`` and ``d_x`` change along each transform parameter, and
 the parameter value where the model breaks.
 
+Runs without predictions (image-to-image) whose records carry ``correct_t`` (the output's loss is within the
+projection cutoff) get the curve ``within_cutoff`` in place of ``accuracy``, and breakpoints on it. Image runs
+add PSNR/SSIM curves (PSNR capped at ``PSNR_CAP_DB``: identical images have infinite PSNR).
+
 Curves marginalise the other grid parameters (condition ``""``) or hold them at one value each (condition
-``"clip.level=0.5"``), over all instances (scope ``"all"``) or one class (scope = class name). Marginal
+``"clip.level=0.5"``), over all instances (scope ``"all"``) or one class (scope = class name; for runs
+without predictions the group of ``RunView.group_column``, e.g. the digit). Marginal
 curves first average each instance over the other parameters, so their 95 % confidence intervals are over
 instances, the unit that was sampled.
 
@@ -25,16 +30,19 @@ import os
 import numpy as np
 import pandas as pd
 
-from proactiv.analysis.runview import RunView, format_value, open_view, q
+from proactiv.analysis.runview import RunView, format_value, metric_sql, open_view, q
 from proactiv.store import Run
 
-#: curve metrics: name → SQL over records (classifier runs have all four, others the last two)
+#: curve metrics: name → SQL over records (each only where its columns exist; see ``_metrics``)
 CURVE_METRICS = {
     "accuracy": "correct_t::DOUBLE",
+    "within_cutoff": "correct_t::DOUBLE",
     "flip_rate": "flipped::DOUBLE",
     "loss_t": "loss_t",
     "d_x": "d_x",
 }
+#: the metrics breakpoints are found on (a run has at most one of them)
+OUTCOME_METRICS = ("accuracy", "within_cutoff")
 DEFAULT_THRESHOLD = 0.8
 BREAKPOINT_COLUMNS = [
     "transform", "param", "column", "scope", "condition", "side", "value", "metric", "before", "after",
@@ -43,7 +51,10 @@ BREAKPOINT_COLUMNS = [
 
 
 def _metrics(view: RunView) -> dict[str, str]:
-    return CURVE_METRICS if view.classifier else {k: CURVE_METRICS[k] for k in ("loss_t", "d_x")}
+    """The curve metrics this run's records support, with the image-quality columns of image runs."""
+    names = [view.correct_metric] if view.correct_metric else []
+    names += [m for m in ("flip_rate",) if "flipped" in view.columns] + ["loss_t", "d_x"]
+    return {**{m: CURVE_METRICS[m] for m in names}, **{m: metric_sql(m) for m in view.quality_metrics}}
 
 
 def _interval(mean: pd.Series, sd: pd.Series, n: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -69,11 +80,17 @@ def _long(frame: pd.DataFrame, metrics: list[str], keys: list[str]) -> pd.DataFr
 
 
 def _scopes(view: RunView, keys: str) -> tuple[str, str]:
-    """(GROUP BY clause, scope expression): every key group overall and, for classifiers, per class."""
-    if view.classifier:
-        scope = "CASE WHEN GROUPING(label_name) = 1 THEN 'all' ELSE label_name END"
-        return f"GROUPING SETS (({keys}), ({keys}, label_name))", scope
+    """(GROUP BY clause, scope expression) over records with a ``grp`` column: every key group overall and,
+    when the run has classes (or groups), per class."""
+    if view.group_sql is not None:
+        scope = "CASE WHEN GROUPING(grp) = 1 THEN 'all' ELSE grp END"
+        return f"GROUPING SETS (({keys}), ({keys}, grp))", scope
     return keys, "'all'"
+
+
+def _grouped(view: RunView) -> str:
+    """The records with each one's class name as ``grp``."""
+    return f"(SELECT *, {view.group_sql or 'NULL::VARCHAR'} AS grp FROM records)"
 
 
 def curves(run: Run | str | os.PathLike | RunView, within_others: bool = True) -> pd.DataFrame:
@@ -91,7 +108,7 @@ def curves(run: Run | str | os.PathLike | RunView, within_others: bool = True) -
         per = ", ".join(f"avg({sql}) AS {m}" for m, sql in metrics.items())
         groups, scope = _scopes(view, "value")
         frame = view.query(
-            f"WITH per AS (SELECT {q(column)} AS value, label_name, instance, {per} FROM records GROUP BY ALL) "
+            f"WITH per AS (SELECT {q(column)} AS value, grp, instance, {per} FROM {_grouped(view)} GROUP BY ALL) "
             f"SELECT value, {scope} AS scope, count(*) AS n, {aggs} FROM per GROUP BY {groups}"
         )
         frame["column"], frame["condition"] = column, ""
@@ -101,7 +118,7 @@ def curves(run: Run | str | os.PathLike | RunView, within_others: bool = True) -
         raw = ", ".join(f"avg({sql}) AS {m}_mean, stddev_samp({sql}) AS {m}_sd" for m, sql in metrics.items())
         groups, scope = _scopes(view, cols)
         frame = view.query(
-            f"SELECT {cols}, {scope} AS scope, count(*) AS n, {raw} FROM records GROUP BY {groups}"
+            f"SELECT {cols}, {scope} AS scope, count(*) AS n, {raw} FROM {_grouped(view)} GROUP BY {groups}"
         )
         for column in view.grid_columns:
             others = [c for c in view.grid_columns if c != column]
@@ -139,14 +156,18 @@ def _sides(values: np.ndarray, identity: float) -> dict[str, np.ndarray]:
 def find_breakpoints(
     curves_table: pd.DataFrame, identities: dict[str, float], threshold: float
 ) -> pd.DataFrame:
-    """Apply the breakpoint rule (module docstring) to the ``accuracy`` curves of a :func:`curves` table."""
+    """Apply the breakpoint rule (module docstring) to the ``accuracy`` (or ``within_cutoff``) curves of a
+    :func:`curves` table."""
     if not 0 < threshold < 1:
         raise ValueError(f"threshold = {threshold}: expected a fraction of the identity accuracy in (0, 1)")
+    present = [m for m in OUTCOME_METRICS if m in set(curves_table.metric)]
+    metric = present[0] if present else "accuracy"
+    words = metric.replace("_", " ")
     rule = (
-        f"first value, moving away from the identity, with accuracy < {threshold:g} x accuracy at the identity "
+        f"first value, moving away from the identity, with {words} < {threshold:g} x {words} at the identity "
         f"and its 95 % upper bound < {threshold:g} x the identity's 95 % lower bound"
     )
-    acc = curves_table[curves_table.metric == "accuracy"]
+    acc = curves_table[curves_table.metric == metric]
     rows = []
     if acc.empty:
         return pd.DataFrame(rows, columns=BREAKPOINT_COLUMNS)
@@ -175,7 +196,7 @@ def find_breakpoints(
                             "condition": condition,
                             "side": side,
                             "value": values[i],
-                            "metric": "accuracy",
+                            "metric": metric,
                             "before": mean[prev],
                             "after": mean[i],
                             "previous": values[prev],
@@ -204,11 +225,12 @@ def breakpoints(
     ``value`` (the first broken value), ``metric`` (``"accuracy"``), ``before`` (accuracy at the previous,
     unbroken value ``previous``), ``after`` (accuracy at ``value``), ``reference`` (accuracy at the identity
     value ``reference_value``, or at the mildest value when the grid lacks the identity), its interval and
-    the ``rule``. Empty for runs without predictions (image-to-image): accuracy is undefined there.
+    the ``rule``. Runs without predictions break on ``within_cutoff`` (``metric`` says which); runs with
+    neither column get an empty table.
     """
     view = run if isinstance(run, RunView) else open_view(run)
     if curves_table is None:
-        if not view.classifier:
+        if view.correct_metric is None:
             return pd.DataFrame(columns=BREAKPOINT_COLUMNS)
         curves_table = curves(view, within_others=within_others)
     elif not within_others:

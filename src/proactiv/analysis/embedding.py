@@ -122,7 +122,8 @@ def _umap(matrix: np.ndarray, seed: int) -> np.ndarray:
 
 def _colour_columns(view: RunView, by: str) -> pd.DataFrame:
     """Per-row values to colour an embedding by: grid values or class and metadata, plus outcome means."""
-    acc = "avg(correct_t::DOUBLE) AS accuracy, avg(flipped::DOUBLE) AS flip_rate, " if view.classifier else ""
+    acc = f"avg(correct_t::DOUBLE) AS {view.correct_metric}, " if view.correct_metric else ""
+    acc += "avg(flipped::DOUBLE) AS flip_rate, " if "flipped" in view.columns else ""
     outcome = f"{acc}avg(d_x) AS mean_d_x, avg(loss_t) AS mean_loss_t"
     if by == "point":
         frame = view.query(f"SELECT point, {outcome} FROM records GROUP BY point")
@@ -147,7 +148,7 @@ def embed(
 
     Beyond ``max_rows`` rows a random sample (seeded) is embedded. Returns a table with ``point`` or
     ``instance``, coordinates ``x``/``y``, the grid values (or ``label``, ``label_name``, ``meta.*``) and
-    ``accuracy``, ``flip_rate``, ``mean_d_x``, ``mean_loss_t``; ``attrs`` say the method used and what
+    ``accuracy`` (``within_cutoff`` for runs without predictions), ``flip_rate``, ``mean_d_x``, ``mean_loss_t``; ``attrs`` say the method used and what
     was sampled (``note``).
     """
     if method not in METHODS:

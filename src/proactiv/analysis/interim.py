@@ -1,5 +1,6 @@
 """The interim view of one record: x, xT, x̂T and x̂T − xT with the predictions and losses before and after
-projection — the closest look at what one transformation did and what the model needed instead."""
+projection — the closest look at what one transformation did and what the model needed instead. Image-to-
+image runs add the outputs f(xT) and f(x̂T), to set beside the clean target."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from proactiv.store import Run
 
 @dataclass
 class Interim:
-    """One record's inputs (``x`` is None when the clean input was not stored) and its record row."""
+    """One record's inputs (``x`` is None when the clean input was not stored), its outputs ``y_t``,
+    ``y_proj`` (image-to-image runs; else None) and its record row."""
 
     instance: int
     point: int
@@ -24,6 +26,8 @@ class Interim:
     x_t: np.ndarray
     x_proj: np.ndarray
     record: dict = field(default_factory=dict)
+    y_t: np.ndarray | None = None
+    y_proj: np.ndarray | None = None
 
     @property
     def diff(self) -> np.ndarray:
@@ -68,17 +72,19 @@ def interims(view: RunView, pairs: pd.DataFrame) -> list[Interim]:
     out = []
     for i, p in zip(pairs.instance.astype(int), pairs.point.astype(int), strict=True):
         k = found[(i, p)]
-        out.append(Interim(i, p, clean.get(i), kept.x_t[k], kept.x_proj[k], rows.get((i, p), {})))
+        outputs = [None if y is None else y[k] for y in (kept.y_t, kept.y_proj)]
+        out.append(Interim(i, p, clean.get(i), kept.x_t[k], kept.x_proj[k], rows.get((i, p), {}), *outputs))
     return out
 
 
 def worst_records(run: Run | str | os.PathLike | RunView, k: int = 8) -> pd.DataFrame:
-    """The kept records the model got most wrong: failures first, then by ``loss_t``, one per instance."""
+    """The kept records the model got most wrong: failures (wrong class, or output outside the loss cutoff)
+    first, then by ``loss_t``, one per instance."""
     view = run if isinstance(run, RunView) else open_view(run)
     pairs = kept_pairs(view.run)
     if pairs.empty:
         return pairs
-    wrong = "(NOT correct_t)::INT" if view.classifier else "0"
+    wrong = "(NOT correct_t)::INT" if view.correct_metric else "0"
     view.con.register("kept", pairs)
     try:
         return view.query(

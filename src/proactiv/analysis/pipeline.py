@@ -7,7 +7,7 @@ RUN/analysis/breakpoints.parquet          where the model breaks (breakpoints.br
 RUN/analysis/slices.parquet               error slices (slices.error_slices)
 RUN/analysis/embedding_points.parquet     2-D difference embedding per grid point (embedding.embed)
 RUN/analysis/embedding_instances.parquet  2-D difference embedding per instance
-RUN/analysis/bias_maps.npz                mean x̂T − xT per class × grid point (bias.BiasMaps.save)
+RUN/analysis/bias_maps.npz                mean x̂T − xT per class (or group) × grid point (bias.BiasMaps.save)
 RUN/analysis/bias_ranking.parquet         class biases, strongest first
 ```
 A step is redone when its files are missing, its settings changed, or the run's completed shards changed
@@ -41,7 +41,7 @@ from proactiv.analysis.slices import error_slices
 from proactiv.store import Run
 
 #: bump when what a step computes changes, so analyses stored by an older proactiv count as stale
-FORMAT = 1
+FORMAT = 2
 STEPS = ("curves", "breakpoints", "slices", "embedding_points", "embedding_instances", "bias_maps")
 FILES = {
     "curves": ["curves.parquet"],
@@ -141,9 +141,14 @@ def _compute(step: str, view: RunView, folder: Path, cfg: dict, tick: Callable[[
             view, threshold=cfg["threshold"], curves_table=pd.read_parquet(folder / "curves.parquet")
         )
         _parquet(folder / "breakpoints.parquet", table)
-        if not view.classifier:
-            return "no predictions in this run (not a classifier): accuracy breakpoints are undefined"
-        return (
+        if view.correct_metric is None:
+            return "no predictions and no loss cutoff in this run: accuracy breakpoints are undefined"
+        on = (
+            ""
+            if view.classifier
+            else "on the share of outputs within the loss cutoff (no predictions in this run); "
+        )
+        return on + (
             f"{(table.condition == '').sum()} breakpoints over marginal curves; rule: {table.rule.iloc[0]}"
             if len(table)
             else "the model never broke under the breakpoint rule"
@@ -163,7 +168,8 @@ def _compute(step: str, view: RunView, folder: Path, cfg: dict, tick: Callable[[
     _atomic(folder / "bias_maps.npz", maps.save)
     _parquet(folder / "bias_ranking.parquet", maps.ranking)
     pooled = ", ".join(f"{c}: {n}" for c, n in zip(maps.classes, maps.instances_, strict=True))
-    return f"instances pooled per class (arrays kept for a sample only): {pooled}"
+    per = "class" if maps.group in ("class", "all") else maps.group
+    return f"instances pooled per {per} (arrays kept for a sample only): {pooled}"
 
 
 def analyze(

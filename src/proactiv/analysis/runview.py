@@ -11,6 +11,7 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,25 @@ from proactiv.transforms.base import Param
 #: the difference metrics of a record (DESIGN.md), in the order the embeddings use them
 DIFFERENCE_METRICS = ("d_x", "d_y", "loss_t", "loss_proj", "loss_change", "flipped")
 
+#: PSNR is +inf for identical images (xT at the identity point); aggregates and plots cap it here, a level
+#: no visible difference reaches (one 8-bit grey level of error is 48 dB), so means and axes stay finite
+PSNR_CAP_DB = 60.0
+#: image-quality record columns of image runs (``_out_*``: image-to-image outputs vs the clean target)
+QUALITY_METRICS = {
+    "psnr_t": "PSNR xT vs clean x (dB)",
+    "psnr_proj": "PSNR x̂T vs clean x (dB)",
+    "psnr_out_t": "PSNR f(xT) vs target (dB)",
+    "psnr_out_proj": "PSNR f(x̂T) vs target (dB)",
+    "ssim_t": "SSIM xT vs clean x",
+    "ssim_proj": "SSIM x̂T vs clean x",
+    "ssim_out_t": "SSIM f(xT) vs target",
+    "ssim_out_proj": "SSIM f(x̂T) vs target",
+}
+#: meta columns that name an instance's class in runs without predictions (image-to-image, regression);
+#: per-class views group by the first present, e.g. the digit a denoiser restores
+GROUP_COLUMNS = ("meta.class", "meta.label", "meta.digit", "meta.letter", "meta.category")
+MAX_GROUPS = 50
+
 
 class AnalysisError(RunError):
     """A run that cannot be analysed as asked (empty, corrupt, missing what an analysis needs)."""
@@ -30,6 +50,16 @@ class AnalysisError(RunError):
 def q(column: str) -> str:
     """Quote a column name for DuckDB (grid columns contain dots)."""
     return '"' + column.replace('"', '""') + '"'
+
+
+def metric_sql(column: str) -> str:
+    """SQL for one numeric record column in aggregates: PSNR capped at :data:`PSNR_CAP_DB`, NaN as NULL."""
+    col = q(column)
+    if column.startswith("psnr"):
+        return f"least(CASE WHEN isnan({col}) THEN NULL ELSE {col} END, {PSNR_CAP_DB})"
+    if column.startswith("ssim"):
+        return f"(CASE WHEN isnan({col}) THEN NULL ELSE {col} END)"
+    return col
 
 
 def as_run(run: Run | str | os.PathLike) -> Run:
@@ -62,15 +92,72 @@ class RunView:
     @property
     def classifier(self) -> bool:
         """Whether records carry predictions (classifier runs); image-to-image runs do not."""
-        return "correct_t" in self.columns
+        return "pred_t" in self.columns
+
+    @property
+    def correct_metric(self) -> str | None:
+        """What ``correct_t`` means here: ``"accuracy"`` (classifiers), ``"within_cutoff"`` (runs without
+        predictions whose records say whether the output's loss is below the projection cutoff), or None."""
+        if "correct_t" not in self.columns:
+            return None
+        return "accuracy" if self.classifier else "within_cutoff"
+
+    @property
+    def correct_label(self) -> str:
+        """``correct_t`` for people: "accuracy on xT", or "within cutoff on xT (loss < 0.005)"."""
+        if self.correct_metric == "accuracy":
+            return "accuracy on xT"
+        cutoff = (self.run.config.get("projection") or {}).get("cutoff")
+        return "within cutoff on xT" + (f" (loss < {cutoff:g})" if isinstance(cutoff, (int, float)) else "")
+
+    @property
+    def quality_metrics(self) -> list[str]:
+        """The PSNR/SSIM columns of an image run, in :data:`QUALITY_METRICS` order."""
+        return [m for m in QUALITY_METRICS if m in self.columns]
+
+    @cached_property
+    def group_column(self) -> str | None:
+        """The column per-class views group by: ``label_name`` for classifiers, else the first of
+        :data:`GROUP_COLUMNS` with 2 to :data:`MAX_GROUPS` values (None: one group ``"all"``)."""
+        if self.classifier:
+            return "label_name"
+        for col in (c for c in GROUP_COLUMNS if c in self.columns):
+            n = self.query(f"SELECT count(DISTINCT {q(col)}) AS n FROM records").n.iloc[0]
+            if 2 <= n <= MAX_GROUPS:
+                return col
+        return None
+
+    @property
+    def group_sql(self) -> str | None:
+        """SQL giving each record's class name (text), or None when the run has one group."""
+        col = self.group_column
+        return None if col is None else f"CAST({q(col)} AS VARCHAR)"
+
+    @property
+    def group_title(self) -> str:
+        """What a class is called here: "class", "digit" (from ``meta.digit``), or "all"."""
+        col = self.group_column
+        return "class" if col == "label_name" else "all" if col is None else col.removeprefix("meta.")
 
     @property
     def classes(self) -> list[str]:
-        """Class names present in the records, in label order (one class ``"all"`` for non-classifiers)."""
-        if not self.classifier:
+        """Class names present in the records, in label (or group value) order; ``["all"]`` without groups."""
+        if self.classifier:
+            names = self.query("SELECT DISTINCT label, label_name FROM records ORDER BY label")
+            return [str(n) for n in names.label_name]
+        if self.group_sql is None:
             return ["all"]
-        names = self.query("SELECT DISTINCT label, label_name FROM records ORDER BY label")
-        return [str(n) for n in names.label_name]
+        col = q(self.group_column)
+        names = self.query(
+            f"SELECT DISTINCT {col} AS v, {self.group_sql} AS name FROM records WHERE {col} IS NOT NULL ORDER BY v"
+        )
+        return [str(n) for n in names["name"]]
+
+    def instance_classes(self) -> dict[int, str]:
+        """Each instance's class name (see :attr:`classes`)."""
+        expr = self.group_sql or "'all'"
+        frame = self.query(f"SELECT instance, any_value({expr}) AS name FROM records GROUP BY instance")
+        return {int(i): str(n) for i, n in zip(frame.instance, frame["name"], strict=True)}
 
     def query(self, sql: str) -> pd.DataFrame:
         return self.con.execute(sql).df()

@@ -3,8 +3,9 @@ metadata; its leaves are the slices, ranked by error rate × size (the number of
 the *identify* step of Error Analysis.
 
 Features: every grid column (numeric; an infinite value such as a clean SNR becomes a finite stand-in above
-the others), numeric ``meta.*`` columns, and as one-hot categories ``label_name`` and the ``meta.*`` columns
-with few distinct values (identifier-like columns such as a file path would let the tree memorise instances,
+the others), numeric ``meta.*`` columns, and as one-hot categories the class (``label_name``, or the group
+column of a run without predictions such as ``meta.digit``: a digit is a name, not a quantity) and the
+``meta.*`` columns with few distinct values (identifier-like columns such as a file path would let the tree memorise instances,
 so columns with a distinct value for most instances are left out).
 """
 
@@ -51,9 +52,12 @@ def _design(frame: pd.DataFrame, view: RunView, top_categories: int) -> tuple[np
     n_instances = frame.instance.nunique()
     blocks, features = [], []
     numeric = list(view.grid_columns)
-    categorical = ["label_name"] if view.classifier else []
+    group = view.group_column
+    categorical = [group] if group is not None else []
     for col in view.meta_columns:
         s = frame[col]
+        if col == group:
+            continue
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not s.isna().any():
             numeric.append(col)
         elif s.nunique() <= max(2, min(top_categories * 4, n_instances // 2)):
@@ -149,8 +153,9 @@ def error_slices(
 
     Parameters
     ----------
-    failure : a DuckDB boolean expression over records saying what a failure is (default ``NOT correct_t``;
-        required for runs without predictions, e.g. ``"loss_t > 0.1"``).
+    failure : a DuckDB boolean expression over records saying what a failure is (default ``NOT correct_t``:
+        a wrong class, or an output outside the loss cutoff; required for runs without ``correct_t``, e.g.
+        ``"loss_t > 0.1"``).
     max_depth : depth of the tree (3 gives at most 8 slices of at most 3 conditions each).
     min_slice : fewest records in a slice (default: 1 % of the records, at least 20).
 
@@ -163,10 +168,10 @@ def error_slices(
 
     view = run if isinstance(run, RunView) else open_view(run)
     if failure is None:
-        if not view.classifier:
+        if view.correct_metric is None:
             raise AnalysisError(
-                f"run {view.run.path} has no predictions (not a classifier run); pass a failure expression, "
-                "e.g. failure='loss_t > 0.1'"
+                f"run {view.run.path} has neither predictions nor a loss cutoff (no correct_t); pass a failure "
+                "expression, e.g. failure='loss_t > 0.1'"
             )
         failure = "NOT correct_t"
     cols = ", ".join(

@@ -1,6 +1,7 @@
 """How the report draws: one colour per class everywhere, parameter axes with units (an infinite value
-such as a clean SNR sits at a labelled end of the axis), input axes named for spectrograms or images, and
-figures as embedded PNG data so the page opens offline."""
+such as a clean SNR sits at a labelled end of the axis), input axes named for spectrograms or images (what
+an input is, :mod:`proactiv.analysis.inputs` decides), and figures as embedded PNG data so the page opens
+offline."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from proactiv.analysis.inputs import InputKind, input_kind
 from proactiv.analysis.runview import format_value
-from proactiv.store import Run
 from proactiv.transforms.base import Param
+
+__all__ = ["InputKind", "ParamAxis", "class_colours", "input_kind", "param_axis", "param_label", "png", "pyplot"]
 
 
 def pyplot():
@@ -84,27 +87,3 @@ def param_axis(values, param: Param) -> ParamAxis:
         for v in values
     ]
     return ParamAxis(values, positions, labels)
-
-
-@dataclass
-class InputKind:
-    """How to draw one model input: a spectrogram (frequency up, time right), an image, or a 1-D signal."""
-
-    name: str
-    row_label: str
-    column_label: str
-    unit: str
-    origin: str
-    aspect: str
-    cmap: str
-
-
-def input_kind(run: Run, shape: tuple[int, ...]) -> InputKind:
-    """Spectrogram for runs whose frontend makes (log-)mel features, else an image; 1-D inputs are signals."""
-    cfg = run.config
-    frontend = str(cfg.get("frontend") or "").lower()
-    if len([d for d in shape if d > 1]) <= 1:
-        return InputKind("signal", "", "sample", "input units", "lower", "auto", "viridis")
-    if "mel" in frontend or (cfg.get("task") == "kws" and cfg.get("domain", "feature") != "waveform"):
-        return InputKind("spectrogram", "mel band", "frame", "dB", "lower", "auto", "magma")
-    return InputKind("image", "row", "column", "input units", "upper", "equal", "gray")

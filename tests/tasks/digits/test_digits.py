@@ -8,6 +8,7 @@ import torch
 
 import proactiv as pv
 from proactiv.config import ConfigError, load_config, parse_config
+from proactiv.summary import summarize
 from proactiv.sweep import sweep_config
 from proactiv.tasks import digits
 from proactiv.tasks.digits.denoise import cached_denoiser
@@ -88,6 +89,8 @@ def test_denoise_task_projection_shows_what_it_cannot_undo(tmp_path, denoiser):
     assert upright.correct_t.mean() >= 0.9 and turned.correct_t.mean() == 0
     assert turned.d_x.median() > 3 * upright.d_x.median()
     assert (turned.psnr_out_proj > turned.psnr_out_t).all()
+    overall = summarize(run)["overall"]  # `proactiv info`: "within cutoff", not accuracy
+    assert overall.within_cutoff[0] == pytest.approx(rec.correct_t.mean()) and "flip_rate" not in overall
     kept = run.arrays(int(rec.instance.iloc[0]), int(turned.point.iloc[0]))
     assert kept["y_t"].shape == kept["x"].shape == (1, 28, 28)
     with pytest.raises(ConfigError, match="image_size=8: the denoiser is built for 28×28"):

@@ -10,6 +10,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from proactiv.metrics import psnr, ssim
 
 
+#: scikit-image's settings for the SSIM of Wang et al. (2004), which ours follows
+SKIMAGE_SSIM = {"data_range": 1.0, "gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+
+
 def _pair(shape, seed):
     gen = np.random.default_rng(seed)
     clean = gen.random(shape)
@@ -43,15 +47,7 @@ def test_ssim_averages_channels_like_scikit_image():
     clean, noisy = _pair((2, 3, 20, 20), seed=3)
     ours = ssim(torch.tensor(noisy), torch.tensor(clean), 1.0).numpy()
     for i in range(2):
-        ref = structural_similarity(
-            clean[i],
-            noisy[i],
-            data_range=1.0,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-            channel_axis=0,
-        )
+        ref = structural_similarity(clean[i], noisy[i], channel_axis=0, **SKIMAGE_SSIM)
         assert ours[i] == pytest.approx(ref, abs=1e-6)
 
 

@@ -15,7 +15,7 @@ class DigitsCNN(nn.Module):
     """Two 3×3 convolutions and a linear read-out on (N, 1, S, S) images in [0, 1].
 
     At S = 28 both convolutions are followed by 2×2 pooling (→ 7×7, ~20 k parameters, ~1 M multiply-adds);
-    at the native 8×8 of scikit-learn's digits only the second one is (→ 4×4, ~7 k parameters).
+    at the native 8×8 of scikit-learn's digits only the second one is (→ 4×4, ~10 k parameters).
     """
 
     def __init__(self, n_classes: int = 10, image_size: int = 28):
