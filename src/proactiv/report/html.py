@@ -20,7 +20,14 @@ from proactiv.analysis.pipeline import (
     require_run,
     stale_steps,
 )
-from proactiv.analysis.runview import RunView, format_value, open_view
+from proactiv.analysis.runview import (
+    PSNR_CAP_DB,
+    QUALITY_METRICS,
+    RunView,
+    format_value,
+    metric_sql,
+    open_view,
+)
 from proactiv.report import figures
 from proactiv.report.style import class_colours, input_kind
 from proactiv.store import Run
@@ -73,11 +80,17 @@ def _summary(view: RunView) -> str:
     model = cfg.get("model") or {}
     what = {k: v for k, v in {**desc, **({"model": model} if model else {})}.items() if k != "indices"}
     classes = view.classes
+    if view.classifier:
+        data_classes = f"{len(classes)} classes: {', '.join(classes[:30])}"
+    elif view.group_column:
+        data_classes = f"no classes (image-to-image or regression); grouped by {view.group_column}: {', '.join(classes[:30])}"
+    else:
+        data_classes = "no classes (image-to-image or regression)"
     items = {
         "run": f"{run.path} (status: {run.status})",
         "model": f"{', '.join(f'{k} {v}' for k, v in what.items()) or cfg.get('task', 'custom')}; "
         f"fingerprint {str(run.fingerprints.get('model', ''))[:16]}",
-        "data": f"{cfg.get('n_instances')} instances, {len(classes)} classes: {', '.join(classes[:30])}"
+        "data": f"{cfg.get('n_instances')} instances, {data_classes}"
         + (f"; metadata: {', '.join(view.meta_columns)}" if view.meta_columns else ""),
         "records": f"{view.n_records} of {len(run.grid) * int(cfg.get('n_instances') or 0)} (instance × grid point)",
         "projection": ", ".join(
@@ -102,8 +115,28 @@ def _summary(view: RunView) -> str:
             ]
             items["accuracy at the identity point"] = f"{at:.3f}"
         items["accuracy over the whole grid"] = f"{s.acc:.3f} (flip rate {s.flips:.3f})"
+    elif view.correct_metric:
+        items["accuracy"] = (
+            "not applicable: this run has no predictions (image-to-image or regression); "
+            "“within cutoff” below means the output's loss is below the projection cutoff"
+        )
+        within = "avg(correct_t::DOUBLE)"
+        ident = run.grid.identity_point()
+        if ident is not None:
+            at = view.query(f"SELECT {within} AS a FROM records WHERE point = {ident}").a.iloc[0]
+            items["within cutoff at the identity point"] = f"{at:.3f}"
+        overall = view.query(f"SELECT {within} AS a FROM records").a.iloc[0]
+        items[f"{view.correct_label} over the whole grid"] = f"{overall:.3f}"
     else:
         items["accuracy"] = "not applicable: this run has no predictions (image-to-image or regression)"
+    quality = [m for m in ("psnr_t", "psnr_out_t", "psnr_out_proj") if m in view.columns]
+    if quality:
+        means = view.query(
+            "SELECT " + ", ".join(f"avg({metric_sql(m)}) AS {m}" for m in quality) + " FROM records"
+        ).iloc[0]
+        items["mean PSNR over the whole grid"] = "; ".join(
+            f"{QUALITY_METRICS[m].removesuffix(' (dB)')}: {means[m]:.1f} dB" for m in quality
+        ) + f" (identical images, PSNR ∞, count as {PSNR_CAP_DB:g} dB)"
     items["projections converged"] = (
         f"{s.converged:.3f} (median {s.median_steps:g} steps; mean d_x {s.mean_d_x:.3g})"
     )
@@ -116,6 +149,10 @@ def _summary(view: RunView) -> str:
     )  # fmt: skip
     rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
     return f"<dl>{rows}</dl><h3>Grid ({len(run.grid)} points)</h3>{_table(grid)}"
+
+
+def cfg_task(run: Run) -> str:
+    return str(run.config.get("task") or "")
 
 
 def build_report(analysis: Analysis, gallery: int = 8) -> str:
@@ -137,13 +174,27 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
             "metric curves per transform parameter",
             "breakpoint curves",
         )
-        if view.classifier:
+        if view.correct_metric and view.group_column:
             body += _figure(
                 figures.class_curves_figure(view, analysis.curves, bp, colours),
-                "accuracy per class",
+                f"{view.correct_label} per {view.group_title}",
                 "per-class accuracy curves",
             )
-    if bp is not None and view.classifier:
+        if view.quality_metrics:
+            body += "<h3>Image quality along each parameter</h3>"
+            body += _figure(
+                figures.quality_figure(view, analysis.curves),
+                "PSNR and SSIM: the transformed and projected inputs against the clean input"
+                + (
+                    "; the model's outputs f(xT) and f(x̂T) against the target. Where f(xT) stays low the model "
+                    "cannot undo that corruption"
+                    if "psnr_out_t" in view.columns
+                    else ""
+                )
+                + f". PSNR is capped at {PSNR_CAP_DB:g} dB (identical images have infinite PSNR).",
+                "image quality curves",
+            )
+    if bp is not None and view.correct_metric:
         cols = [
             "column",
             "scope",
@@ -164,9 +215,18 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
         body += f"<details><summary>Breakpoints within each value of the other parameters ({len(cond)})</summary>{_table(cond, ['column', 'condition', 'scope', 'value', 'before', 'after', 'reference'], rows=500)}</details>"
     parts.append(f"<section id='breakpoints'><h2>Breakpoints</h2><p>{_e(text)}</p>{body}</section>")
 
+    what = view.correct_label if view.correct_metric else "mean loss on xT"
+    body = _figure(
+        figures.heatmaps_figure(view), "mean over instances and the remaining parameters", "accuracy heatmaps"
+    )
+    if "psnr_out_t" in view.columns:
+        body += _figure(
+            figures.heatmaps_figure(view, "psnr_out_t"),
+            f"mean PSNR of the output f(xT) against the target (capped at {PSNR_CAP_DB:g} dB)",
+            "output PSNR heatmaps",
+        )
     parts.append(
-        "<section id='heatmaps'><h2>Accuracy over pairs of parameters</h2>"
-        f"{_figure(figures.heatmaps_figure(view), 'mean over instances and the remaining parameters', 'accuracy heatmaps')}</section>"
+        f"<section id='heatmaps'><h2>{_e(what[0].upper() + what[1:])} over pairs of parameters</h2>{body}</section>"
     )
 
     sl = analysis.slices
@@ -215,7 +275,7 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
         kind = input_kind(run, analysis.bias.mean_.shape[2:])
         body += _figure(
             figures.bias_figure(analysis.bias, analysis.bias_ranking, kind),
-            "strongest class biases (all grid points pooled)",
+            f"strongest {analysis.bias.group} biases (all grid points pooled)",
             "bias maps",
         )
         body += _table(
@@ -234,8 +294,10 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
             ],
             rows=15,
         )
+    per = "class" if analysis.bias is None else analysis.bias.group
+    per = "class" if per == "all" else per
     parts.append(
-        "<section id='bias-maps'><h2>Bias maps</h2><p>Mean change x̂T − xT per class: what the model wants to see. "
+        f"<section id='bias-maps'><h2>Bias maps</h2><p>Mean change x̂T − xT per {_e(per)}: what the model wants to see. "
         "Red: the model needed more there; blue: less. Strength is the RMS of the mean change; consistency near 1 "
         f"means every instance moved the same way.</p>{body}</section>"
     )
@@ -249,15 +311,24 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
     else:
         items = interims(view, worst)
         kind = input_kind(run, items[0].x_t.shape)
+        target = "x (clean) = target" if cfg_task(run) == "denoise" else "x (clean input)"
         for item in items:
             body += _figure(
-                figures.interim_figure(item, kind, run.class_names, view.describe_point(item.point)),
+                figures.interim_figure(
+                    item, kind, run.class_names, view.describe_point(item.point), view.group_column, target
+                ),
                 "",
                 f"record {item.instance} at point {item.point}",
             )
+    wrong = "got wrong" if view.classifier else "left outside the loss cutoff"
+    outputs = (
+        " The second row shows the model's outputs f(xT), f(x̂T) beside the clean target."
+        if worst is not None and not worst.empty and items[0].y_t is not None
+        else ""
+    )
     parts.append(
-        "<section id='gallery'><h2>Worst records</h2><p>Kept records the model got wrong with the highest loss "
-        f"(one per instance): clean, transformed, projected input and the change projection made.</p>{body}</section>"
+        f"<section id='gallery'><h2>Worst records</h2><p>Kept records the model {wrong} with the highest loss "
+        f"(one per instance): clean, transformed, projected input and the change projection made.{outputs}</p>{body}</section>"
     )
 
     nav = "".join(f"<a href='#{s}'>{s.replace('-', ' ')}</a>" for s in SECTIONS)
