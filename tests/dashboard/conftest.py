@@ -24,3 +24,13 @@ def run_a(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def run_b(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("dash") / "model-b", seed=1, fail_below_snr=7.5)
+
+
+@pytest.fixture(scope="session")
+def denoise_run(tmp_path_factory) -> Path:
+    """A tiny image-to-image run (identity "denoiser", meta.digit groups), analysed."""
+    from proactiv.analysis.synthetic import sweep_image_run
+
+    run = sweep_image_run(tmp_path_factory.mktemp("dash") / "denoise")
+    analyze(run, method="pca")
+    return run.path

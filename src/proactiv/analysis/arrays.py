@@ -119,7 +119,9 @@ def input_shape(run: Run) -> tuple[int, ...] | None:
             key = "x_t" if "x_t" in z.files else "x"
             with z.zip.open(f"{key}.npy") as fh:  # the header only, not the whole array
                 major, _ = np.lib.format.read_magic(fh)
-                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                read = (
+                    np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                )
                 shape = read(fh)[0]
             return tuple(int(d) for d in shape[1:])
     return None

@@ -148,8 +148,8 @@ def embed(
 
     Beyond ``max_rows`` rows a random sample (seeded) is embedded. Returns a table with ``point`` or
     ``instance``, coordinates ``x``/``y``, the grid values (or ``label``, ``label_name``, ``meta.*``) and
-    ``accuracy`` (``within_cutoff`` for runs without predictions), ``flip_rate``, ``mean_d_x``, ``mean_loss_t``; ``attrs`` say the method used and what
-    was sampled (``note``).
+    ``accuracy`` (``within_cutoff`` for runs without predictions), ``flip_rate``, ``mean_d_x``,
+    ``mean_loss_t``; ``attrs`` say the method used and what was sampled (``note``).
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {METHODS}")

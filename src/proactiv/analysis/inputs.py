@@ -45,9 +45,7 @@ def _image(run: Run) -> InputKind:
 
 def image_evidence(run: Run) -> bool:
     """The run says it is about images: a ``pixel_range``, or a transform of the image domain."""
-    return run.config.get("pixel_range") is not None or any(
-        t.domain == "image" for t in run.grid.transforms
-    )
+    return run.config.get("pixel_range") is not None or any(t.domain == "image" for t in run.grid.transforms)
 
 
 def input_kind(run: Run, shape: tuple[int, ...] | None = None) -> InputKind:
@@ -74,3 +72,9 @@ def input_kind(run: Run, shape: tuple[int, ...] | None = None) -> InputKind:
 def is_image_run(run: Run, shape: tuple[int, ...] | None = None) -> bool:
     """Whether the run's inputs are drawn as images (grey, upright, square pixels)."""
     return input_kind(run, shape).image
+
+
+def target_label(run: Run) -> str:
+    """The title of the clean-input panel beside image-to-image outputs: a denoiser's target is its clean
+    input; other image-to-image runs do not store their targets, so the panel only shows the clean input."""
+    return "x (clean) = target" if run.config.get("task") == "denoise" else "x (clean input)"

@@ -5,8 +5,8 @@ the *identify* step of Error Analysis.
 Features: every grid column (numeric; an infinite value such as a clean SNR becomes a finite stand-in above
 the others), numeric ``meta.*`` columns, and as one-hot categories the class (``label_name``, or the group
 column of a run without predictions such as ``meta.digit``: a digit is a name, not a quantity) and the
-``meta.*`` columns with few distinct values (identifier-like columns such as a file path would let the tree memorise instances,
-so columns with a distinct value for most instances are left out).
+``meta.*`` columns with few distinct values (identifier-like columns such as a file path would let the tree
+memorise instances, so columns with a distinct value for most instances are left out).
 """
 
 from __future__ import annotations

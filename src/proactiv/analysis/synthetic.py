@@ -146,3 +146,43 @@ def write_synthetic_run(
         writer.write_unit(unit_name(0, block), pd.DataFrame(frame), arrays)
     writer.finish("complete")
     return open_run(path)
+
+
+def sweep_image_run(
+    path: str | os.PathLike, image_to_image: bool = True, n_instances: int = 12, size: int = 12, seed: int = 0
+) -> Run:
+    """A real (tiny, seconds) sweep of an image model, for trying and testing image views: random
+    1×``size``×``size`` images in [0, 1] (``pixel_range`` 1.0) over rotate [0, 30°] × blur [0, 1 px], every
+    array kept.
+
+    ``image_to_image``: an identity "denoiser" (a 3×3 convolution with centre 1) whose target is the clean
+    image, so at the identity point input and output equal the target (PSNR ∞, within the loss cutoff) and
+    every other point is outside the cutoff (a breakpoint at 30° and at 1 px); ``meta.digit`` (instance mod
+    3) groups the instances. Else a fixed random 3-class CNN, labelled with its own clean predictions.
+    """
+    import torch
+    from torch import nn
+
+    from proactiv.optimize import Projector
+    from proactiv.sweep import sweep
+
+    torch.manual_seed(seed)
+    x = torch.rand(n_instances, 1, size, size)
+    grid = Grid([get("rotate", degrees=[0, 30]), get("blur", sigma=[0, 1])])
+    if image_to_image:
+        model = nn.Conv2d(1, 1, 3, padding=1, bias=False)
+        with torch.no_grad():
+            model.weight.zero_()
+            model.weight[0, 0, 1, 1] = 1.0
+        projector = Projector(model, loss="mse", cutoff=1e-3, max_steps=300, lr=0.05)
+        meta = pd.DataFrame({"digit": np.arange(n_instances) % 3})
+        return sweep(model, x, x.clone(), grid, path, projector=projector, metadata=meta, keep_arrays="all",
+                     pixel_range=1.0, progress=False, seed=seed)  # fmt: skip
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * size * size, 3)
+    )
+    with torch.no_grad():
+        labels = model(x).argmax(1)
+    projector = Projector(model, cutoff=0.3, max_steps=200, lr=0.05)
+    return sweep(model, x, labels, grid, path, projector=projector, class_names=["a", "b", "c"],
+                 keep_arrays="all", pixel_range=1.0, progress=False, seed=seed)  # fmt: skip

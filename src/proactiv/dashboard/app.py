@@ -49,10 +49,10 @@ def _dropdown(id_: str, options: list, value, label: str, width: str = "220px") 
     )
 
 
-def _table(id_: str, columns: list[str]) -> dash_table.DataTable:
+def _table(id_: str, columns: list[str] | list[dict]) -> dash_table.DataTable:
     return dash_table.DataTable(
         id=id_,
-        columns=[{"name": c, "id": c} for c in columns],
+        columns=[c if isinstance(c, dict) else {"name": c, "id": c} for c in columns],
         data=[],
         page_size=12,
         style_cell={
@@ -137,7 +137,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         [_table("slices", ["slice", "conditions", "size", "errors", "error_rate", "coverage", "selected"])],
         "view-slices",
     )
-    kept_cols = views.kept_columns(first)
+    kept_cols = views.kept_table_columns(first)
     record = _card(
         "Record detail (interim view)",
         [
@@ -146,15 +146,14 @@ def _layout(runs: list[RunData | str]) -> html.Div:
             dcc.Loading(
                 html.Div([dcc.Graph(id="interim", config={"displaylogo": False}), html.Div(id="facts")])
             ),
-            html.H4("Listen"),
-            dcc.Loading(html.Div(id="audio")),
+            dcc.Loading(html.Div(id="audio")),  # "Listen" and the players; nothing for image runs
         ],
         "view-record",
     )
     bias = _card(
         "Bias maps: what the model wants to see",
         [
-            _dropdown("bias-class", classes, classes[0] if classes else None, "class"),
+            _dropdown("bias-class", classes, classes[0] if classes else None, views.bias_group(first)),
             _dropdown("bias-value", values, "", "transform value", "320px"),
             dcc.Loading(dcc.Graph(id="bias", config={"displaylogo": False})),
         ],
@@ -330,7 +329,7 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
     )
     def _kept(index, store):
         data = run_of(index)
-        return views.kept_rows(data, store), [{"name": c, "id": c} for c in views.kept_columns(data)]
+        return views.kept_rows(data, store), views.kept_table_columns(data)
 
     @app.callback(
         Output("record", "data"),

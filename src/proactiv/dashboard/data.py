@@ -19,16 +19,31 @@ import pandas as pd
 
 from proactiv.analysis import STEPS, Analysis, analyze, load_analysis
 from proactiv.analysis.arrays import kept_pairs
-from proactiv.analysis.runview import q
+from proactiv.analysis.inputs import InputKind, input_kind
+from proactiv.analysis.runview import QUALITY_METRICS, RunView, metric_sql, q
 from proactiv.store import Run, RunError, open_run
 
-#: metric name → (SQL aggregate, axis label); only those whose columns exist in a run are offered
+#: metric name → (SQL aggregate, axis label, record column); only those whose columns exist in a run are
+#: offered; ``within_cutoff`` replaces ``accuracy`` in runs without predictions
 METRICS: dict[str, tuple[str, str, str]] = {
     "accuracy": ("avg(correct_t::DOUBLE)", "accuracy (fraction correct on xT)", "correct_t"),
+    "within_cutoff": (
+        "avg(correct_t::DOUBLE)",
+        "within cutoff (fraction of outputs with loss < cutoff)",
+        "correct_t",
+    ),
     "flip_rate": ("avg(flipped::DOUBLE)", "flip rate (fraction of predictions changed)", "flipped"),
     "mean_d_x": ("avg(d_x)", "mean d_x (distance xT → x̂T)", "d_x"),
     "mean_loss_t": ("avg(loss_t)", "mean loss on xT", "loss_t"),
+    **{m: (f"avg({metric_sql(m)})", label, m) for m, label in QUALITY_METRICS.items()},
 }
+
+
+def run_metrics(view: RunView) -> dict[str, tuple[str, str, str]]:
+    """The metrics a run's records support (one outcome metric: accuracy or within cutoff)."""
+    outcome = {"accuracy", "within_cutoff"} - {view.correct_metric}
+    return {k: v for k, v in METRICS.items() if v[2] in view.columns and k not in outcome}
+
 
 STEP_FILES = {
     "curves": "curves",
@@ -112,14 +127,17 @@ class RunData:
         self.con.execute("CREATE TABLE kept AS SELECT DISTINCT instance, point FROM kept_df")
         self.con.unregister("kept_df")
         self.columns: list[str] = [r[0] for r in self.con.execute("DESCRIBE records").fetchall()]
+        self.n_records = self.scalar("SELECT count(*) FROM records")
+        #: the analysis view over the same table: classes, groups and outcome words come from there
+        self.view = RunView(self.run, self.con.cursor(), self.columns, int(self.n_records))
+        self.groups: list[str] = self.view.classes  # class names, or group values (e.g. digits)
         self.grid_columns: list[str] = list(self.run.grid.columns)
         self.meta_columns = [c for c in self.columns if c.startswith("meta.")]
-        self.metrics = {k: v for k, v in METRICS.items() if v[2] in self.columns}
-        self.classifier = "correct_t" in self.columns
+        self.metrics = run_metrics(self.view)
+        self.classifier = self.view.classifier
         self.class_names: list[str] = list(self.run.class_names or [])
         self._lock = threading.Lock()
         self._cache: dict = {}
-        self.n_records = self.scalar("SELECT count(*) FROM records")
         self.n_instances = self.scalar("SELECT count(DISTINCT instance) FROM records")
         self.n_points = self.scalar("SELECT count(DISTINCT point) FROM records")
 
@@ -159,6 +177,18 @@ class RunData:
         hit = table[table["slice"] == int(number)]
         return None if hit.empty else str(hit["where"].iloc[0])
 
+    @property
+    def kind(self) -> InputKind:
+        """How this run's inputs are drawn (spectrogram, image or signal)."""
+        if "kind" not in self._cache:
+            self._cache["kind"] = input_kind(self.run)
+        return self._cache["kind"]
+
+    @property
+    def outcome(self) -> str | None:
+        """The outcome metric: ``accuracy``, ``within_cutoff`` (runs without predictions) or None."""
+        return self.view.correct_metric
+
     def grid_label(self, column: str) -> str:
         """``speed.factor (×)``: a grid column with its unit."""
         for t in self.run.grid.transforms:
@@ -190,6 +220,20 @@ class RunData:
             if "correct_clean" in self.columns
             else None
         )
+        within = None
+        if self.outcome == "within_cutoff":
+            ident = self.run.grid.identity_point()
+            within = {
+                "all": float(self.scalar("SELECT avg(correct_t::DOUBLE) FROM records")),
+                "identity": None
+                if ident is None
+                else self.scalar("SELECT avg(correct_t::DOUBLE) FROM records WHERE point = ?", [int(ident)]),
+            }
+        quality = {
+            m: float(self.scalar(f"SELECT avg({metric_sql(m)}) FROM records"))
+            for m in ("psnr_t", "psnr_out_t", "psnr_out_proj")
+            if m in self.columns
+        }
         grid = "; ".join(
             f"{self.grid_label(c)}: {', '.join(fmt_value(v) for v in self.values(c))}"
             for c in self.grid_columns
@@ -197,9 +241,16 @@ class RunData:
         return {
             "name": self.path.name,
             "task": cfg.get("task", "?"),
-            "domain": cfg.get("domain") or ("feature" if cfg.get("frontend") else "input"),
+            "domain": cfg.get("domain")
+            or ("feature" if cfg.get("frontend") else "image" if self.kind.image else "input"),
             "model": str(model_text),
             "classes": len(self.class_names),
+            "group": self.view.group_column,
+            "groups": len(self.view.classes) if self.view.group_column else 0,
+            "correct_label": self.view.correct_label if self.outcome else None,
+            "within_cutoff": within,
+            "psnr": quality,
+            "kind": self.kind.name,
             "instances": int(self.n_instances),
             "points": int(self.n_points),
             "records": int(self.n_records),
@@ -275,10 +326,15 @@ class RunData:
         return out
 
     def kept_records(self, flt: Filter, limit: int = 200) -> pd.DataFrame:
-        """Records with kept arrays in the filter, failures and high losses first."""
-        wrong = "(NOT r.correct_t)::INT" if self.classifier else "0"
+        """Records with kept arrays in the filter, failures (wrong, or outside the cutoff) and high losses
+        first; runs without predictions show their group (e.g. the digit) and the output PSNR instead."""
+        wrong = "(NOT r.correct_t)::INT" if self.outcome else "0"
         grid = ", ".join(f"r.{q(c)}" for c in self.grid_columns)
-        preds = ", r.label_name, r.pred_t, r.pred_proj" if self.classifier else ""
+        if self.classifier:
+            preds = ", r.label_name, r.pred_t, r.pred_proj"
+        else:
+            extra = [c for c in (self.view.group_column, "correct_t", "psnr_out_t") if c in self.columns]
+            preds = "".join(f", r.{q(c)}" for c in extra)
         return self.sql(
             f"SELECT r.instance, r.point, {grid}{preds}, r.loss_t, r.d_x "
             f"FROM (SELECT * FROM records WHERE {self.where(flt)}) r JOIN kept k USING (instance, point) "

@@ -14,6 +14,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from proactiv.analysis.bias import as_2d
+from proactiv.analysis.inputs import InputKind
 from proactiv.dashboard.data import RunData, fmt_value
 
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
@@ -40,63 +41,100 @@ def message_figure(text: str) -> go.Figure:
     return fig
 
 
-def curves_figure(data: RunData, marginals: dict[str, pd.DataFrame], metrics: list[str]) -> go.Figure:
-    """Metric curves along each grid parameter (rows: metrics, columns: parameters), breakpoints marked."""
+#: line colours of the image-quality metrics (inputs grey, outputs blue/green), as in the report
+QUALITY_COLOURS = {"t": "#7f7f7f", "proj": "#b0b0b0", "out_t": "#1f77b4", "out_proj": "#2ca02c"}
+
+
+QUALITY_NAMES = {
+    "t": "xT vs clean x",
+    "proj": "x̂T vs clean x",
+    "out_t": "f(xT) vs target",
+    "out_proj": "f(x̂T) vs target",
+}
+
+
+def _quality_suffix(metric: str) -> str | None:
+    """``out_t`` for ``psnr_out_t``; None for metrics that are not PSNR/SSIM."""
+    family, _, suffix = metric.partition("_")
+    return suffix if family in ("psnr", "ssim") and suffix in QUALITY_COLOURS else None
+
+
+def _line_colour(metric: str) -> str:
+    suffix = _quality_suffix(metric)
+    return "#1f4e79" if suffix is None else QUALITY_COLOURS[suffix]
+
+
+def curves_figure(
+    data: RunData, marginals: dict[str, pd.DataFrame], panels: list[tuple[str, list[str]]] | list[str]
+) -> go.Figure:
+    """Metric curves along each grid parameter (rows: panels of one or more metrics, e.g. the PSNR of xT,
+    f(xT) and f(x̂T) together; columns: parameters), breakpoints marked."""
+    panels = [(p.replace("_", " "), [p]) if isinstance(p, str) else p for p in panels]
     cols = list(marginals)
     fig = make_subplots(
-        rows=len(metrics),
+        rows=len(panels),
         cols=len(cols),
         shared_yaxes="rows",
-        vertical_spacing=0.08,
+        vertical_spacing=0.08 if len(panels) < 5 else 0.05,
         horizontal_spacing=0.04,
         column_titles=[data.grid_label(c) for c in cols],
     )
     bps = data.analysis.breakpoints
+    legend: set[str] = set()
     for j, col in enumerate(cols, start=1):
         table = marginals[col]
         xs = [fmt_value(v) for v in table["value"]]
-        for i, metric in enumerate(metrics, start=1):
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=table[metric],
-                    mode="lines+markers",
-                    line={"color": "#1f4e79"},
-                    name=metric,
-                    showlegend=False,
-                    customdata=table["n"],
-                    hovertemplate=f"{col}=%{{x}}<br>{metric}=%{{y:.3f}}<br>n=%{{customdata}}<extra></extra>",
-                ),
-                row=i,
-                col=j,
-            )
+        for i, (title, metrics) in enumerate(panels, start=1):
+            for metric in metrics:
+                suffix = _quality_suffix(metric)  # PSNR and SSIM lines of one comparison share a legend entry
+                label = QUALITY_NAMES[suffix] if suffix else metric
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=table[metric],
+                        mode="lines+markers",
+                        line={"color": _line_colour(metric)},
+                        name=label,
+                        legendgroup=label,
+                        showlegend=suffix is not None and label not in legend,
+                        customdata=table["n"],
+                        hovertemplate=f"{col}=%{{x}}<br>{metric}=%{{y:.3f}}<br>n=%{{customdata}}<extra></extra>",
+                    ),
+                    row=i,
+                    col=j,
+                )
+                if suffix is not None:
+                    legend.add(label)
+                if bps is not None and len(bps) and "metric" in bps:
+                    hit = bps[
+                        (bps["column"] == col)
+                        & (bps["scope"] == "all")
+                        & (bps["condition"].fillna("") == "")
+                        & (bps["metric"] == metric)
+                    ]
+                    for v in hit["value"]:
+                        if fmt_value(float(v)) in xs:
+                            fig.add_trace(
+                                go.Scatter(
+                                    x=[fmt_value(float(v))],
+                                    y=[float(table[metric][table["value"] == v].iloc[0])],
+                                    mode="markers",
+                                    marker={"symbol": "x", "size": 14, "color": "#c0392b"},
+                                    name="breakpoint",
+                                    showlegend=False,
+                                    hovertemplate=f"breakpoint: {col} = %{{x}}<extra></extra>",
+                                ),
+                                row=i,
+                                col=j,
+                            )
             if j == 1:
-                fig.update_yaxes(title_text=metric.replace("_", " "), row=i, col=j)
-            if bps is not None and len(bps) and "metric" in bps:
-                hit = bps[
-                    (bps["column"] == col)
-                    & (bps["scope"] == "all")
-                    & (bps["condition"].fillna("") == "")
-                    & (bps["metric"] == metric)
-                ]
-                for v in hit["value"]:
-                    if fmt_value(float(v)) in xs:
-                        fig.add_trace(
-                            go.Scatter(
-                                x=[fmt_value(float(v))],
-                                y=[float(table[metric][table["value"] == v].iloc[0])],
-                                mode="markers",
-                                marker={"symbol": "x", "size": 14, "color": "#c0392b"},
-                                name="breakpoint",
-                                showlegend=False,
-                                hovertemplate=f"breakpoint: {col} = %{{x}}<extra></extra>",
-                            ),
-                            row=i,
-                            col=j,
-                        )
+                fig.update_yaxes(title_text=title, row=i, col=j)
     fig.update_xaxes(type="category")
     fig.update_layout(
-        template=TEMPLATE, height=170 * len(metrics) + 60, margin={"t": 40, "b": 30, "l": 60, "r": 10}
+        template=TEMPLATE,
+        height=170 * len(panels) + 60,
+        margin={"t": 40, "b": 30, "l": 60, "r": 10},
+        legend={"orientation": "h", "y": -0.04, "yanchor": "top", "font": {"size": 11}},
     )
     return fig
 
@@ -242,42 +280,74 @@ def spectrogram(a: np.ndarray) -> np.ndarray:
     return 10 * np.log10(np.abs(np.fft.rfft(frames, axis=1)).T ** 2 + 1e-10)
 
 
-def interim_figure(maps: dict[str, np.ndarray | None], image: bool) -> go.Figure:
-    """x, xT, x̂T and x̂T − xT side by side; shared colour range for the inputs, diverging for the change."""
+def interim_figure(
+    maps: dict[str, np.ndarray | None], kind: InputKind, target: str = "x (clean)"
+) -> go.Figure:
+    """x, xT, x̂T and x̂T − xT side by side; shared colour range for the inputs, diverging for the change.
+    With outputs (``y_t``, ``y_proj``: image-to-image runs) a second row: the target (``target`` names the
+    clean-input panel), f(xT), f(x̂T) and f(x̂T) − f(xT). Images upright with square pixels."""
     names = {"x": "x (clean)", "x_t": "xT (transformed)", "x_proj": "x̂T (projected)", "diff": "x̂T − xT"}
-    shown = [k for k in names if maps.get(k) is not None]
+    out_names = {"x": target, "y_t": "f(xT) (output)", "y_proj": "f(x̂T) (output)", "y_diff": "f(x̂T) − f(xT)"}
+    rows = [[k for k in names if maps.get(k) is not None]]
+    if maps.get("y_t") is not None:
+        rows.append([k for k in out_names if maps.get(k) is not None])
+    ncol = max(len(r) for r in rows)
+    titles = [
+        (names if r == 0 else out_names)[row[c]] if c < len(row) else ""
+        for r, row in enumerate(rows)
+        for c in range(ncol)
+    ]
     fig = make_subplots(
-        rows=1, cols=len(shown), subplot_titles=[names[k] for k in shown], horizontal_spacing=0.04
+        rows=len(rows), cols=ncol, subplot_titles=titles, horizontal_spacing=0.04, vertical_spacing=0.1
     )
-    inputs = [maps[k] for k in shown if k != "diff"]
-    lo = float(min(np.nanmin(m) for m in inputs))
-    hi = float(max(np.nanmax(m) for m in inputs))
-    for j, k in enumerate(shown, start=1):
-        z = maps[k]
-        if k == "diff":
-            lim = float(np.nanmax(np.abs(z))) or 1.0
-            kw = {"colorscale": "RdBu_r", "zmin": -lim, "zmax": lim, "colorbar": {"x": 1.0, "len": 0.9}}
-        else:
-            kw = {"colorscale": "gray" if image else "Magma", "zmin": lo, "zmax": hi, "showscale": False}
-        fig.add_trace(
-            go.Heatmap(z=z, hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>", **kw), row=1, col=j
-        )
-        fig.update_yaxes(autorange="reversed" if image else True, row=1, col=j)
+    plain = [maps[k] for row in rows for k in row if k not in ("diff", "y_diff")]
+    lo = float(min(np.nanmin(m) for m in plain))
+    hi = float(max(np.nanmax(m) for m in plain))
+    image = kind.image
+    for r, row in enumerate(rows, start=1):
+        for j, k in enumerate(row, start=1):
+            z = maps[k]
+            if k in ("diff", "y_diff"):
+                lim = float(np.nanmax(np.abs(z))) or 1.0
+                bar = {"x": 1.0, "len": 0.9 / len(rows), "y": 1 - (r - 0.5) / len(rows)}
+                kw = {"colorscale": "RdBu_r", "zmin": -lim, "zmax": lim, "colorbar": bar}
+            else:
+                kw = {"colorscale": "gray" if image else "Magma", "zmin": lo, "zmax": hi, "showscale": False}
+            fig.add_trace(
+                go.Heatmap(z=z, hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>", **kw),
+                row=r,
+                col=j,
+            )
+            axis = (r - 1) * ncol + j
+            if image:  # row 0 on top, square pixels
+                fig.update_yaxes(
+                    autorange="reversed", scaleanchor=f"x{axis if axis > 1 else ''}", constrain="domain",
+                    row=r, col=j,
+                )  # fmt: skip
+                fig.update_xaxes(constrain="domain", row=r, col=j)
     fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, scaleanchor=None)
-    fig.update_layout(template=TEMPLATE, height=300, margin={"t": 40, "b": 10, "l": 10, "r": 10})
+    fig.update_yaxes(showticklabels=False)
+    height = (270 if image else 300) * len(rows)
+    fig.update_layout(template=TEMPLATE, height=height, margin={"t": 40, "b": 10, "l": 10, "r": 10})
     return fig
 
 
-def bias_figure(mean: np.ndarray, title: str, image: bool) -> go.Figure:
-    """The mean x̂T − xT map of a class (diverging colours, 0 = no change)."""
+def bias_figure(mean: np.ndarray, title: str, kind: InputKind) -> go.Figure:
+    """The mean x̂T − xT map of a class (diverging colours, 0 = no change); images upright and square."""
     z = spectrogram(mean) if np.squeeze(mean).ndim == 1 else as_2d(mean)
     lim = float(np.nanmax(np.abs(z))) or 1.0
     fig = go.Figure(
         go.Heatmap(z=z, colorscale="RdBu_r", zmin=-lim, zmax=lim, colorbar={"title": "mean x̂T − xT"})
     )
-    fig.update_yaxes(autorange="reversed" if image else True, title="row (image)" if image else "mel band")
-    fig.update_xaxes(title="column" if image else "frame")
+    if kind.image:
+        fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", title="row")
+        fig.update_xaxes(constrain="domain", title="column")
+    elif kind.spectrogram:
+        fig.update_yaxes(title="mel band")
+        fig.update_xaxes(title="frame")
+    else:  # a waveform's change, shown as a log-power spectrogram
+        fig.update_yaxes(title="frequency bin")
+        fig.update_xaxes(title="frame")
     fig.update_layout(template=TEMPLATE, title={"text": title, "font": {"size": 14}}, height=380,
                       margin={"t": 40, "b": 40, "l": 60, "r": 10})  # fmt: skip
     return fig

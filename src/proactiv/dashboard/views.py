@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from dash import html
 
+from proactiv.analysis.inputs import target_label
+from proactiv.analysis.runview import PSNR_CAP_DB
 from proactiv.dashboard import figures
 from proactiv.dashboard.audio import record_audio
 from proactiv.dashboard.data import Filter, RunData, fmt_value
@@ -29,21 +31,29 @@ def pick(runs: list[RunData | str], index) -> RunData:
 
 
 # overview ---------------------------------------------------------------------------------------
+def curve_panels(data: RunData) -> list[tuple[str, list[str]]]:
+    """Rows of the overview curves: (title, metrics drawn in it); PSNR and SSIM lines share a row each."""
+    rows = [(m.replace("_", " "), [m]) for m in (data.outcome, "flip_rate", "mean_d_x") if m in data.metrics]
+    for family, title in (("psnr", "PSNR (dB)"), ("ssim", "SSIM")):
+        shown = [m for m in data.metrics if m.startswith(family)]
+        if shown:
+            rows.append((title, shown))
+    return rows or [(m.replace("_", " "), [m]) for m in list(data.metrics)[:1]]
+
+
 def overview(data: RunData, store: dict | None, col_a: str | None, col_b: str | None, metric: str | None):
     """Breakpoint curves of every metric along every grid parameter, and a heatmap over two parameters."""
     flt = Filter.from_store(store)
-    metrics = [m for m in ("accuracy", "flip_rate", "mean_d_x") if m in data.metrics] or list(data.metrics)[
-        :1
-    ]
+    panels = curve_panels(data)
     marginals = {c: data.marginal(c, flt) for c in data.grid_columns}
     if all(t.empty for t in marginals.values()):
         curves = figures.message_figure("no records in the current filter")
     else:
-        curves = figures.curves_figure(data, marginals, metrics)
+        curves = figures.curves_figure(data, marginals, panels)
     cols = data.grid_columns
     col_a = col_a if col_a in cols else cols[0]
     col_b = col_b if col_b in cols else cols[min(1, len(cols) - 1)]
-    metric = metric if metric in data.metrics else metrics[0]
+    metric = metric if metric in data.metrics else panels[0][1][0]
     heat = figures.heatmap_figure(
         data.heatmap(col_a, col_b, metric, flt), data.grid_label(col_a), data.grid_label(col_b), metric
     )
@@ -51,18 +61,42 @@ def overview(data: RunData, store: dict | None, col_a: str | None, col_b: str | 
 
 
 def summary_children(data: RunData) -> list:
-    """The overview header: model, data, grid and clean accuracy."""
+    """The overview header: model, data, grid and clean accuracy (or, without predictions, the share of
+    outputs within the loss cutoff and the output PSNR)."""
     s = data.summary()
-    acc = "—" if s["clean_accuracy"] is None else f"{100 * s['clean_accuracy']:.1f} %"
+    if s["group"] and s["group"] != "label_name":
+        classes = f"no classes (image-to-image) · grouped by {s['group']} ({s['groups']} groups)"
+    elif data.classifier:
+        classes = f"{s['classes']} classes"
+    else:
+        classes = "no classes (image-to-image or regression)"
     items = [
         ("run", f"{s['name']} ({s['status']})"),
-        ("task", f"{s['task']} · {s['domain']} domain"),
+        ("task", f"{s['task']} · {s['domain']} domain · {s['kind']} inputs"),
         ("model", s["model"]),
-        ("data", f"{s['instances']} instances · {s['classes']} classes"),
+        ("data", f"{s['instances']} instances · {classes}"),
         ("grid", f"{s['points']} points: {s['grid']}"),
         ("records", f"{s['records']:,}"),
-        ("clean accuracy", acc),
     ]
+    if s["within_cutoff"] is not None:
+        ident = s["within_cutoff"]["identity"]
+        items.append(
+            (
+                s["correct_label"],
+                f"{100 * s['within_cutoff']['all']:.1f} % of all records"
+                + ("" if ident is None else f" · {100 * ident:.1f} % at the identity point"),
+            )
+        )
+    elif s["clean_accuracy"] is not None or data.classifier:
+        acc = "—" if s["clean_accuracy"] is None else f"{100 * s['clean_accuracy']:.1f} %"
+        items.append(("clean accuracy", acc))
+    for m, v in s["psnr"].items():
+        items.append(
+            (
+                f"mean {data.metrics[m][1].removesuffix(' (dB)')}",
+                f"{v:.1f} dB (identical images, PSNR ∞, count as {PSNR_CAP_DB:g} dB)",
+            )
+        )
     out = [
         html.Div([html.Span(k, className="k"), html.Span(v, className="v")], className="kv") for k, v in items
     ]
@@ -78,6 +112,11 @@ def colour_options(data: RunData, by: str) -> list[str]:
     if by == "point":
         return [*data.grid_columns, *metrics]
     return [*(["label_name"] if data.classifier else []), *data.meta_columns, *metrics]
+
+
+def _is_class(data: RunData, column: str) -> bool:
+    """Whether a column names each instance's class (drawn as categories in the class colours)."""
+    return column in ("label_name", data.view.group_column)
 
 
 def embeddings(data: RunData, store: dict | None, point_colour: str | None, instance_colour: str | None):
@@ -112,7 +151,11 @@ def embedding_figure(
     frame = base.merge(live[[by, *data.metrics]], on=by, how="left")
     if colour in data.grid_columns:
         frame[colour] = [fmt_value(float(v)) for v in frame[colour]]
-    categorical = colour in data.grid_columns or not pd.api.types.is_numeric_dtype(frame[colour])
+    categorical = (
+        colour in data.grid_columns
+        or _is_class(data, colour)
+        or not pd.api.types.is_numeric_dtype(frame[colour])
+    )
     if title is None:
         title = (
             "Transform embedding — one point per grid point"
@@ -120,7 +163,7 @@ def embedding_figure(
             else "Instance embedding — one point per instance"
         )
     if category_index is None:
-        category_index = {c: i for i, c in enumerate(data.class_names)}
+        category_index = {c: i for i, c in enumerate(data.class_names or data.groups)}
     return figures.scatter_figure(
         frame, by, colour, title, categorical, category_index, None if own is None else set(own)
     )
@@ -209,9 +252,21 @@ def slices_rows(data: RunData, store: dict | None) -> list[dict]:
 
 # records ----------------------------------------------------------------------------------------
 def kept_columns(data: RunData) -> list[str]:
-    """Columns of the kept-records table of a run."""
-    preds = ["label_name", "pred_t", "pred_proj"] if data.classifier else []
-    return ["instance", "point", *data.grid_columns, *preds, "loss_t", "d_x"]
+    """Columns of the kept-records table of a run (predictions, or group and output quality)."""
+    if data.classifier:
+        extra = ["label_name", "pred_t", "pred_proj"]
+    else:
+        extra = [c for c in (data.view.group_column, "correct_t", "psnr_out_t") if c in data.columns]
+    return ["instance", "point", *data.grid_columns, *extra, "loss_t", "d_x"]
+
+
+#: headers of kept-record columns whose name says too little on its own
+COLUMN_TITLES = {"correct_t": "output within cutoff", "psnr_out_t": "PSNR f(xT) (dB)", "label_name": "class"}
+
+
+def kept_table_columns(data: RunData) -> list[dict]:
+    """The kept-records table's columns as Dash wants them (``id`` = record column, ``name`` = header)."""
+    return [{"name": COLUMN_TITLES.get(c, c), "id": c} for c in kept_columns(data)]
 
 
 def kept_rows(data: RunData, store: dict | None) -> list[dict]:
@@ -222,6 +277,10 @@ def kept_rows(data: RunData, store: dict | None) -> list[dict]:
     if data.classifier:
         table["pred_t"] = [data.class_name(v) for v in table["pred_t"]]
         table["pred_proj"] = [data.class_name(v) for v in table["pred_proj"]]
+    elif "correct_t" in table:  # "correct" here: the output's loss is within the cutoff
+        table["correct_t"] = ["yes" if v else "no" for v in table["correct_t"]]
+    if "psnr_out_t" in table:
+        table["psnr_out_t"] = [fmt_value(round(float(v), 2)) for v in table["psnr_out_t"]]
     for c in ("loss_t", "d_x"):
         table[c] = table[c].round(4)
     return table.to_dict("records")
@@ -256,8 +315,14 @@ def choose_record(
     return None
 
 
+def _db(value) -> str:
+    v = float(value)
+    return "∞ dB (identical)" if np.isposinf(v) else f"{v:.1f} dB"
+
+
 def record_detail(data: RunData, chosen: dict | None):
-    """The interim view of one record: x, xT, x̂T and x̂T − xT, with predictions and losses before/after."""
+    """The interim view of one record: x, xT, x̂T and x̂T − xT, with predictions and losses before/after;
+    for image-to-image runs also the outputs f(xT), f(x̂T) beside the clean target."""
     from proactiv.analysis import interim
 
     if not chosen:
@@ -274,7 +339,6 @@ def record_detail(data: RunData, chosen: dict | None):
     if not data.is_kept(instance, point):
         return figures.message_figure(f"no arrays were kept for record ({instance}, {point})"), []
     it = interim(data.run, instance, point)
-    image = data.run.config.get("domain") != "feature" and not data.run.config.get("frontend")
     maps = {
         "x": None if it.x is None else figures.spectrogram(it.x),
         "x_t": figures.spectrogram(it.x_t),
@@ -283,9 +347,16 @@ def record_detail(data: RunData, chosen: dict | None):
         if np.squeeze(it.diff).ndim > 1
         else figures.spectrogram(it.x_proj) - figures.spectrogram(it.x_t),
     }
-    fig = figures.interim_figure(maps, image)
+    if it.y_t is not None and it.y_proj is not None and np.squeeze(it.y_t).ndim > 1:
+        maps.update(
+            y_t=figures.spectrogram(it.y_t),
+            y_proj=figures.spectrogram(it.y_proj),
+            y_diff=figures.spectrogram(it.y_proj - it.y_t),
+        )
+    fig = figures.interim_figure(maps, data.kind, target_label(data.run))
     grid = ", ".join(f"{c} = {fmt_value(float(record[c]))}" for c in data.grid_columns)
     facts = [html.Div(f"instance {instance} · grid point {point}: {grid}", className="kv")]
+    group = data.view.group_column
     if data.classifier:
         facts.append(
             html.Div(
@@ -294,6 +365,8 @@ def record_detail(data: RunData, chosen: dict | None):
                 className="kv",
             )
         )
+    elif group is not None and group in record:
+        facts.append(html.Div(f"{data.view.group_title} {record[group]}", className="kv"))
     facts.append(
         html.Div(
             f"loss on xT {record['loss_t']:.4f} → on x̂T {record['loss_proj']:.4f} · d_x {record['d_x']:.4f}"
@@ -301,18 +374,42 @@ def record_detail(data: RunData, chosen: dict | None):
             className="kv",
         )
     )
+    if not data.classifier and "correct_t" in record:
+        words = {True: "within the loss cutoff", False: "outside the loss cutoff"}
+        facts.append(
+            html.Div(
+                f"output on xT {words[bool(record['correct_t'])]} → on x̂T {words[bool(record['correct_proj'])]}",
+                className="kv",
+            )
+        )
+    if "psnr_out_t" in record:
+        facts.append(
+            html.Div(
+                f"PSNR against the target: f(xT) {_db(record['psnr_out_t'])} → f(x̂T) {_db(record['psnr_out_proj'])}"
+                f" · SSIM {record['ssim_out_t']:.3f} → {record['ssim_out_proj']:.3f}",
+                className="kv",
+            )
+        )
+    if "psnr_t" in record:
+        facts.append(
+            html.Div(
+                f"PSNR against the clean input: xT {_db(record['psnr_t'])} · x̂T {_db(record['psnr_proj'])}",
+                className="kv",
+            )
+        )
     return fig, facts
 
 
 def record_sound(data: RunData, chosen: dict | None) -> list:
-    """Audio players for x, xT and x̂T of the chosen record, or a note why there are none.
+    """Audio players for x, xT and x̂T of the chosen record, or a note why there are none; nothing at all for
+    image runs (no "Listen" heading either).
 
     A separate callback from :func:`record_detail`: a Griffin-Lim inversion takes seconds on 2 cores, and
     the pictures should not wait for it. Results are cached per record.
     """
     from proactiv.analysis import interim
 
-    if not chosen:
+    if not chosen or data.kind.image:
         return []
     try:
         instance, point = int(chosen["instance"]), int(chosen["point"])
@@ -326,7 +423,7 @@ def record_sound(data: RunData, chosen: dict | None) -> list:
         data._cache[key] = record_audio(data, {"x": it.x, "x_t": it.x_t, "x_proj": it.x_proj})
     players, note = data._cache[key]
     labels = {"x": "x (clean)", "x_t": "xT", "x_proj": "x̂T"}
-    return [html.Div(note, className="note")] + [
+    return [html.H4("Listen"), html.Div(note, className="note")] + [
         html.Div([html.Span(labels[k], className="k"), html.Audio(src=uri, controls=True, id=f"audio-{k}")])
         for k, uri in players
     ]
@@ -343,6 +440,12 @@ def bias_options(data: RunData) -> tuple[list[str], list[dict]]:
         for v in sorted(set(bias.point_values[:, bias.columns.index(c)].tolist())):
             values.append({"label": f"{data.grid_label(c)} = {fmt_value(v)}", "value": f"{c}={v!r}"})
     return list(bias.classes), values
+
+
+def bias_group(data: RunData) -> str:
+    """What the bias maps' classes are: "class", or the group of a run without predictions ("digit")."""
+    bias = data.analysis.bias
+    return "class" if bias is None or bias.group == "all" else bias.group
 
 
 def bias_view(data: RunData, class_name: str | None, value_key: str | None):
@@ -362,11 +465,9 @@ def bias_view(data: RunData, class_name: str | None, value_key: str | None):
         mean = bias.mean(class_name, where=where)
     except KeyError as err:
         return figures.message_figure(str(err).strip("'\""))
-    image = data.run.config.get("domain") != "feature" and not data.run.config.get("frontend")
     pooled = int(bias.instances_[bias.classes.index(class_name)])
-    return figures.bias_figure(
-        mean, f"class {class_name} · {label}: mean x̂T − xT over {pooled} instances", image
-    )
+    what = "all instances" if bias.group == "all" else f"{bias.group} {class_name}"
+    return figures.bias_figure(mean, f"{what} · {label}: mean x̂T − xT over {pooled} instances", data.kind)
 
 
 # compare ----------------------------------------------------------------------------------------
@@ -377,7 +478,7 @@ def compare(runs: list[RunData | str], col_a: str | None, col_b: str | None):
         msg = figures.message_figure("start the dashboard with two runs to compare them")
         return msg, msg, msg
     a, b = usable[0], usable[1]
-    metric = "accuracy" if "accuracy" in a.metrics and "accuracy" in b.metrics else "mean_d_x"
+    metric = compare_metric(a, b)
     common = [c for c in a.grid_columns if c in b.grid_columns]
     if not common:
         msg = figures.message_figure("the two runs share no grid parameter")
@@ -424,8 +525,12 @@ def _pair(runs: list[RunData | str]) -> tuple[RunData, RunData] | None:
 
 
 def compare_metric(a: RunData, b: RunData) -> str:
-    """The metric two runs are compared on: accuracy when both have it, else mean d_x."""
-    return "accuracy" if "accuracy" in a.metrics and "accuracy" in b.metrics else "mean_d_x"
+    """The metric two runs are compared on: accuracy (or the share within the cutoff) when both have it,
+    else mean d_x."""
+    for metric in ("accuracy", "within_cutoff"):
+        if metric in a.metrics and metric in b.metrics:
+            return metric
+    return "mean_d_x"
 
 
 def grid_difference(a: RunData, b: RunData, metric: str) -> tuple[pd.DataFrame, str | None]:
@@ -471,8 +576,8 @@ def compare_grid(runs: list[RunData | str]):
     table, note = grid_difference(a, b, metric)
     if table.empty:
         return figures.message_figure(note or "the two runs share no grid point"), note or ""
-    if metric == "accuracy":
-        scale, unit, fmt = 100.0, "Δ accuracy (percentage points)", "+.1f"
+    if metric in ("accuracy", "within_cutoff"):
+        scale, unit, fmt = 100.0, f"Δ {metric.replace('_', ' ')} (percentage points)", "+.1f"
     else:
         scale, unit, fmt = 1.0, f"Δ {a.metrics[metric][1]}", "+.4f"
     fig = figures.grid_diff_figure(

@@ -300,6 +300,7 @@ def embedding_figure(view: RunView, table: pd.DataFrame, by: str, colours: dict)
         values = table[col].to_numpy()
         continuous = col in ("accuracy", "within_cutoff", "mean_d_x", "mean_loss_t") or (
             col.startswith("meta.")
+            and col != view.group_column
             and pd.api.types.is_numeric_dtype(table[col])
             and table[col].nunique() > 12
         )
@@ -307,8 +308,10 @@ def embedding_figure(view: RunView, table: pd.DataFrame, by: str, colours: dict)
             kw = {"vmin": 0, "vmax": 1} if col in FRACTIONS else {}
             sc = ax.scatter(x, y, c=values, cmap="viridis", s=22, edgecolors="none", **kw)
             fig.colorbar(sc, ax=ax, label=label)
+        elif col in ("label_name", view.group_column):  # classes by name, in the report's class colours
+            _scatter_discrete(fig, ax, x, y, values.astype(str), label, colours)
         else:
-            _scatter_discrete(fig, ax, x, y, values, label, colours if col == "label_name" else None)
+            _scatter_discrete(fig, ax, x, y, values, label)
         ax.set_title(f"coloured by {label}")
         ax.set_xlabel(f"{table.attrs.get('method', '')} 1")
         ax.set_ylabel(f"{table.attrs.get('method', '')} 2")
@@ -430,7 +433,9 @@ def _yes(value) -> str:
     return "yes" if bool(value) else "no"
 
 
-def interim_heading(item: Interim, class_names: list[str] | None, where: str, group: str | None = None) -> str:
+def interim_heading(
+    item: Interim, class_names: list[str] | None, where: str, group: str | None = None
+) -> str:
     """Two lines on one record: what it is, and what projection changed (predictions or output quality)."""
     rec = item.record
     if "pred_t" in rec:

@@ -29,7 +29,7 @@ from proactiv.analysis.runview import (
     open_view,
 )
 from proactiv.report import figures
-from proactiv.report.style import class_colours, input_kind
+from proactiv.report.style import class_colours, input_kind, target_label
 from proactiv.store import Run
 
 SECTIONS = ("summary", "breakpoints", "heatmaps", "slices", "embeddings", "bias-maps", "gallery")
@@ -134,9 +134,10 @@ def _summary(view: RunView) -> str:
         means = view.query(
             "SELECT " + ", ".join(f"avg({metric_sql(m)}) AS {m}" for m in quality) + " FROM records"
         ).iloc[0]
-        items["mean PSNR over the whole grid"] = "; ".join(
-            f"{QUALITY_METRICS[m].removesuffix(' (dB)')}: {means[m]:.1f} dB" for m in quality
-        ) + f" (identical images, PSNR ∞, count as {PSNR_CAP_DB:g} dB)"
+        items["mean PSNR over the whole grid"] = (
+            "; ".join(f"{QUALITY_METRICS[m].removesuffix(' (dB)')}: {means[m]:.1f} dB" for m in quality)
+            + f" (identical images, PSNR ∞, count as {PSNR_CAP_DB:g} dB)"
+        )
     items["projections converged"] = (
         f"{s.converged:.3f} (median {s.median_steps:g} steps; mean d_x {s.mean_d_x:.3g})"
     )
@@ -149,10 +150,6 @@ def _summary(view: RunView) -> str:
     )  # fmt: skip
     rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
     return f"<dl>{rows}</dl><h3>Grid ({len(run.grid)} points)</h3>{_table(grid)}"
-
-
-def cfg_task(run: Run) -> str:
-    return str(run.config.get("task") or "")
 
 
 def build_report(analysis: Analysis, gallery: int = 8) -> str:
@@ -302,7 +299,7 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
         f"means every instance moved the same way.</p>{body}</section>"
     )
 
-    body = ""
+    body, outputs = "", ""
     worst = worst_records(view, gallery)
     if worst.empty:
         body = _note(
@@ -311,21 +308,19 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
     else:
         items = interims(view, worst)
         kind = input_kind(run, items[0].x_t.shape)
-        target = "x (clean) = target" if cfg_task(run) == "denoise" else "x (clean input)"
+        target = target_label(run)
         for item in items:
             body += _figure(
                 figures.interim_figure(
                     item, kind, run.class_names, view.describe_point(item.point), view.group_column, target
                 ),
                 "",
-                f"record {item.instance} at point {item.point}",
+                f"record {item.instance} at point {item.point}"
+                + (": inputs and outputs f(xT), f(x̂T)" if item.y_t is not None else ""),
             )
+        if items[0].y_t is not None:
+            outputs = " The second row shows the model's outputs f(xT), f(x̂T) beside the clean target."
     wrong = "got wrong" if view.classifier else "left outside the loss cutoff"
-    outputs = (
-        " The second row shows the model's outputs f(xT), f(x̂T) beside the clean target."
-        if worst is not None and not worst.empty and items[0].y_t is not None
-        else ""
-    )
     parts.append(
         f"<section id='gallery'><h2>Worst records</h2><p>Kept records the model {wrong} with the highest loss "
         f"(one per instance): clean, transformed, projected input and the change projection made.{outputs}</p>{body}</section>"
