@@ -163,5 +163,5 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
         for name in names:
             value = getattr(spec, name, None) if spec is not None else None
             if value is not None and not value.is_absolute():
-                setattr(spec, name, base / value)
+                setattr(spec, name, Path(os.path.normpath(base / value)))
     return cfg
