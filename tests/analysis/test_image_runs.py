@@ -64,7 +64,9 @@ def test_analyze_image_to_image_run(denoise):
     worst = error_slices(denoise).iloc[0]
     assert worst.error_rate == 1.0  # every record away from the identity point is outside the cutoff
     item = interim(denoise, 0, 3)
-    assert item.y_t is not None and item.y_proj is not None and item.y_t.shape == item.x_t.shape == (1, 12, 12)
+    assert (
+        item.y_t is not None and item.y_proj is not None and item.y_t.shape == item.x_t.shape == (1, 12, 12)
+    )
 
 
 def test_input_kind_tells_images_from_spectrograms(tmp_path, denoise):
@@ -72,7 +74,19 @@ def test_input_kind_tells_images_from_spectrograms(tmp_path, denoise):
     kind = input_kind(kws_like)
     assert kind.name == "spectrogram" and kind.origin == "lower" and not is_image_run(kws_like)
     image = input_kind(denoise)  # shape read from the kept arrays, pixel_range and image transforms decide
-    assert image.name == "image" and image.origin == "upper" and image.aspect == "equal" and image.cmap == "gray"
+    assert (
+        image.name == "image" and image.origin == "upper" and image.aspect == "equal" and image.cmap == "gray"
+    )
     assert is_image_run(denoise) and is_image_run(denoise, (1, 12, 12))
     wave = write_synthetic_run(tmp_path / "wave", n_instances=8, shape=(400,), bias_rows=(10, 20))
     assert input_kind(wave).name == "signal"
+
+
+def test_psnr_aggregates_cap_infinity_and_skip_missing():
+    import duckdb
+
+    from proactiv.analysis.runview import metric_sql
+
+    values = "unnest([NULL, 'nan'::DOUBLE, 'inf'::DOUBLE, 20.0]) AS psnr_t"
+    got = duckdb.sql(f"SELECT {metric_sql('psnr_t')} AS v FROM (SELECT {values})").fetchall()
+    assert [r[0] for r in got] == [None, None, PSNR_CAP_DB, 20.0]

@@ -9,6 +9,7 @@ from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
 from proactiv.analysis.bias import BiasMaps, bias_maps
 from proactiv.analysis.breakpoints import breakpoints, curves
 from proactiv.analysis.embedding import difference_matrix, embed
+from proactiv.analysis.inputs import InputKind, input_kind, is_image_run
 from proactiv.analysis.interim import Interim, interim, worst_records
 from proactiv.analysis.pipeline import STEPS, Analysis, analyze, load_analysis, stale_steps
 from proactiv.analysis.runview import AnalysisError
@@ -19,6 +20,7 @@ __all__ = [
     "Analysis",
     "AnalysisError",
     "BiasMaps",
+    "InputKind",
     "Interim",
     "KeptArrays",
     "analyze",
@@ -28,7 +30,9 @@ __all__ = [
     "difference_matrix",
     "embed",
     "error_slices",
+    "input_kind",
     "interim",
+    "is_image_run",
     "iter_arrays",
     "load_analysis",
     "load_arrays",

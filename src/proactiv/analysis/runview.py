@@ -55,8 +55,8 @@ def q(column: str) -> str:
 def metric_sql(column: str) -> str:
     """SQL for one numeric record column in aggregates: PSNR capped at :data:`PSNR_CAP_DB`, NaN as NULL."""
     col = q(column)
-    if column.startswith("psnr"):
-        return f"least(CASE WHEN isnan({col}) THEN NULL ELSE {col} END, {PSNR_CAP_DB})"
+    if column.startswith("psnr"):  # (DuckDB's least() skips NULLs: a missing PSNR must stay NULL)
+        return f"(CASE WHEN {col} IS NULL OR isnan({col}) THEN NULL ELSE least({col}, {PSNR_CAP_DB}) END)"
     if column.startswith("ssim"):
         return f"(CASE WHEN isnan({col}) THEN NULL ELSE {col} END)"
     return col

@@ -175,7 +175,7 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
             body += _figure(
                 figures.class_curves_figure(view, analysis.curves, bp, colours),
                 f"{view.correct_label} per {view.group_title}",
-                "per-class accuracy curves",
+                f"per-{view.group_title} {view.correct_metric.replace('_', ' ')} curves",
             )
         if view.quality_metrics:
             body += "<h3>Image quality along each parameter</h3>"
@@ -214,7 +214,9 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
 
     what = view.correct_label if view.correct_metric else "mean loss on xT"
     body = _figure(
-        figures.heatmaps_figure(view), "mean over instances and the remaining parameters", "accuracy heatmaps"
+        figures.heatmaps_figure(view),
+        "mean over instances and the remaining parameters",
+        f"{(view.correct_metric or 'loss').replace('_', ' ')} heatmaps",
     )
     if "psnr_out_t" in view.columns:
         body += _figure(
@@ -319,8 +321,16 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
                 + (": inputs and outputs f(xT), f(x̂T)" if item.y_t is not None else ""),
             )
         if items[0].y_t is not None:
-            outputs = " The second row shows the model's outputs f(xT), f(x̂T) beside the clean target."
-    wrong = "got wrong" if view.classifier else "left outside the loss cutoff"
+            outputs = " The second row shows the model's outputs f(xT), f(x̂T) next to the clean input" + (
+                ", the model's target." if "target" in target else "."
+            )
+    wrong = (
+        "got wrong"
+        if view.classifier
+        else "left outside the loss cutoff"
+        if view.correct_metric
+        else "did worst on"
+    )
     parts.append(
         f"<section id='gallery'><h2>Worst records</h2><p>Kept records the model {wrong} with the highest loss "
         f"(one per instance): clean, transformed, projected input and the change projection made.{outputs}</p>{body}</section>"
