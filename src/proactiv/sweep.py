@@ -26,6 +26,9 @@ from proactiv.store import Run, RunWriter, open_run, unit_name
 from proactiv.transforms import Grid
 
 KEEP_ARRAYS = ("none", "sample", "all")
+#: metadata columns that name an instance's class in runs without class labels (image-to-image), first found
+#: wins: arrays are kept per value of it, and the analysis groups per-class views by it
+GROUP_META = ("class", "label", "digit", "letter", "category")
 
 
 def sweep(
@@ -95,7 +98,7 @@ def sweep(
     }
     writer = RunWriter(out, header, resume)
     try:
-        kept = _kept_instances(labels, keep_arrays, arrays_per_class, classifier)
+        kept = _kept_instances(_groups(labels, metadata, classifier), keep_arrays, arrays_per_class)
         iblocks = [np.arange(s, min(n, s + instances_per_unit)) for s in range(0, n, instances_per_unit)]
         gblocks = [
             np.arange(s, min(len(grid), s + points_per_unit)) for s in range(0, len(grid), points_per_unit)
@@ -153,16 +156,23 @@ def _check(inputs, labels, metadata, class_names, keep_arrays):
     return inputs.detach().cpu(), labels.cpu(), metadata
 
 
-def _kept_instances(labels, keep, per_class, classifier) -> np.ndarray:
-    n = labels.shape[0]
+def _groups(labels, metadata, classifier) -> np.ndarray:
+    """Each instance's class: its label, else the first :data:`GROUP_META` metadata column, else one group."""
+    if classifier:
+        return labels.numpy()
+    for col in GROUP_META:
+        if metadata is not None and col in metadata.columns:
+            return metadata[col].astype(str).to_numpy()
+    return np.zeros(labels.shape[0], dtype=np.int64)
+
+
+def _kept_instances(groups: np.ndarray, keep: str, per_class: int) -> np.ndarray:
+    """Instances whose arrays are kept: all, none, or the first ``per_class`` of every class."""
     if keep == "all":
-        return np.arange(n)
-    if keep == "none":
+        return np.arange(len(groups))
+    if keep == "none" or len(groups) == 0:
         return np.arange(0)
-    if not classifier:
-        return np.arange(min(n, per_class))
-    lab = labels.numpy()
-    return np.sort(np.concatenate([np.nonzero(lab == c)[0][:per_class] for c in np.unique(lab)]))
+    return np.sort(np.concatenate([np.nonzero(groups == g)[0][:per_class] for g in np.unique(groups)]))
 
 
 @dataclass

@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 
 from proactiv.store import Run, RunError, open_run
+from proactiv.sweep import GROUP_META
 from proactiv.transforms.base import Param
 
 #: the difference metrics of a record (DESIGN.md), in the order the embeddings use them
@@ -39,7 +40,7 @@ QUALITY_METRICS = {
 }
 #: meta columns that name an instance's class in runs without predictions (image-to-image, regression);
 #: per-class views group by the first present, e.g. the digit a denoiser restores
-GROUP_COLUMNS = ("meta.class", "meta.label", "meta.digit", "meta.letter", "meta.category")
+GROUP_COLUMNS = tuple(f"meta.{c}" for c in GROUP_META)
 MAX_GROUPS = 50
 
 

@@ -91,8 +91,9 @@ def test_denoise_task_projection_shows_what_it_cannot_undo(tmp_path, denoiser):
     assert (turned.psnr_out_proj > turned.psnr_out_t).all()
     overall = summarize(run)["overall"]  # `proactiv info`: "within cutoff", not accuracy
     assert overall.within_cutoff[0] == pytest.approx(rec.correct_t.mean()) and "flip_rate" not in overall
-    kept = run.arrays(int(rec.instance.iloc[0]), int(turned.point.iloc[0]))
-    assert kept["y_t"].shape == kept["x"].shape == (1, 28, 28)
+    for instance in rec.instance.unique():  # arrays kept for every digit (meta.digit is the class here)
+        kept = run.arrays(int(instance), int(turned.point.iloc[0]))
+        assert kept["y_t"].shape == kept["x"].shape == (1, 28, 28)
     with pytest.raises(ConfigError, match="image_size=8: the denoiser is built for 28×28"):
         cfg.data.image_size = 8
         sweep_config(cfg, tmp_path / "run8", progress=False)
