@@ -118,7 +118,8 @@ def analyze(
     threshold: Annotated[
         float,
         typer.Option(
-            help="breakpoint: first value with accuracy < threshold x identity accuracy, beyond 95 % CIs"
+            help="breakpoint: first value with accuracy (image-to-image: share within the cutoff) < threshold"
+            " x its value at the identity, beyond 95 % CIs"
         ),
     ] = 0.8,
     failure: Annotated[
