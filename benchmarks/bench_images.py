@@ -1,6 +1,6 @@
 """Image tasks: training, the reference study's 450-point grid, and what projection shows about the denoiser.
 
-    python benchmarks/bench_images.py [--per-class 2] [--denoise-per-class 5] [--out /tmp/bench-images]
+    python benchmarks/bench_images.py [--per-class 2] [--denoise-per-class 5] [--parts training,reference,denoise,emnist]
 
 Prints (1) the digits CNN's training time and held-out accuracy at 28×28 (and at the native 8×8), (2) the
 450-point rotation × blur × noise sweep over ``--per-class`` digits per class: projections/s, converged
@@ -8,7 +8,7 @@ fraction, median steps, the time the full study (20 per class) would take, accur
 breakpoints the analysis finds, (3) the denoiser's training time and, per corruption alone (the other
 transforms at identity), how often its output is within the cutoff of the clean digit, PSNR of f(xT) and of
 f(x̂T), and how far the input had to move (d_x) — the corruption it cannot undo needs the largest move.
-``--emnist-scale`` adds (4): reading EMNIST-letters-sized IDX files (124 800 + 20 800 images, written here
+``--parts …,emnist`` adds (4): reading EMNIST-letters-sized IDX files (124 800 + 20 800 images, written here
 with synthetic content: timing only) and the 2-epoch CNN training the emnist task does when given no model.
 Times are wall-clock on this machine; each figure is the median of ``--repeats`` runs where repeated.
 """
@@ -150,16 +150,25 @@ def main() -> None:
     ap.add_argument("--denoise-per-class", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench-images"))
-    ap.add_argument("--emnist-scale", action="store_true")
+    ap.add_argument(
+        "--parts",
+        default="training,reference,denoise",
+        help="comma-separated: training, reference, denoise, emnist (EMNIST-sized read + training timing)",
+    )
     args = ap.parse_args()
     print(
         f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
     )
-    training(args.repeats)
-    reference_study(args.per_class, args.out / "reference")
-    denoiser_study(args.denoise_per_class, args.out / "denoise")
-    if args.emnist_scale:
-        emnist_scale(args.out / "emnist")
+    parts = {
+        "training": lambda: training(args.repeats),
+        "reference": lambda: reference_study(args.per_class, args.out / "reference"),
+        "denoise": lambda: denoiser_study(args.denoise_per_class, args.out / "denoise"),
+        "emnist": lambda: emnist_scale(args.out / "emnist"),
+    }
+    for name in args.parts.split(","):
+        if name not in parts:
+            ap.error(f"--parts: unknown part {name!r}; choose from {', '.join(parts)}")
+        parts[name]()
 
 
 if __name__ == "__main__":
