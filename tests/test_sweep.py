@@ -167,6 +167,21 @@ def test_image_to_image_records(tmp_path):
     assert "psnr_t" not in rec.columns  # no pixel_range given
 
 
+def test_image_to_image_runs_store_targets_and_outputs(tmp_path):
+    model = torch.nn.Conv2d(1, 1, 3, padding=1)
+    x = torch.rand(4, 1, 8, 8)
+    targets = 1.0 - x  # unlike the inputs, so a view showing x as the target would be caught
+    proj = pv.Projector(model, loss="mse", cutoff=1e-3, max_steps=20, lr=0.05)
+    run = pv.sweep(model, x, targets, pv.Grid(GRID), tmp_path / "r", projector=proj, progress=False)
+    kept = run.arrays(instance=1, point=2)
+    assert np.array_equal(kept["y"], targets[1].numpy()) and np.array_equal(kept["x"], x[1].numpy())
+    with torch.no_grad():
+        assert np.allclose(kept["y_t"], model(torch.from_numpy(kept["x_t"])[None])[0].numpy(), atol=1e-6)
+    item = pv.analysis.interim(run, 1, 2)
+    assert np.array_equal(item.target, targets[1].numpy())
+    assert pv.analysis.inputs.target_label(run) == "y (target)"
+
+
 CONFIG = """
 task: digits
 data: {instances_per_class: 8, seed: 1, image_size: 8}
@@ -255,7 +270,10 @@ def test_custom_task_from_factory_and_torchscript(tmp_path):
         "grid: [{type: gain, gain_db: [0, -6]}]\nprojection: {max_steps: 20}\n"
     )
     for i, model in enumerate(
-        ["model: {factory: 'proactiv.tasks.digits.model:DigitsCNN', kwargs: {n_classes: 4, image_size: 8}, weights: w.pt}", "model: {torchscript: m.ts}"]
+        [
+            "model: {factory: 'proactiv.tasks.digits.model:DigitsCNN', kwargs: {n_classes: 4, image_size: 8}, weights: w.pt}",
+            "model: {torchscript: m.ts}",
+        ]
     ):
         (tmp_path / "c.yaml").write_text(base + model)
         run = sweep_config(load_config(tmp_path / "c.yaml"), tmp_path / f"r{i}", progress=False)

@@ -132,11 +132,17 @@ class RunWriter:
         )
         write_json(self.path / "done" / f"{name}.json", {"rows": len(records), "written": _now()})
 
-    def write_clean(self, iblock: int, clean: np.ndarray, instances: np.ndarray) -> None:
-        """The clean model inputs of an instance block (written once; same content on every resume)."""
+    def write_clean(
+        self, iblock: int, clean: np.ndarray, instances: np.ndarray, targets: np.ndarray | None = None
+    ) -> None:
+        """The clean model inputs of an instance block, and for image-to-image / regression runs their target
+        tensors ``y`` (written once; same content on every resume)."""
         path = self.path / "arrays" / f"clean-i{iblock:05d}.npz"
+        arrays = {"instance": instances, "x": clean}
+        if targets is not None:
+            arrays["y"] = targets
         if not path.exists():
-            _atomic_write(path, lambda tmp: _savez(tmp, {"instance": instances, "x": clean}))
+            _atomic_write(path, lambda tmp: _savez(tmp, arrays))
 
     def finish(self, status: str = "complete") -> None:
         self.header["status"] = status
@@ -272,7 +278,7 @@ class Run:
 
     def arrays(self, instance: int, point: int) -> dict[str, np.ndarray]:
         """``x`` (clean), ``x_t`` (transformed) and ``x_proj`` (projected) model inputs of one record; for
-        image-to-image / regression runs also the outputs ``y_t`` = f(xT) and ``y_proj`` = f(x̂T)."""
+        image-to-image / regression runs also the outputs ``y_t`` = f(xT), ``y_proj`` = f(x̂T) and the target ``y``."""
         key = (int(instance), int(point))
         if key not in self._index():
             raise KeyError(
@@ -286,7 +292,7 @@ class Run:
             with np.load(f) as z:
                 hit = np.nonzero(z["instance"] == key[0])[0]
                 if hit.size:
-                    out["x"] = z["x"][hit[0]]
+                    out.update({k: z[k][hit[0]] for k in ("x", "y") if k in z.files})
                     break
         return out
 

@@ -118,7 +118,9 @@ def sweep(
                 ids, points = iblocks[i], gblocks[g]
                 records, arrays, clean = units.run(ids, points, lambda k: bar.advance(task, k))
                 if clean is not None:
-                    writer.write_clean(i, clean[np.isin(ids, kept)], ids[np.isin(ids, kept)])
+                    mine = np.isin(ids, kept)
+                    targets = None if classifier else labels[torch.as_tensor(ids[mine])].numpy()
+                    writer.write_clean(i, clean[mine], ids[mine], targets)
                 writer.write_unit(unit_name(g, i), records, arrays)
         writer.finish("complete")
     except BaseException:

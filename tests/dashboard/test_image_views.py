@@ -46,7 +46,7 @@ def test_record_detail_shows_images_and_outputs_without_audio(data):
     fig, facts = views.record_detail(data, chosen)
     titles = [a.text for a in fig.layout.annotations]
     assert titles == ["x (clean)", "xT (transformed)", "x̂T (projected)", "x̂T − xT",
-                      "x (clean input)", "f(xT) (output)", "f(x̂T) (output)", "f(x̂T) − f(xT)"]  # fmt: skip
+                      "y (target)", "f(xT) (output)", "f(x̂T) (output)", "f(x̂T) − f(xT)"]  # fmt: skip
     grey = [t for t in fig.data if t.colorscale[0][1] != fig.data[3].colorscale[0][1]]
     assert len(fig.data) == 8 and len(grey) == 6  # inputs and outputs grey, the two changes diverging
     diverging = fig.data[3]

@@ -97,18 +97,27 @@ def load_arrays(
     return KeptArrays(*(joined(k) for k in ("instance", "point", "x_t", "x_proj", "y_t", "y_proj")))
 
 
-def clean_inputs(run: Run, instances: Iterable[int]) -> dict[int, np.ndarray]:
-    """The clean model input of each given instance that has one stored."""
+def clean_inputs(run: Run, instances: Iterable[int], key: str = "x") -> dict[int, np.ndarray]:
+    """The clean model input (``key="x"``) or stored target tensor (``key="y"``, image-to-image runs) of
+    each given instance that has one stored."""
     wanted = {int(i) for i in instances}
     out: dict[int, np.ndarray] = {}
     for f in sorted((run.path / "arrays").glob("clean-i*.npz")):
         with _opened(f) as z:
             ids = z["instance"]
             rows = [r for r, i in enumerate(ids) if int(i) in wanted]
-            if rows:
-                x = z["x"]
+            if rows and key in z.files:
+                x = z[key]
                 out.update({int(ids[r]): x[r] for r in rows})
     return out
+
+
+def has_targets(run: Run) -> bool:
+    """Whether the run stored its target tensors beside the clean inputs (image-to-image runs)."""
+    for f in sorted((run.path / "arrays").glob("clean-i*.npz"))[:1]:
+        with _opened(f) as z:
+            return "y" in z.files
+    return False
 
 
 def input_shape(run: Run) -> tuple[int, ...] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proactiv.analysis.arrays import input_shape
+from proactiv.analysis.arrays import has_targets, input_shape
 from proactiv.store import Run
 
 
@@ -75,6 +75,8 @@ def is_image_run(run: Run, shape: tuple[int, ...] | None = None) -> bool:
 
 
 def target_label(run: Run) -> str:
-    """The title of the clean-input panel beside image-to-image outputs: a denoiser's target is its clean
-    input; other image-to-image runs do not store their targets, so the panel only shows the clean input."""
+    """The title of the target panel beside image-to-image outputs (see ``Interim.target``): the stored
+    target, or for runs without one the clean input (a denoiser's target)."""
+    if has_targets(run):
+        return "y (target)"
     return "x (clean) = target" if run.config.get("task") == "denoise" else "x (clean input)"

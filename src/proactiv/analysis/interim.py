@@ -18,7 +18,7 @@ from proactiv.store import Run
 @dataclass
 class Interim:
     """One record's inputs (``x`` is None when the clean input was not stored), its outputs ``y_t``,
-    ``y_proj`` (image-to-image runs; else None) and its record row."""
+    ``y_proj`` and target ``y`` (image-to-image runs; else None) and its record row."""
 
     instance: int
     point: int
@@ -28,6 +28,13 @@ class Interim:
     record: dict = field(default_factory=dict)
     y_t: np.ndarray | None = None
     y_proj: np.ndarray | None = None
+    y: np.ndarray | None = None
+
+    @property
+    def target(self) -> np.ndarray | None:
+        """What the outputs are compared with: the stored target, else the clean input (runs before targets
+        were stored; a denoiser's target is its clean input)."""
+        return self.y if self.y is not None else self.x
 
     @property
     def diff(self) -> np.ndarray:
@@ -68,12 +75,24 @@ def interims(view: RunView, pairs: pd.DataFrame) -> list[Interim]:
             f"run {view.run.path}: no arrays kept for (instance, point) {missing[:3]} (arrays.keep = {keep!r})"
         )
     clean = clean_inputs(view.run, pairs.instance.unique())
+    targets = clean_inputs(view.run, pairs.instance.unique(), key="y")
     rows = {(int(r["instance"]), int(r["point"])): r for r in _record(view, pairs).to_dict("records")}
     out = []
     for i, p in zip(pairs.instance.astype(int), pairs.point.astype(int), strict=True):
         k = found[(i, p)]
         outputs = [None if y is None else y[k] for y in (kept.y_t, kept.y_proj)]
-        out.append(Interim(i, p, clean.get(i), kept.x_t[k], kept.x_proj[k], rows.get((i, p), {}), *outputs))
+        out.append(
+            Interim(
+                i,
+                p,
+                clean.get(i),
+                kept.x_t[k],
+                kept.x_proj[k],
+                rows.get((i, p), {}),
+                *outputs,
+                targets.get(i),
+            )
+        )
     return out
 
 

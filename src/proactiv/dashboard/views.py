@@ -349,6 +349,7 @@ def record_detail(data: RunData, chosen: dict | None):
     }
     if it.y_t is not None and it.y_proj is not None and np.squeeze(it.y_t).ndim > 1:
         maps.update(
+            y=None if it.target is None else figures.spectrogram(it.target),
             y_t=figures.spectrogram(it.y_t),
             y_proj=figures.spectrogram(it.y_proj),
             y_diff=figures.spectrogram(it.y_proj - it.y_t),

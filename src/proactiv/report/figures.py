@@ -486,7 +486,7 @@ def interim_figure(
     outputs = item.y_t is not None and item.y_proj is not None and kind.name != "signal"
     rows = [(panels, item.diff, "x̂T − xT")]
     if outputs:
-        out = [(target, item.x), ("f(xT) (output)", item.y_t), ("f(x̂T) (output)", item.y_proj)]
+        out = [(target, item.target), ("f(xT) (output)", item.y_t), ("f(x̂T) (output)", item.y_proj)]
         rows.append(([(t, a) for t, a in out if a is not None], item.y_proj - item.y_t, "f(x̂T) − f(xT)"))
     ncol = max(len(p) for p, _, _ in rows) + 1
     size = (2.9, 2.9) if kind.image else (3.9, 3.4)

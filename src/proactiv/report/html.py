@@ -70,6 +70,13 @@ def _figure(uri: str | None, caption: str, alt: str) -> str:
     return f"<figure><img src='{uri}' alt='{_e(alt)}'><figcaption>{_e(caption)}</figcaption></figure>"
 
 
+def _next_to(target: str) -> str:
+    """How the gallery caption names the panel beside the outputs (see ``target_label``)."""
+    if target.startswith("y"):
+        return "the target"
+    return "the clean input, the model's target" if "target" in target else "the clean input"
+
+
 def _note(text: str | None) -> str:
     return f"<p class='note'>{_e(text)}</p>" if text else ""
 
@@ -321,9 +328,7 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
                 + (": inputs and outputs f(xT), f(x̂T)" if item.y_t is not None else ""),
             )
         if items[0].y_t is not None:
-            outputs = " The second row shows the model's outputs f(xT), f(x̂T) next to the clean input" + (
-                ", the model's target." if "target" in target else "."
-            )
+            outputs = f" The second row shows the model's outputs f(xT), f(x̂T) next to {_next_to(target)}."
     wrong = (
         "got wrong"
         if view.classifier

@@ -9,7 +9,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from proactiv.metrics import psnr, ssim
 
-
 #: scikit-image's settings for the SSIM of Wang et al. (2004), which ours follows
 SKIMAGE_SSIM = {"data_range": 1.0, "gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
 

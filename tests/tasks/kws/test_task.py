@@ -20,8 +20,13 @@ def kws_setup(tmp_path_factory):
     synthesize(root / "data", size="tiny", progress=False)
     torch.manual_seed(0)
     names = pv.tasks.kws.CLASS_NAMES
-    save_model(root / "model" / "model.pt", build_model("dscnn", len(names)), arch="dscnn",
-               frontend_config=LogMel().config(), class_names=list(names))
+    save_model(
+        root / "model" / "model.pt",
+        build_model("dscnn", len(names)),
+        arch="dscnn",
+        frontend_config=LogMel().config(),
+        class_names=list(names),
+    )
     return root
 
 
@@ -30,7 +35,10 @@ def config(root, **over):
         "task": "kws",
         "model": {"path": str(root / "model")},
         "data": {"root": str(root / "data"), "split": "test", "instances_per_class": 1},
-        "grid": [{"type": "audio_noise", "snr_db": [float("inf"), 0]}, {"type": "time_mask", "width_frames": [0, 10]}],
+        "grid": [
+            {"type": "audio_noise", "snr_db": [float("inf"), 0]},
+            {"type": "time_mask", "width_frames": [0, 10]},
+        ],
         "projection": {"max_steps": 5},
     }
     cfg.update(over)
@@ -42,7 +50,14 @@ def test_feature_domain_sweep_writes_meta_columns(kws_setup, tmp_path):
     rec = run.records
     n_inst = rec.instance.nunique()
     assert len(rec) == 4 * n_inst and n_inst >= 3
-    for col in ("meta.engine", "meta.voice", "meta.speaker", "meta.gender", "audio_noise.snr_db", "time_mask.width_frames"):
+    for col in (
+        "meta.engine",
+        "meta.voice",
+        "meta.speaker",
+        "meta.gender",
+        "audio_noise.snr_db",
+        "time_mask.width_frames",
+    ):
         assert col in rec.columns
     assert set(rec["meta.engine"].dropna()) <= {"espeak", "flite", "festival"}
     arr = run.arrays(int(rec.instance.iloc[0]), 3)
