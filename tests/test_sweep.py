@@ -177,9 +177,11 @@ def test_image_to_image_runs_store_targets_and_outputs(tmp_path):
     assert np.array_equal(kept["y"], targets[1].numpy()) and np.array_equal(kept["x"], x[1].numpy())
     with torch.no_grad():
         assert np.allclose(kept["y_t"], model(torch.from_numpy(kept["x_t"])[None])[0].numpy(), atol=1e-6)
+    for bad, inputs in ((0.0, x), (float("nan"), x), (1.0, x[:, 0])):
+        with pytest.raises(ValueError, match="pixel_range=.*PSNR/SSIM need"):
+            pv.sweep(model, inputs, targets, pv.Grid(GRID), tmp_path / "bad", projector=proj, pixel_range=bad)
     item = pv.analysis.interim(run, 1, 2)
-    assert np.array_equal(item.target, targets[1].numpy())
-    assert pv.analysis.inputs.target_label(run) == "y (target)"
+    assert np.array_equal(item.y, targets[1].numpy())
 
 
 CONFIG = """

@@ -73,6 +73,11 @@ def sweep(
     """
     projector = projector or Projector(model)
     inputs, labels, metadata = _check(inputs, labels, metadata, class_names, keep_arrays)
+    if pixel_range is not None and not (math.isfinite(pixel_range) and pixel_range > 0 and inputs.dim() == 4):
+        raise ValueError(
+            f"pixel_range={pixel_range!r}: PSNR/SSIM need a finite span > 0 and images (N, C, H, W); "
+            f"the inputs have shape {tuple(inputs.shape)}"
+        )
     n = inputs.shape[0]
     classifier = not labels.is_floating_point()
     instances_per_unit = max(1, min(int(instances_per_unit), n))

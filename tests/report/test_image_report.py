@@ -38,7 +38,7 @@ def test_image_to_image_report_shows_outputs_and_quality(denoise_page):
                 "output PSNR heatmaps", "bias maps"):  # fmt: skip
         assert f"alt='{alt}'" in page
     assert len(re.findall(r"alt='record \d+ at point \d+: inputs and outputs f\(xT\), f\(x̂T\)'", page)) == 2
-    assert "The second row shows the model's outputs f(xT), f(x̂T) next to the target." in page
+    assert "The second row shows the model's outputs f(xT), f(x̂T) next to the target y." in page
     assert "<h3>Image quality along each parameter</h3>" in page
     # "correct" for a denoiser: the output's loss is within the cutoff, said so; per digit, not per class
     assert "within cutoff on xT (loss &lt; 0.001) over the whole grid</dt><dd>0.250" in page

@@ -112,14 +112,6 @@ def clean_inputs(run: Run, instances: Iterable[int], key: str = "x") -> dict[int
     return out
 
 
-def has_targets(run: Run) -> bool:
-    """Whether the run stored its target tensors beside the clean inputs (image-to-image runs)."""
-    for f in sorted((run.path / "arrays").glob("clean-i*.npz"))[:1]:
-        with _opened(f) as z:
-            return "y" in z.files
-    return False
-
-
 def input_shape(run: Run) -> tuple[int, ...] | None:
     """The shape of one model input, from the first kept array (or clean input) file; None without any."""
     files = array_files(run) or sorted((run.path / "arrays").glob("clean-i*.npz"))

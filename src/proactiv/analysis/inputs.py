@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proactiv.analysis.arrays import has_targets, input_shape
+from proactiv.analysis.arrays import input_shape
 from proactiv.store import Run
 
 
@@ -72,11 +72,3 @@ def input_kind(run: Run, shape: tuple[int, ...] | None = None) -> InputKind:
 def is_image_run(run: Run, shape: tuple[int, ...] | None = None) -> bool:
     """Whether the run's inputs are drawn as images (grey, upright, square pixels)."""
     return input_kind(run, shape).image
-
-
-def target_label(run: Run) -> str:
-    """The title of the target panel beside image-to-image outputs (see ``Interim.target``): the stored
-    target, or for runs without one the clean input (a denoiser's target)."""
-    if has_targets(run):
-        return "y (target)"
-    return "x (clean) = target" if run.config.get("task") == "denoise" else "x (clean input)"

@@ -31,12 +31,6 @@ class Interim:
     y: np.ndarray | None = None
 
     @property
-    def target(self) -> np.ndarray | None:
-        """What the outputs are compared with: the stored target, else the clean input (runs before targets
-        were stored; a denoiser's target is its clean input)."""
-        return self.y if self.y is not None else self.x
-
-    @property
     def diff(self) -> np.ndarray:
         """x̂T − xT: how the transformed input had to change."""
         return self.x_proj - self.x_t

@@ -280,14 +280,16 @@ def spectrogram(a: np.ndarray) -> np.ndarray:
     return 10 * np.log10(np.abs(np.fft.rfft(frames, axis=1)).T ** 2 + 1e-10)
 
 
-def interim_figure(
-    maps: dict[str, np.ndarray | None], kind: InputKind, target: str = "x (clean)"
-) -> go.Figure:
+def interim_figure(maps: dict[str, np.ndarray | None], kind: InputKind) -> go.Figure:
     """x, xT, x̂T and x̂T − xT side by side; shared colour range for the inputs, diverging for the change.
-    With outputs (``y_t``, ``y_proj``: image-to-image runs) a second row: the target ``y`` (``target`` names
-    it), f(xT), f(x̂T) and f(x̂T) − f(xT). Images upright with square pixels."""
+    With outputs (``y_t``, ``y_proj``: image-to-image runs) a second row: the target ``y``, f(xT), f(x̂T) and f(x̂T) − f(xT). Images upright with square pixels."""
     names = {"x": "x (clean)", "x_t": "xT (transformed)", "x_proj": "x̂T (projected)", "diff": "x̂T − xT"}
-    out_names = {"y": target, "y_t": "f(xT) (output)", "y_proj": "f(x̂T) (output)", "y_diff": "f(x̂T) − f(xT)"}
+    out_names = {
+        "y": "y (target)",
+        "y_t": "f(xT) (output)",
+        "y_proj": "f(x̂T) (output)",
+        "y_diff": "f(x̂T) − f(xT)",
+    }
     rows = [[k for k in names if maps.get(k) is not None]]
     if maps.get("y_t") is not None:
         rows.append([k for k in out_names if maps.get(k) is not None])

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from dash import html
 
-from proactiv.analysis.inputs import target_label
 from proactiv.analysis.runview import PSNR_CAP_DB
 from proactiv.dashboard import figures
 from proactiv.dashboard.audio import record_audio
@@ -349,12 +348,12 @@ def record_detail(data: RunData, chosen: dict | None):
     }
     if it.y_t is not None and it.y_proj is not None and np.squeeze(it.y_t).ndim > 1:
         maps.update(
-            y=None if it.target is None else figures.spectrogram(it.target),
+            y=None if it.y is None else figures.spectrogram(it.y),
             y_t=figures.spectrogram(it.y_t),
             y_proj=figures.spectrogram(it.y_proj),
             y_diff=figures.spectrogram(it.y_proj - it.y_t),
         )
-    fig = figures.interim_figure(maps, data.kind, target_label(data.run))
+    fig = figures.interim_figure(maps, data.kind)
     grid = ", ".join(f"{c} = {fmt_value(float(record[c]))}" for c in data.grid_columns)
     facts = [html.Div(f"instance {instance} · grid point {point}: {grid}", className="kv")]
     group = data.view.group_column

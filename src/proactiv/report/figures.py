@@ -465,10 +465,9 @@ def interim_figure(
     class_names: list[str] | None,
     where: str,
     group: str | None = None,
-    target: str = "x (clean)",
 ) -> str:
     """x, xT, x̂T on one colour scale and x̂T − xT on a diverging one, with predictions and losses; for
-    image-to-image runs a second row with the target (``target`` names it), f(xT), f(x̂T) and their change."""
+    image-to-image runs a second row with the target y, f(xT), f(x̂T) and their change."""
     plt = pyplot()
     head = interim_heading(item, class_names, where, group)
     panels = [("x (clean)", item.x), ("xT (transformed)", item.x_t), ("x̂T (projected)", item.x_proj)]
@@ -486,7 +485,7 @@ def interim_figure(
     outputs = item.y_t is not None and item.y_proj is not None and kind.name != "signal"
     rows = [(panels, item.diff, "x̂T − xT")]
     if outputs:
-        out = [(target, item.target), ("f(xT) (output)", item.y_t), ("f(x̂T) (output)", item.y_proj)]
+        out = [("y (target)", item.y), ("f(xT) (output)", item.y_t), ("f(x̂T) (output)", item.y_proj)]
         rows.append(([(t, a) for t, a in out if a is not None], item.y_proj - item.y_t, "f(x̂T) − f(xT)"))
     ncol = max(len(p) for p, _, _ in rows) + 1
     size = (2.9, 2.9) if kind.image else (3.9, 3.4)

@@ -29,7 +29,7 @@ from proactiv.analysis.runview import (
     open_view,
 )
 from proactiv.report import figures
-from proactiv.report.style import class_colours, input_kind, target_label
+from proactiv.report.style import class_colours, input_kind
 from proactiv.store import Run
 
 SECTIONS = ("summary", "breakpoints", "heatmaps", "slices", "embeddings", "bias-maps", "gallery")
@@ -68,13 +68,6 @@ def _figure(uri: str | None, caption: str, alt: str) -> str:
     if uri is None:
         return f"<p class='muted'>Nothing to draw: {_e(caption)}</p>"
     return f"<figure><img src='{uri}' alt='{_e(alt)}'><figcaption>{_e(caption)}</figcaption></figure>"
-
-
-def _next_to(target: str) -> str:
-    """How the gallery caption names the panel beside the outputs (see ``target_label``)."""
-    if target.startswith("y"):
-        return "the target"
-    return "the clean input, the model's target" if "target" in target else "the clean input"
 
 
 def _note(text: str | None) -> str:
@@ -317,18 +310,17 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
     else:
         items = interims(view, worst)
         kind = input_kind(run, items[0].x_t.shape)
-        target = target_label(run)
         for item in items:
             body += _figure(
                 figures.interim_figure(
-                    item, kind, run.class_names, view.describe_point(item.point), view.group_column, target
+                    item, kind, run.class_names, view.describe_point(item.point), view.group_column
                 ),
                 "",
                 f"record {item.instance} at point {item.point}"
                 + (": inputs and outputs f(xT), f(x̂T)" if item.y_t is not None else ""),
             )
         if items[0].y_t is not None:
-            outputs = f" The second row shows the model's outputs f(xT), f(x̂T) next to {_next_to(target)}."
+            outputs = " The second row shows the model's outputs f(xT), f(x̂T) next to the target y."
     wrong = (
         "got wrong"
         if view.classifier

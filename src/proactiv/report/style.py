@@ -12,13 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from proactiv.analysis.inputs import InputKind, input_kind, target_label
+from proactiv.analysis.inputs import InputKind, input_kind
 from proactiv.analysis.runview import format_value
 from proactiv.transforms.base import Param
 
 __all__ = [
     "InputKind", "ParamAxis", "class_colours", "input_kind", "param_axis", "param_label", "png", "pyplot",
-    "target_label",
 ]  # fmt: skip
 
 
