@@ -1,7 +1,7 @@
 """Analysis and report speed on a large run: 100 k records (2000 instances × 50 grid points), 12 classes,
 log-mel-shaped inputs (40 × 101) kept for 2 instances per class, voice/gender/rate/path metadata.
 
-The run is synthetic (proactiv.analysis.synthetic: written by the run store as a sweep would) so the
+The run is synthetic (proactiv.testing: written by the run store as a sweep would) so the
 benchmark measures analysis alone. Prints seconds per analysis step (median of --repeats, each from a
 cold analysis directory), the report, and the machine load, and checks the 2-minute budget.
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from proactiv.analysis import STEPS, analyze
 from proactiv.analysis.pipeline import read_manifest
-from proactiv.analysis.synthetic import BENCH_CLASSES as CLASSES
-from proactiv.analysis.synthetic import bench_grid, write_synthetic_run
+from proactiv.testing import BENCH_CLASSES as CLASSES
+from proactiv.testing import bench_grid, write_synthetic_run
 from proactiv.report import write_report
 
 BUDGET_S = 120.0

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from proactiv.analysis import analyze
-from proactiv.analysis.synthetic import BENCH_CLASSES as CLASSES
-from proactiv.analysis.synthetic import bench_grid, write_synthetic_run
+from proactiv.testing import BENCH_CLASSES as CLASSES
+from proactiv.testing import bench_grid, write_synthetic_run
 from proactiv.dashboard import views
 from proactiv.dashboard.data import Filter, RunData
 

@@ -13,7 +13,7 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Where a model breaks under input transformations."
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error message is one line a test can grep
 
 
 def _fail(err: Exception) -> None:

@@ -54,6 +54,10 @@ class DataSpec(_Strict):
     image_size: int | None = Field(None, ge=8, le=128)
     #: EMNIST split of the files under ``root`` (letters, digits, mnist, balanced, byclass, bymerge)
     subset: str = "letters"
+    #: custom task: what the inputs are, for honest views (default: one axis → vector, more → image)
+    input_kind: Literal["waveform", "spectrogram", "image", "vector"] | None = None
+    #: custom task: samples per second of waveform inputs (lets the dashboard play them)
+    sample_rate: int | None = Field(None, ge=1)
 
 
 class ProjectionSpec(_Strict):

@@ -1,7 +1,8 @@
 """The run directory: config and fingerprints, Parquet record shards, chunked arrays, lock, resume.
 
 ```
-RUN/run.json                     config, fingerprints, status, counts
+RUN/run.json                     config, fingerprints, schema (what kind of run), status, counts
+RUN/model.pt                     a copy of an in-memory model (``pv.sweep`` without a model spec), for analyses
 RUN/records/part-<unit>.parquet  one row per (instance, grid point) of one unit of work
 RUN/arrays/part-<unit>.npz       xT and x̂T of the kept pairs of that unit; clean-<iblock>.npy the clean inputs
 RUN/done/<unit>.json             completion marker, written last: a shard without one does not exist
@@ -17,30 +18,48 @@ import datetime as _dt
 import json
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from proactiv.schema import RunSchema, derive_schema
 from proactiv.transforms import Grid
 
 FORMAT_VERSION = 1
+MODEL_FILE = "model.pt"
 
 
 class RunError(RuntimeError):
     """A run directory that cannot be used as asked (locked, different config, corrupt)."""
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write via ``write(tmp_path)`` then rename onto ``path`` (atomic on POSIX)."""
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Write via ``write(tmp_path)`` then rename onto ``path`` (atomic on POSIX): readers see the old file or
+    the whole new one, never half of it; a failed write leaves no temporary file. Every writer uses this."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
-def write_json(path: Path, obj) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=str)))
+def write_json(path: str | os.PathLike, obj) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def write_parquet(path: str | os.PathLike, table: pd.DataFrame) -> Path:
+    return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def unit_name(gblock: int, iblock: int) -> str:
@@ -112,6 +131,7 @@ class RunWriter:
                     + "\n  ".join(diffs)
                 )
             self.header = old
+            self.header.setdefault("schema", header.get("schema"))  # a run from before runs had a schema
         else:
             if any((self.path / "done").iterdir()):
                 raise RunError(f"{self.path}: holds shards but no run.json; choose an empty output directory")
@@ -126,8 +146,8 @@ class RunWriter:
     def write_unit(self, name: str, records: pd.DataFrame, arrays: dict[str, np.ndarray] | None) -> None:
         """Arrays, then records, then the completion marker, each atomically."""
         if arrays:
-            _atomic_write(self.path / "arrays" / f"part-{name}.npz", lambda tmp: _savez(tmp, arrays))
-        _atomic_write(
+            atomic_write(self.path / "arrays" / f"part-{name}.npz", lambda tmp: _savez(tmp, arrays))
+        atomic_write(
             self.path / "records" / f"part-{name}.parquet", lambda tmp: records.to_parquet(tmp, index=False)
         )
         write_json(self.path / "done" / f"{name}.json", {"rows": len(records), "written": _now()})
@@ -142,7 +162,24 @@ class RunWriter:
         if targets is not None:
             arrays["y"] = targets
         if not path.exists():
-            _atomic_write(path, lambda tmp: _savez(tmp, arrays))
+            atomic_write(path, lambda tmp: _savez(tmp, arrays))
+
+    def keep_model(self, model) -> None:
+        """Keep a copy of an in-memory model (the whole module, pickled by torch) so analyses can rebuild it
+        (``Run.model``). A model that cannot be pickled (e.g. a class defined inside a function) leaves the
+        run without a model spec and says why in run.json."""
+        import torch
+
+        if (self.path / MODEL_FILE).exists():
+            return
+        try:
+            atomic_write(self.path / MODEL_FILE, lambda tmp: torch.save(model, tmp))
+        except Exception as err:  # pickling fails in many ways (local classes, lambdas, open handles)
+            self.header["schema"]["model"] = None
+            self.header["model_note"] = (
+                f"{type(model).__name__} could not be saved with the run ({type(err).__name__}: {err})"
+            )
+            write_json(self.path / "run.json", self.header)
 
     def finish(self, status: str = "complete") -> None:
         self.header["status"] = status
@@ -181,7 +218,7 @@ def _differences(old: dict, new: dict) -> list[str]:
     for section in ("config", "fingerprints"):
         a, b = old.get(section, {}), new.get(section, {})
         for key in sorted(set(a) | set(b)):
-            if key == "package_version":
+            if key in ("package_version", "frontend"):  # frontend: a repr older runs stored; now in the schema
                 continue
             if json.dumps(a.get(key), default=str, sort_keys=True) != json.dumps(
                 b.get(key), default=str, sort_keys=True
@@ -219,6 +256,94 @@ class Run:
         self.class_names = self.config.get("class_names")
         self._records: pd.DataFrame | None = None
         self._array_index: dict[tuple[int, int], tuple[str, int]] | None = None
+        self._schema: RunSchema | None = None
+
+    @property
+    def schema(self) -> RunSchema:
+        """What kind of run this is (see :mod:`proactiv.schema`): stored by the sweep, or derived once from
+        the config, record columns and input shape for runs written before runs described themselves."""
+        if self._schema is None:
+            stored = self.header.get("schema")
+            if stored is not None:
+                try:
+                    self._schema = RunSchema.from_dict(stored)
+                except ValueError as err:
+                    raise RunError(f"{self.path / 'run.json'}: {err}") from None
+            else:
+                columns = self.columns()
+                self._schema = derive_schema(self.header, columns, self.input_shape(), self._group_counts(columns))
+        return self._schema
+
+    def columns(self) -> list[str]:
+        """The record columns (read from the first completed shard's Parquet schema; [] without one)."""
+        files = self.shard_files()
+        return list(pq.read_schema(files[0]).names) if files else []
+
+    def _group_counts(self, columns: list[str]) -> dict[str, int]:
+        """Distinct values of each metadata column, for :func:`proactiv.schema.group_column`."""
+        meta = [c for c in columns if c.startswith("meta.")]
+        if not meta:
+            return {}
+        counts = self.query(
+            "SELECT " + ", ".join(f'count(DISTINCT "{c}") AS "{c}"' for c in meta) + " FROM records"
+        ).iloc[0]
+        return {c.removeprefix("meta."): int(counts[c]) for c in meta}
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of one model input, read from an array file's header only; None when none is kept."""
+        files = self.array_files() or self.clean_files()
+        for f in files[:1]:
+            with np.load(f) as z:
+                key = "x_t" if "x_t" in z.files else "x"
+                with z.zip.open(f"{key}.npy") as fh:
+                    major, _ = np.lib.format.read_magic(fh)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if major == 1
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape = read(fh)[0]
+            return tuple(int(d) for d in shape[1:])
+        return None
+
+    def model(self, device: str = "auto"):
+        """The model this run swept, rebuilt from the run's model spec (the config's task and model, or the copy
+        kept in the run), in eval mode on ``device``; its weights are checked against the run's fingerprint."""
+        from proactiv.device import resolve_device
+        from proactiv.fingerprint import model_hash
+
+        spec = self.schema.model
+        if spec is None:
+            raise RunError(
+                f"run {self.path} keeps no way to rebuild its model"
+                + (f": {self.header.get('model_note')}" if self.header.get("model_note") else "")
+                + "; sweep with a config (model: ...) or pass model_spec= to pv.sweep"
+            )
+        if spec.get("source") == "run":
+            import torch
+
+            file = self.path / MODEL_FILE
+            if not file.exists():
+                raise RunError(f"run {self.path}: the model copy {file} is missing")
+            model = torch.load(file, map_location="cpu", weights_only=False)
+        elif spec.get("source") == "spec":
+            from proactiv.config import ModelSpec
+            from proactiv.tasks.custom import load_model
+
+            model = load_model(ModelSpec.model_validate(spec.get("model") or {}))
+        else:
+            from proactiv.config import parse_config
+            from proactiv.tasks import load_task
+
+            cfg = spec.get("config") or {k: self.config[k] for k in ("task", "domain", "model", "data", "grid") if k in self.config}
+            model = load_task(parse_config(cfg, f"{self.path / 'run.json'} (model spec)")).model
+        stored = self.fingerprints.get("model")
+        if stored and model_hash(model) != stored:
+            raise RunError(
+                f"run {self.path}: the rebuilt model differs from the one swept (weights fingerprint "
+                f"{model_hash(model)}, run has {stored}); was the model file changed or retrained?"
+            )
+        return model.to(resolve_device(device)).eval()
 
     def completed_units(self) -> set[str]:
         """Names of the units whose completion marker exists: only their files count as written."""
@@ -235,6 +360,29 @@ class Run:
     def array_files(self) -> list[Path]:
         """Array files (xT, x̂T of the kept pairs) of completed units."""
         return self._parts("arrays", ".npz")
+
+    def clean_files(self) -> list[Path]:
+        """Files of the clean inputs (and targets) of the kept instances, one per instance block."""
+        return sorted((self.path / "arrays").glob("clean-i*.npz"))
+
+    def fingerprint(self) -> str:
+        """A digest of the completed shards (names, sizes, times): changes whenever the records change."""
+        import hashlib
+
+        digest = hashlib.blake2b(digest_size=12)
+        for marker in sorted((self.path / "done").glob("*.json")):
+            shard = self.path / "records" / f"part-{marker.stem}.parquet"
+            for f in (marker, shard):
+                stat = f.stat() if f.exists() else None
+                digest.update(
+                    f"{f.name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1};".encode()
+                )
+        return digest.hexdigest()
+
+    @property
+    def analysis_dir(self) -> Path:
+        """Where analyses of this run are stored (``RUN/analysis/``)."""
+        return self.path / "analysis"
 
     @property
     def records(self) -> pd.DataFrame:
@@ -288,7 +436,7 @@ class Run:
         file, row = self._index()[key]
         with np.load(file) as z:
             out = {k: z[k][row] for k in ("x_t", "x_proj", "y_t", "y_proj") if k in z.files}
-        for f in (self.path / "arrays").glob("clean-i*.npz"):
+        for f in self.clean_files():
             with np.load(f) as z:
                 hit = np.nonzero(z["instance"] == key[0])[0]
                 if hit.size:

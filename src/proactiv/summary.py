@@ -19,16 +19,17 @@ def summarize(run: Run) -> dict:
     counts = run.query(
         "SELECT count(*) AS n, count(DISTINCT instance) AS inst, count(DISTINCT point) AS pts FROM records"
     )
-    columns = set(run.query("SELECT * FROM records LIMIT 0").columns)
+    columns = set(run.columns())
+    schema = run.schema
     parts = []
-    if "pred_t" in columns:  # classifier
+    if schema.outcome == "accuracy":
         parts += [
             "avg(correct_clean::DOUBLE) AS clean_accuracy",
             "avg(correct_t::DOUBLE) AS accuracy",
             "avg(correct_proj::DOUBLE) AS accuracy_proj",
             "avg(flipped::DOUBLE) AS flip_rate",
         ]
-    elif "correct_t" in columns:  # image-to-image / regression: the output's loss is within the cutoff
+    elif schema.outcome == "within_cutoff":  # the output's loss is within the cutoff
         parts += [
             "avg(correct_t::DOUBLE) AS within_cutoff",
             "avg(correct_proj::DOUBLE) AS within_cutoff_proj",

@@ -18,17 +18,25 @@ import torch
 from torch import nn
 
 from proactiv import __version__
+from proactiv.config import ArraysSpec, UnitsSpec
 from proactiv.fingerprint import data_hash, model_hash
 from proactiv.metrics import differences
-from proactiv.optimize import Projector
+from proactiv.optimize import ProjectionResult, Projector
 from proactiv.progress import progress_bar
+from proactiv.schema import (
+    GROUP_META,
+    RunSchema,
+    expected_metrics,
+    frontend_config,
+    group_column,
+    input_spec,
+)
 from proactiv.store import Run, RunWriter, open_run, unit_name
 from proactiv.transforms import Grid
 
 KEEP_ARRAYS = ("none", "sample", "all")
-#: metadata columns that name an instance's class in runs without class labels (image-to-image), first found
-#: wins: arrays are kept per value of it, and the analysis groups per-class views by it
-GROUP_META = ("class", "label", "digit", "letter", "category")
+#: the defaults of the config (one source of truth), for callers of :func:`sweep` without a config
+_ARRAYS, _UNITS = ArraysSpec(), UnitsSpec()
 
 
 def sweep(
@@ -43,13 +51,17 @@ def sweep(
     seed: int = 0,
     resume: bool = False,
     frontend: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    keep_arrays: str = "sample",
-    arrays_per_class: int = 2,
-    instances_per_unit: int = 64,
-    projections_per_unit: int = 1024,
+    keep_arrays: str = _ARRAYS.keep,
+    arrays_per_class: int = _ARRAYS.per_class,
+    instances_per_unit: int = _UNITS.instances,
+    projections_per_unit: int = _UNITS.projections,
     progress: bool = True,
     config: dict | None = None,
     pixel_range: float | None = None,
+    input_kind: str | None = None,
+    sample_rate: int | None = None,
+    model_spec: dict | None = None,
+    schema: RunSchema | None = None,
 ) -> Run:
     """Project every instance at every grid point and store the records in the run directory ``out``.
 
@@ -70,6 +82,11 @@ def sweep(
     config : extra settings to record in run.json (e.g. the YAML task and model source).
     pixel_range : for images (N, C, H, W), the span of valid pixel values (1.0 for [0, 1]): records then get
         PSNR and SSIM columns (see :mod:`proactiv.metrics`).
+    input_kind, sample_rate : what the model inputs are (``"waveform"``, ``"spectrogram"``, ``"image"``,
+        ``"vector"``; default by :func:`proactiv.schema.input_spec`'s rule) — the views draw and play them so.
+    model_spec : how later analyses rebuild the model (``{"source": "spec", "model": {"torchscript": …}}``,
+        or a config's ``{"source": "config", "config": …}``); without one the run keeps a copy of ``model``.
+    schema : the whole :class:`~proactiv.schema.RunSchema`, when the caller knows better than the defaults.
     """
     projector = projector or Projector(model)
     inputs, labels, metadata = _check(inputs, labels, metadata, class_names, keep_arrays)
@@ -90,7 +107,6 @@ def sweep(
             "seed": int(seed),
             "n_instances": n,
             "class_names": list(class_names) if class_names is not None else None,
-            "frontend": repr(frontend) if frontend is not None else None,
             "arrays": {"keep": keep_arrays, "per_class": int(arrays_per_class)},
             "units": {"instances": instances_per_unit, "points": points_per_unit},
             "pixel_range": pixel_range,
@@ -101,8 +117,14 @@ def sweep(
             "package_version": __version__,
         },
     }
+    schema = schema or _schema(
+        inputs, labels, metadata, frontend, projector, pixel_range, input_kind, sample_rate, model_spec
+    )
+    header["schema"] = schema.to_dict()
     writer = RunWriter(out, header, resume)
     try:
+        if schema.model is not None and schema.model.get("source") == "run":
+            writer.keep_model(model)
         kept = _kept_instances(_groups(labels, metadata, classifier), keep_arrays, arrays_per_class)
         iblocks = [np.arange(s, min(n, s + instances_per_unit)) for s in range(0, n, instances_per_unit)]
         gblocks = [
@@ -163,6 +185,37 @@ def _check(inputs, labels, metadata, class_names, keep_arrays):
     return inputs.detach().cpu(), labels.cpu(), metadata
 
 
+def _schema(inputs, labels, metadata, frontend, projector, pixel_range, input_kind, sample_rate, model_spec):
+    """The run's schema from what :func:`sweep` was given (see :func:`proactiv.schema.input_spec` for the
+    default input kind)."""
+    classifier = not labels.is_floating_point()
+    with torch.no_grad():
+        shape = tuple(frontend(inputs[:1]).shape[1:]) if frontend is not None else tuple(inputs.shape[1:])
+    rebuild = frontend_config(frontend)
+    if sample_rate is None and rebuild is not None:  # a frontend that knows the audio rate it expects
+        sample_rate = rebuild["config"].get("sample_rate")
+    spec = input_spec(
+        input_kind,
+        shape,
+        sample_rate=sample_rate,
+        value_range=(0.0, float(pixel_range)) if pixel_range is not None else None,
+        frontend=frontend is not None,
+    )
+    counts = None if metadata is None else {str(c): int(metadata[c].nunique()) for c in metadata.columns}
+    images = pixel_range is not None and inputs.dim() == 4
+    has_cutoff = projector.cutoff is not None
+    return RunSchema(
+        target="label" if classifier else "tensor",
+        input=spec,
+        outcome="accuracy" if classifier else "within_cutoff" if has_cutoff else None,
+        cutoff=float(projector.cutoff) if has_cutoff else None,
+        frontend=rebuild,
+        group_column=group_column(classifier, counts),
+        metrics=expected_metrics(classifier, images, images and not classifier and labels.dim() == 4),
+        model=model_spec if model_spec is not None else {"source": "run"},
+    )
+
+
 def _groups(labels, metadata, classifier) -> np.ndarray:
     """Each instance's class: its label, else the first :data:`GROUP_META` metadata column, else one group."""
     if classifier:
@@ -182,9 +235,14 @@ def _kept_instances(groups: np.ndarray, keep: str, per_class: int) -> np.ndarray
     return np.sort(np.concatenate([np.nonzero(groups == g)[0][:per_class] for g in np.unique(groups)]))
 
 
+def _repeat(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``t`` stacked ``k`` times along the first axis (one copy per grid point of a unit)."""
+    return t.repeat(k, *([1] * (t.dim() - 1)))
+
+
 @dataclass
 class _Units:
-    """What every unit of a sweep shares; :meth:`run` transforms, projects and measures one unit."""
+    """What every unit of a sweep shares; :meth:`run` transforms, projects, measures and records one unit."""
 
     model: nn.Module
     projector: Projector
@@ -198,10 +256,12 @@ class _Units:
     kept: np.ndarray
     pixel_range: float | None = None
 
-    def run(self, ids: np.ndarray, points: np.ndarray, advance: Callable[[int], None]):
-        """Transform, project and measure one unit: (records DataFrame, arrays dict or None, clean or None)."""
-        classifier = not self.labels.is_floating_point()
-        x = self.inputs[torch.as_tensor(ids)]
+    @property
+    def classifier(self) -> bool:
+        return not self.labels.is_floating_point()
+
+    def transform(self, x: torch.Tensor, ids: np.ndarray, points: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clean model inputs and the transformed ones of every grid point, stacked point by point."""
         with torch.no_grad():
             clean = self.frontend(x) if self.frontend is not None else x
             batches = []
@@ -215,16 +275,14 @@ class _Units:
                         f"grid point {int(p)} {self.grid[int(p)].values}: the transformed inputs contain NaN/Inf"
                     )
                 batches.append(xt)
-        xt = torch.cat(batches)
-        k = len(points)
-        lab = self.labels[torch.as_tensor(ids)]
-        clean_rep = clean.repeat(k, *([1] * (clean.dim() - 1)))
-        lab_rep = lab.repeat(k, *([1] * (lab.dim() - 1)))
-        targets = clean_rep if self.projector.loss == "own_prediction" else lab_rep
-        result = self.projector.project(xt, targets, on_done=advance)
-        out_clean = self.projector.predict(clean).repeat(k, *([1] * (result.outputs_before.dim() - 1)))
-        cols = differences(
-            clean_rep,
+        return clean, torch.cat(batches)
+
+    def measure(self, clean, xt, result: ProjectionResult, labels, targets) -> dict[str, np.ndarray]:
+        """The difference metrics of each projection (:func:`proactiv.metrics.differences`)."""
+        k = xt.shape[0] // clean.shape[0]
+        out_clean = _repeat(self.projector.predict(clean), k)
+        return differences(
+            _repeat(clean, k),
             xt,
             result.inputs,
             out_clean,
@@ -232,21 +290,19 @@ class _Units:
             result.outputs_after,
             result.loss_before,
             result.loss_after,
-            lab_rep if classifier else None,
+            labels if self.classifier else None,
             targets=targets,
             cutoff=self.projector.cutoff,
             pixel_range=self.pixel_range,
         )
-        inst = np.tile(ids, k)
-        point = np.repeat(points, len(ids))
+
+    def record(self, ids, points, labels, metrics, result: ProjectionResult) -> pd.DataFrame:
+        """One row per (instance, grid point): ids, labels, grid values, metadata, metrics, steps, converged."""
+        inst, point = np.tile(ids, len(points)), np.repeat(points, len(ids))
         frame = {"instance": inst.astype(np.int64)}
-        if classifier:
-            frame["label"] = lab_rep.numpy().astype(np.int64)
-            names = (
-                self.class_names
-                if self.class_names is not None
-                else [str(c) for c in range(int(lab.max()) + 1)]
-            )
+        if self.classifier:
+            frame["label"] = labels.numpy().astype(np.int64)
+            names = self.class_names or [str(c) for c in range(int(labels.max()) + 1)]
             frame["label_name"] = np.asarray(names, dtype=object)[frame["label"]]
         else:
             frame["label"] = np.full(len(inst), -1, dtype=np.int64)
@@ -260,23 +316,38 @@ class _Units:
         if self.metadata is not None:
             for col in self.metadata.columns:
                 frame[f"meta.{col}"] = self.metadata[col].to_numpy()[inst]
-        frame.update(cols)
+        frame.update(metrics)
         frame["steps"] = result.steps.numpy()
         frame["converged"] = result.converged.numpy()
-        records = pd.DataFrame(frame)
+        return pd.DataFrame(frame)
+
+    def arrays(self, ids, points, xt, result: ProjectionResult) -> dict[str, np.ndarray] | None:
+        """xT and x̂T of the kept instances (and f(xT), f(x̂T) for tensor targets), or None."""
+        inst, point = np.tile(ids, len(points)), np.repeat(points, len(ids))
         keep = np.isin(inst, self.kept)
-        arrays = None
-        if keep.any():
-            arrays = {
-                "instance": inst[keep],
-                "point": point[keep],
-                "x_t": xt.numpy()[keep],
-                "x_proj": result.inputs.numpy()[keep],
-            }
-            if not classifier:  # what the model made of them: the views show f(xT) next to f(x̂T)
-                arrays["y_t"] = result.outputs_before.numpy()[keep]
-                arrays["y_proj"] = result.outputs_after.numpy()[keep]
-        return records, arrays, clean.numpy() if np.isin(ids, self.kept).any() else None
+        if not keep.any():
+            return None
+        arrays = {
+            "instance": inst[keep],
+            "point": point[keep],
+            "x_t": xt.numpy()[keep],
+            "x_proj": result.inputs.numpy()[keep],
+        }
+        if not self.classifier:  # what the model made of them: the views show f(xT) next to f(x̂T)
+            arrays["y_t"] = result.outputs_before.numpy()[keep]
+            arrays["y_proj"] = result.outputs_after.numpy()[keep]
+        return arrays
+
+    def run(self, ids: np.ndarray, points: np.ndarray, advance: Callable[[int], None]):
+        """Transform, project, measure and record one unit: (records, arrays or None, clean inputs or None)."""
+        clean, xt = self.transform(self.inputs[torch.as_tensor(ids)], ids, points)
+        labels = _repeat(self.labels[torch.as_tensor(ids)], len(points))
+        targets = _repeat(clean, len(points)) if self.projector.loss == "own_prediction" else labels
+        result = self.projector.project(xt, targets, on_done=advance)
+        metrics = self.measure(clean, xt, result, labels, targets)
+        records = self.record(ids, points, labels, metrics, result)
+        kept_clean = clean.numpy() if np.isin(ids, self.kept).any() else None
+        return records, self.arrays(ids, points, xt, result), kept_clean
 
 
 def sweep_config(
@@ -289,6 +360,7 @@ def sweep_config(
     settings = {**task.projection_defaults, **cfg.projection.given()}
     projector = Projector(task.model, device=device, **settings)
     record = cfg.model_dump(mode="json", exclude={"grid", "projection", "arrays", "seed", "units"})
+    rebuild = cfg.model_dump(mode="json", include={"task", "domain", "model", "data", "grid"})
     return sweep(
         task.model,
         task.inputs,
@@ -308,4 +380,7 @@ def sweep_config(
         progress=progress,
         config={**record, "task_description": task.description},
         pixel_range=task.pixel_range,
+        input_kind=task.input_kind,
+        sample_rate=task.sample_rate,
+        model_spec={"source": "config", "config": rebuild},
     )

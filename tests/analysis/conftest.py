@@ -1,8 +1,8 @@
-"""Synthetic runs with planted answers (see proactiv.analysis.synthetic)."""
+"""Synthetic runs with planted answers (see proactiv.testing)."""
 
 import pytest
 
-from proactiv.analysis.synthetic import write_synthetic_run
+from proactiv.testing import write_synthetic_run
 
 
 @pytest.fixture(scope="module")

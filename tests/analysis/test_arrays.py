@@ -5,7 +5,7 @@ from proactiv.analysis import AnalysisError, interim, load_arrays, worst_records
 from proactiv.analysis.arrays import array_files, clean_inputs, kept_pairs
 from proactiv.analysis.interim import interims
 from proactiv.analysis.runview import open_view
-from proactiv.analysis.synthetic import write_synthetic_run
+from proactiv.testing import write_synthetic_run
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from proactiv.analysis import AnalysisError, BiasMaps, bias_maps
-from proactiv.analysis.synthetic import write_synthetic_run
+from proactiv.testing import write_synthetic_run
 
 
 def test_planted_shift_shows_in_its_class_map_only(planted):

@@ -6,7 +6,7 @@ import pytest
 
 from proactiv.analysis import breakpoints, curves
 from proactiv.analysis.breakpoints import find_breakpoints
-from proactiv.analysis.synthetic import write_synthetic_run
+from proactiv.testing import write_synthetic_run
 
 
 def test_planted_drop_is_the_breakpoint_overall_and_per_class(planted):

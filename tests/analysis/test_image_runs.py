@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 from proactiv.analysis import analyze, breakpoints, curves, error_slices, interim
-from proactiv.analysis.inputs import input_kind, is_image_run
 from proactiv.analysis.runview import PSNR_CAP_DB, open_view
-from proactiv.analysis.synthetic import sweep_image_run, write_synthetic_run
+from proactiv.testing import sweep_image_run, write_synthetic_run
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +66,6 @@ def test_analyze_image_to_image_run(denoise):
     assert (
         item.y_t is not None and item.y_proj is not None and item.y_t.shape == item.x_t.shape == (1, 12, 12)
     )
-
-
-def test_input_kind_tells_images_from_spectrograms(tmp_path, denoise):
-    kws_like = write_synthetic_run(tmp_path / "kws", n_instances=8, shape=(40, 101))
-    kind = input_kind(kws_like)
-    assert kind.name == "spectrogram" and kind.origin == "lower" and not is_image_run(kws_like)
-    image = input_kind(denoise)  # shape read from the kept arrays, pixel_range and image transforms decide
-    assert (
-        image.name == "image" and image.origin == "upper" and image.aspect == "equal" and image.cmap == "gray"
-    )
-    assert is_image_run(denoise) and is_image_run(denoise, (1, 12, 12))
-    wave = write_synthetic_run(tmp_path / "wave", n_instances=8, shape=(400,), bias_rows=(10, 20))
-    assert input_kind(wave).name == "signal"
 
 
 def test_psnr_aggregates_cap_infinity_and_skip_missing():

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 import proactiv as pv
 from proactiv.analysis import STEPS, AnalysisError, analyze, breakpoints, load_analysis, stale_steps
 from proactiv.analysis.pipeline import default_settings, require_run
-from proactiv.analysis.synthetic import write_synthetic_run
+from proactiv.testing import write_synthetic_run
 from proactiv.cli import app
 
 FILES = [

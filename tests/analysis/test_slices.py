@@ -2,7 +2,7 @@ import pytest
 
 from proactiv.analysis import AnalysisError, error_slices
 from proactiv.analysis.runview import open_view
-from proactiv.analysis.synthetic import write_synthetic_run
+from proactiv.testing import write_synthetic_run
 
 
 def test_planted_failing_voice_is_the_top_slice(planted):

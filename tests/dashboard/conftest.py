@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from proactiv.analysis import analyze
-from proactiv.analysis.synthetic import write_synthetic_run
+from proactiv.testing import write_synthetic_run
 
 
 def make_run(path: Path, seed: int = 0, fail_below_snr: float = 2.5) -> Path:
@@ -29,7 +29,7 @@ def run_b(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def denoise_run(tmp_path_factory) -> Path:
     """A tiny image-to-image run (identity "denoiser", meta.digit groups), analysed."""
-    from proactiv.analysis.synthetic import sweep_image_run
+    from proactiv.testing import sweep_image_run
 
     run = sweep_image_run(tmp_path_factory.mktemp("dash") / "denoise")
     analyze(run, method="pca")

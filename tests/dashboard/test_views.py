@@ -131,7 +131,7 @@ def test_compare_per_grid_point_and_side_by_side(data, run_b):
 
 
 def test_grid_difference_matches_parameter_values_not_point_ids(tmp_path):
-    from proactiv.analysis.synthetic import synthetic_grid, write_synthetic_run
+    from proactiv.testing import synthetic_grid, write_synthetic_run
 
     small = {"n_instances": 20, "shape": (8, 8), "bias_rows": (2, 4), "bad_voice": None}
     write_synthetic_run(
@@ -199,7 +199,7 @@ def test_wav_data_uri_is_a_wav():
 
 
 def test_missing_analysis_is_computed_on_first_open_with_progress(tmp_path):
-    from proactiv.analysis.synthetic import write_synthetic_run
+    from proactiv.testing import write_synthetic_run
 
     write_synthetic_run(tmp_path / "fresh", n_instances=16, shape=(8, 8), bias_rows=(2, 4))
     seen = []

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from proactiv.analysis.synthetic import sweep_image_run
+from proactiv.testing import sweep_image_run
 from proactiv.report import write_report
 
 

@@ -3,7 +3,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from proactiv.analysis.synthetic import synthetic_grid, write_synthetic_run
+from proactiv.testing import synthetic_grid, write_synthetic_run
 from proactiv.cli import app
 from proactiv.report import write_report
 from proactiv.report.html import SECTIONS

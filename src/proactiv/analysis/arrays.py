@@ -102,7 +102,7 @@ def clean_inputs(run: Run, instances: Iterable[int], key: str = "x") -> dict[int
     each given instance that has one stored."""
     wanted = {int(i) for i in instances}
     out: dict[int, np.ndarray] = {}
-    for f in sorted((run.path / "arrays").glob("clean-i*.npz")):
+    for f in run.clean_files():
         with _opened(f) as z:
             ids = z["instance"]
             rows = [r for r, i in enumerate(ids) if int(i) in wanted]
@@ -113,16 +113,5 @@ def clean_inputs(run: Run, instances: Iterable[int], key: str = "x") -> dict[int
 
 
 def input_shape(run: Run) -> tuple[int, ...] | None:
-    """The shape of one model input, from the first kept array (or clean input) file; None without any."""
-    files = array_files(run) or sorted((run.path / "arrays").glob("clean-i*.npz"))
-    for f in files[:1]:
-        with _opened(f) as z:
-            key = "x_t" if "x_t" in z.files else "x"
-            with z.zip.open(f"{key}.npy") as fh:  # the header only, not the whole array
-                major, _ = np.lib.format.read_magic(fh)
-                read = (
-                    np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-                )
-                shape = read(fh)[0]
-            return tuple(int(d) for d in shape[1:])
-    return None
+    """The shape of one model input (the store reads it from an array file's header)."""
+    return run.input_shape()

@@ -7,18 +7,16 @@ about its own idea.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from proactiv.schema import RunSchema
 from proactiv.store import Run, RunError, open_run
-from proactiv.sweep import GROUP_META
 from proactiv.transforms.base import Param
 
 #: the difference metrics of a record (DESIGN.md), in the order the embeddings use them
@@ -38,10 +36,6 @@ QUALITY_METRICS = {
     "ssim_out_t": "SSIM f(xT) vs target",
     "ssim_out_proj": "SSIM f(x̂T) vs target",
 }
-#: meta columns that name an instance's class in runs without predictions (image-to-image, regression);
-#: per-class views group by the first present, e.g. the digit a denoiser restores
-GROUP_COLUMNS = tuple(f"meta.{c}" for c in GROUP_META)
-MAX_GROUPS = 50
 
 
 class AnalysisError(RunError):
@@ -91,42 +85,36 @@ class RunView:
         return [c for c in self.columns if c.startswith("meta.")]
 
     @property
+    def schema(self) -> RunSchema:
+        """What kind of run this is; every property below reads it instead of guessing."""
+        return self.run.schema
+
+    @property
     def classifier(self) -> bool:
         """Whether records carry predictions (classifier runs); image-to-image runs do not."""
-        return "pred_t" in self.columns
+        return self.schema.classifier
 
     @property
     def correct_metric(self) -> str | None:
-        """What ``correct_t`` means here: ``"accuracy"`` (classifiers), ``"within_cutoff"`` (runs without
-        predictions whose records say whether the output's loss is below the projection cutoff), or None."""
-        if "correct_t" not in self.columns:
-            return None
-        return "accuracy" if self.classifier else "within_cutoff"
+        """What ``correct_t`` means here: ``"accuracy"`` (classifiers), ``"within_cutoff"`` (the output's loss
+        is below the projection cutoff), or None (no outcome)."""
+        return self.schema.outcome
 
     @property
     def correct_label(self) -> str:
         """``correct_t`` for people: "accuracy on xT", or "within cutoff on xT (loss < 0.005)"."""
-        if self.correct_metric == "accuracy":
-            return "accuracy on xT"
-        cutoff = (self.run.config.get("projection") or {}).get("cutoff")
-        return "within cutoff on xT" + (f" (loss < {cutoff:g})" if isinstance(cutoff, (int, float)) else "")
+        return self.schema.outcome_label
 
     @property
     def quality_metrics(self) -> list[str]:
         """The PSNR/SSIM columns of an image run, in :data:`QUALITY_METRICS` order."""
         return [m for m in QUALITY_METRICS if m in self.columns]
 
-    @cached_property
+    @property
     def group_column(self) -> str | None:
-        """The column per-class views group by: ``label_name`` for classifiers, else the first of
-        :data:`GROUP_COLUMNS` with 2 to :data:`MAX_GROUPS` values (None: one group ``"all"``)."""
-        if self.classifier:
-            return "label_name"
-        for col in (c for c in GROUP_COLUMNS if c in self.columns):
-            n = self.query(f"SELECT count(DISTINCT {q(col)}) AS n FROM records").n.iloc[0]
-            if 2 <= n <= MAX_GROUPS:
-                return col
-        return None
+        """The column per-class views group by (the schema's; None: one group ``"all"``)."""
+        col = self.schema.group_column
+        return col if col in self.columns else None
 
     @property
     def group_sql(self) -> str | None:
@@ -137,8 +125,7 @@ class RunView:
     @property
     def group_title(self) -> str:
         """What a class is called here: "class", "digit" (from ``meta.digit``), or "all"."""
-        col = self.group_column
-        return "class" if col == "label_name" else "all" if col is None else col.removeprefix("meta.")
+        return self.schema.group_title if self.group_column else "all"
 
     @property
     def classes(self) -> list[str]:
@@ -196,16 +183,8 @@ def open_view(run: Run | str | os.PathLike) -> RunView:
 
 
 def records_fingerprint(run: Run) -> str:
-    """A digest of the completed shards (names, sizes, times): changes whenever the records change."""
-    digest = hashlib.blake2b(digest_size=12)
-    for marker in sorted((run.path / "done").glob("*.json")):
-        shard = run.path / "records" / f"part-{marker.stem}.parquet"
-        for f in (marker, shard):
-            stat = f.stat() if f.exists() else None
-            digest.update(
-                f"{f.name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1};".encode()
-            )
-    return digest.hexdigest()
+    """A digest of the completed shards: changes whenever the records change (the store computes it)."""
+    return run.fingerprint()
 
 
 def format_value(value: float) -> str:
@@ -216,4 +195,4 @@ def format_value(value: float) -> str:
 
 
 def analysis_dir(run: Run) -> Path:
-    return run.path / "analysis"
+    return run.analysis_dir

@@ -26,6 +26,10 @@ class TaskData:
     description: dict = field(default_factory=dict)
     #: span of valid pixel values for image tasks (adds PSNR/SSIM to the records); None otherwise
     pixel_range: float | None = None
+    #: what the model inputs are (see :class:`proactiv.schema.InputSpec`); None: the default rule
+    input_kind: str | None = None
+    #: samples per second of audio inputs (waveforms, or the audio a spectrogram was made from)
+    sample_rate: int | None = None
 
 
 def cache_dir() -> Path:

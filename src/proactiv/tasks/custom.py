@@ -83,4 +83,6 @@ def load_task(cfg: SweepConfig) -> TaskData:
         labels=labels[chosen],
         class_names=cfg.data.class_names,
         description={"task": "custom", "indices": chosen.tolist()},
+        input_kind=cfg.data.input_kind,
+        sample_rate=cfg.data.sample_rate,
     )

@@ -66,6 +66,7 @@ def load_task(
         projection_defaults={"clamp": (0.0, 1.0)},
         description={"task": "digits", "split": split, "image_size": image_size, "indices": chosen.tolist()},
         pixel_range=1.0,
+        input_kind="image",
     )
 
 

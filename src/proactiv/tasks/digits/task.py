@@ -62,6 +62,7 @@ def load_emnist_task(cfg: SweepConfig) -> TaskData:
             "indices": chosen.tolist(),
         },
         pixel_range=1.0,
+        input_kind="image",
     )
 
 
@@ -89,6 +90,7 @@ def load_denoise(cfg: SweepConfig) -> TaskData:
         projection_defaults=DENOISE_DEFAULTS,
         description={"task": "denoise", "split": cfg.data.split, "indices": chosen.tolist()},
         pixel_range=1.0,
+        input_kind="image",
     )
 
 

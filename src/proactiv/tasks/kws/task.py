@@ -61,4 +61,6 @@ def load_task(cfg: SweepConfig) -> TaskData:
         metadata=meta,
         frontend=frontend,
         description={"task": "kws", "domain": domain, "arch": model.arch, "split": cfg.data.split},
+        input_kind="spectrogram" if domain == "feature" else "waveform",
+        sample_rate=int(model.frontend.sample_rate),
     )

@@ -1,0 +1,350 @@
+"""RunSchema: what kind of run this is, declared by the task (or ``pv.sweep``'s arguments) and stored in run.json.
+
+Everything after the sweep — analyses, views, the report, the dashboard — asks the schema instead of guessing
+from column names, task names or a frontend's repr:
+
+- the **target**: ``label`` (a classifier: records carry predictions) or ``tensor`` (image-to-image /
+  regression: the desired output is a tensor);
+- the **outcome** the views call success: ``accuracy`` (classifiers) or ``within_cutoff`` (the output's loss is
+  below the projection cutoff), with its wording;
+- the **input**: ``waveform`` | ``spectrogram`` | ``image`` | ``vector``, with its shape, axis names, value unit,
+  value range and sample rate;
+- the **frontend** as a config that rebuilds it (``{"class": "module:Class", "config": {...}}``);
+- the **group column** per-class views use, the **metric columns** with their units, and the **model spec**
+  that rebuilds the model for later analyses (:meth:`proactiv.store.Run.model`).
+
+Runs written before the schema existed get theirs from :func:`derive_schema`, once, on open: the only place
+allowed to guess.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+TARGETS = ("label", "tensor")
+OUTCOMES = ("accuracy", "within_cutoff")
+INPUT_KINDS = ("waveform", "spectrogram", "image", "vector")
+SCHEMA_VERSION = 1
+#: metadata columns that name an instance's class in runs without class labels (image-to-image), first found
+#: wins: arrays are kept per value of it, and per-class views group by it
+GROUP_META = ("class", "label", "digit", "letter", "category")
+#: a metadata column with more distinct values than this is no class (e.g. a file path)
+MAX_GROUPS = 50
+
+#: record columns and their units (only those a run's records carry end up in its schema)
+METRIC_UNITS = {
+    "d_x": "RMS of x̂T − xT (input units)",
+    "d_x_l2": "L2 norm of x̂T − xT (input units)",
+    "d_x_mse": "mean square of x̂T − xT",
+    "d_x_clean": "RMS of x̂T − x (input units)",
+    "d_t": "RMS of xT − x (input units)",
+    "d_y": "distance f(xT) → f(x̂T)",
+    "loss_t": "loss on xT",
+    "loss_proj": "loss on x̂T",
+    "loss_change": "loss on xT − loss on x̂T",
+    "steps": "projection steps",
+    "psnr_t": "dB",
+    "psnr_proj": "dB",
+    "psnr_out_t": "dB",
+    "psnr_out_proj": "dB",
+    "ssim_t": "SSIM (1 = identical)",
+    "ssim_proj": "SSIM (1 = identical)",
+    "ssim_out_t": "SSIM (1 = identical)",
+    "ssim_out_proj": "SSIM (1 = identical)",
+}
+CLASSIFIER_COLUMNS = ("pred_clean", "pred_t", "pred_proj", "correct_clean", "correct_t", "correct_proj", "flipped")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input: its kind, shape (one instance), axis names, value unit and range, sample rate."""
+
+    kind: str
+    shape: tuple[int, ...] = ()
+    axes: tuple[str, ...] = ()
+    unit: str = "input units"
+    value_range: tuple[float, float] | None = None
+    sample_rate: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in INPUT_KINDS:
+            raise ValueError(f"input kind {self.kind!r}: expected one of {', '.join(INPUT_KINDS)}")
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        object.__setattr__(self, "axes", tuple(str(a) for a in self.axes))
+        if self.value_range is not None:
+            object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
+
+    # how to draw it (derived, never stored) -----------------------------------------------------------
+    @property
+    def image(self) -> bool:
+        return self.kind == "image"
+
+    @property
+    def spectrogram(self) -> bool:
+        return self.kind == "spectrogram"
+
+    @property
+    def one_dimensional(self) -> bool:
+        """Drawn as a line (waveforms, vectors), not as a 2-D map."""
+        return self.kind in ("waveform", "vector")
+
+    @property
+    def row_label(self) -> str:
+        return self.axes[-2] if len(self.axes) >= 2 else ""
+
+    @property
+    def column_label(self) -> str:
+        return self.axes[-1] if self.axes else ""
+
+    @property
+    def origin(self) -> str:
+        """Row 0 at the bottom (spectrograms: low frequencies down) or at the top (images)."""
+        return "upper" if self.image else "lower"
+
+    @property
+    def aspect(self) -> str:
+        return "equal" if self.image else "auto"
+
+    @property
+    def colormap(self) -> str:
+        return {"image": "gray", "spectrogram": "magma"}.get(self.kind, "viridis")
+
+
+@dataclass(frozen=True)
+class RunSchema:
+    """What kind of run this is (see the module docstring); frozen, stored as ``run.json["schema"]``."""
+
+    target: str
+    input: InputSpec
+    outcome: str | None = None
+    cutoff: float | None = None
+    frontend: dict | None = None
+    group_column: str | None = None
+    metrics: Mapping[str, str] = field(default_factory=dict)
+    model: dict | None = None
+    version: int = SCHEMA_VERSION
+
+    def __post_init__(self):
+        if self.target not in TARGETS:
+            raise ValueError(f"target {self.target!r}: expected one of {', '.join(TARGETS)}")
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome {self.outcome!r}: expected one of {', '.join(OUTCOMES)} or None")
+        object.__setattr__(self, "metrics", dict(self.metrics))
+
+    # wording ------------------------------------------------------------------------------------------
+    @property
+    def classifier(self) -> bool:
+        """Records carry predictions (pred_*, flipped) and class labels."""
+        return self.target == "label"
+
+    @property
+    def outcome_label(self) -> str:
+        """``correct_t`` for people: "accuracy on xT" or "within cutoff on xT (loss < 0.005)"."""
+        if self.outcome == "accuracy":
+            return "accuracy on xT"
+        if self.outcome == "within_cutoff":
+            return "within cutoff on xT" + (f" (loss < {self.cutoff:g})" if self.cutoff is not None else "")
+        return "mean loss on xT"
+
+    @property
+    def outcome_wording(self) -> str:
+        """What success means here, in a sentence."""
+        if self.outcome == "accuracy":
+            return "the predicted class is the desired one"
+        if self.outcome == "within_cutoff":
+            return "the output's loss is below the projection cutoff" + (
+                f" ({self.cutoff:g})" if self.cutoff is not None else ""
+            )
+        return "no success criterion: this run has neither labels nor a loss cutoff"
+
+    @property
+    def failure_wording(self) -> str:
+        """What the model did to the records the views call failures ("got wrong", …)."""
+        return {"accuracy": "got wrong", "within_cutoff": "left outside the loss cutoff"}.get(
+            self.outcome or "", "did worst on"
+        )
+
+    @property
+    def group_title(self) -> str:
+        """What a class is called: "class", "digit" (from ``meta.digit``), or "all" without groups."""
+        if self.group_column is None:
+            return "all"
+        return "class" if self.group_column == "label_name" else self.group_column.removeprefix("meta.")
+
+    @property
+    def audible(self) -> bool:
+        """Whether records can be played: waveforms, or spectrograms whose frontend can be inverted."""
+        return self.input.kind == "waveform" or (
+            self.input.spectrogram and self.frontend is not None and self.input.sample_rate is not None
+        )
+
+    @property
+    def has_outputs(self) -> bool:
+        """Whether kept arrays hold the model's outputs f(xT), f(x̂T) and the target y (tensor targets)."""
+        return self.target == "tensor"
+
+    # storage ------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["input"]["shape"] = list(self.input.shape)
+        out["input"]["axes"] = list(self.input.axes)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> RunSchema:
+        try:
+            data = dict(data)
+            spec = dict(data.pop("input"))
+            return cls(input=InputSpec(**spec), **data)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"run schema: {err} (in {dict(data)!r:.200})") from None
+
+    def with_columns(self, columns: Sequence[str]) -> RunSchema:
+        """The same schema with its metrics limited to ``columns`` (the columns records really carry)."""
+        return replace(self, metrics={c: u for c, u in self.metrics.items() if c in columns})
+
+
+# --------------------------------------------------------------------------------------------- building
+def input_spec(
+    kind: str | None,
+    shape: Sequence[int],
+    *,
+    sample_rate: int | None = None,
+    value_range: tuple[float, float] | None = None,
+    unit: str | None = None,
+    axes: Sequence[str] | None = None,
+    frontend: bool = False,
+) -> InputSpec:
+    """An :class:`InputSpec` for one input of ``shape``; ``kind=None`` takes the documented default: images
+    when a value range is given, spectrograms behind a frontend, waveforms with a sample rate, vectors for one
+    axis, images (a matrix drawn with row 0 on top) otherwise."""
+    shape = tuple(int(d) for d in shape)
+    wide = [d for d in shape if d > 1]
+    if kind is None:
+        if value_range is not None and len(wide) >= 2:
+            kind = "image"
+        elif frontend and len(wide) >= 2:
+            kind = "spectrogram"
+        elif len(wide) <= 1:
+            kind = "waveform" if sample_rate else "vector"
+        else:
+            kind = "image"
+    default_axes = {
+        "waveform": ("sample",),
+        "vector": ("feature",),
+        "spectrogram": ("mel band", "frame"),
+        "image": ("row", "column"),
+    }[kind]
+    default_unit = {
+        "waveform": "amplitude",
+        "vector": "input units",
+        "spectrogram": "dB",
+        "image": "pixel value" if value_range is not None else "input units",
+    }[kind]
+    return InputSpec(
+        kind=kind,
+        shape=shape,
+        axes=tuple(axes) if axes is not None else default_axes,
+        unit=unit or default_unit,
+        value_range=value_range,
+        sample_rate=sample_rate,
+    )
+
+
+def frontend_config(frontend) -> dict | None:
+    """``{"class": "module:Class", "config": {...}}`` for a frontend that can say how to rebuild itself
+    (a ``config()`` method and a ``from_config`` class method, as :class:`~proactiv.tasks.kws.frontend.LogMel`);
+    None for a plain callable (it is still applied, it just cannot be rebuilt later)."""
+    if frontend is None or not callable(getattr(frontend, "config", None)):
+        return None
+    cls = type(frontend)
+    if not callable(getattr(cls, "from_config", None)):
+        return None
+    return {"class": f"{cls.__module__}:{cls.__qualname__}", "config": dict(frontend.config())}
+
+
+def build_frontend(config: Mapping | None) -> Callable | None:
+    """The frontend a :func:`frontend_config` describes (None for None)."""
+    if config is None:
+        return None
+    module, name = str(config["class"]).split(":", 1)
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"run schema: cannot import the frontend {config['class']!r} ({err})") from None
+    return cls.from_config(dict(config["config"]))
+
+
+def metric_units(columns: Sequence[str]) -> dict[str, str]:
+    """The record columns among ``columns`` that are metrics, with their units."""
+    return {c: METRIC_UNITS[c] for c in METRIC_UNITS if c in columns}
+
+
+def expected_metrics(classifier: bool, image_quality: bool, image_outputs: bool) -> dict[str, str]:
+    """The metric columns a sweep writes (see :func:`proactiv.metrics.differences`), with their units."""
+    cols = [c for c in METRIC_UNITS if not c.startswith(("psnr", "ssim"))]
+    if image_quality:
+        cols += [c for c in METRIC_UNITS if c.startswith(("psnr", "ssim")) and "_out_" not in c]
+    if image_outputs:
+        cols += [c for c in METRIC_UNITS if "_out_" in c]
+    return metric_units(cols)
+
+
+def group_column(classifier: bool, metadata_columns: Mapping[str, int] | None) -> str | None:
+    """The column per-class views group by: ``label_name`` for classifiers, else the first of
+    :data:`GROUP_META` among the metadata columns (name → number of distinct values) with 2 to
+    :data:`MAX_GROUPS` values, as ``meta.<name>``; None: one group."""
+    if classifier:
+        return "label_name"
+    for name in GROUP_META:
+        n = (metadata_columns or {}).get(name)
+        if n is not None and 2 <= n <= MAX_GROUPS:
+            return f"meta.{name}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------- old runs
+def derive_schema(header: Mapping, columns: Sequence[str], shape: Sequence[int] | None,
+                  group_counts: Mapping[str, int] | None = None) -> RunSchema:  # fmt: skip
+    """The schema of a run written before runs described themselves, from its config, record columns and
+    input shape. The one function that guesses; every later consumer reads the result."""
+    cfg = header.get("config", {}) or {}
+    classifier = "pred_t" in columns
+    target = "label" if classifier else "tensor"
+    outcome = "accuracy" if classifier else "within_cutoff" if "correct_t" in columns else None
+    projection = cfg.get("projection") or {}
+    cutoff = projection.get("cutoff")
+    pixel_range = cfg.get("pixel_range")
+    frontend_text = str(cfg.get("frontend") or "").lower()
+    kws = cfg.get("task") in ("kws", "synthetic")
+    kind = None
+    if shape is not None and len([d for d in shape if d > 1]) <= 1:
+        kind = "waveform" if kws else "vector"
+    elif pixel_range is not None:
+        kind = "image"
+    elif "mel" in frontend_text or (kws and cfg.get("domain", "feature") != "waveform"):
+        kind = "spectrogram"
+    spec = input_spec(
+        kind or "image",
+        shape or (),
+        sample_rate=16000 if kws else None,
+        value_range=(0.0, float(pixel_range)) if pixel_range is not None else None,
+    )
+    model = None
+    if cfg.get("task") and cfg.get("task") != "synthetic":
+        model = {"source": "config"}
+    frontend = None
+    if spec.spectrogram and kws:  # every KWS model so far was trained on LogMel's defaults
+        frontend = {"class": "proactiv.tasks.kws.frontend:LogMel", "config": {}}
+    return RunSchema(
+        target=target,
+        input=spec,
+        outcome=outcome,
+        cutoff=float(cutoff) if isinstance(cutoff, (int, float)) else None,
+        frontend=frontend,
+        group_column=group_column(classifier, group_counts),
+        metrics=metric_units(columns),
+        model=model,
+    )
