@@ -399,15 +399,26 @@ class Run:
                 )
         return self._records
 
-    def query(self, sql: str) -> pd.DataFrame:
-        """Run DuckDB SQL over the records, available as the table ``records``."""
+    def load_records(self, con: duckdb.DuckDBPyConnection, table: str = "records") -> int:
+        """Load the completed records into a DuckDB table of ``con`` (shards written by different versions may
+        differ in columns: they are matched by name); returns the number of rows."""
         files = self.shard_files()
         if not files:
             raise RunError(f"run {self.path} has no completed records yet")
+        listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+        try:
+            con.execute(
+                f'CREATE TABLE "{table}" AS SELECT * FROM read_parquet([{listing}], union_by_name = true)'
+            )
+        except duckdb.Error as err:
+            raise RunError(f"run {self.path}: cannot read its record shards ({err})") from None
+        return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run DuckDB SQL over the records, available as the table ``records``."""
         con = duckdb.connect()
         try:
-            listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-            con.execute(f"CREATE VIEW records AS SELECT * FROM read_parquet([{listing}])")
+            self.load_records(con)
             return con.execute(sql).df()
         finally:
             con.close()

@@ -163,16 +163,14 @@ class RunView:
 def open_view(run: Run | str | os.PathLike) -> RunView:
     """Load a run's completed records into DuckDB; a clear error names the path if that is impossible."""
     run = as_run(run)
-    files = run.shard_files()
-    if not files:
+    if not run.shard_files():
         raise AnalysisError(f"run {run.path} has no completed records yet; nothing to analyse")
     con = duckdb.connect()
     con.execute("SET threads TO 2")
-    listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     try:
-        con.execute(f"CREATE TABLE records AS SELECT * FROM read_parquet([{listing}], union_by_name = true)")
-    except duckdb.Error as err:
-        raise AnalysisError(f"run {run.path}: cannot read its record shards ({err})") from None
+        run.load_records(con)
+    except RunError as err:
+        raise AnalysisError(str(err)) from None
     columns = [r[0] for r in con.execute("DESCRIBE records").fetchall()]
     missing = [c for c in ("instance", "point", "label", "d_x", "loss_t") if c not in columns]
     missing += [c for c in run.grid.columns if c not in columns]
