@@ -5,7 +5,6 @@ import json
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -108,7 +107,14 @@ def test_runs_without_a_schema_get_theirs_derived_on_open(tmp_path):
         assert getattr(derived, field) == getattr(stored, field), field
     assert derived.input.kind == "image" and derived.input.shape == (1, 12, 12)
 
-    header = {"config": {"task": "kws", "domain": "feature", "projection": {"cutoff": 0.05}, "frontend": "LogMel(...)"}}
+    header = {
+        "config": {
+            "task": "kws",
+            "domain": "feature",
+            "projection": {"cutoff": 0.05},
+            "frontend": "LogMel(...)",
+        }
+    }
     kws = derive_schema(header, ["pred_t", "correct_t", "label_name", "d_x"], (40, 101))
     assert kws.input.kind == "spectrogram" and kws.audible and kws.outcome == "accuracy"
     wave = derive_schema({"config": {"task": "kws", "domain": "waveform"}}, ["pred_t"], (16000,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -108,47 +109,93 @@ def _mount_tasks() -> None:
 _mount_tasks()
 
 
+def _step_settings(pairs: list[str] | None) -> dict[str, dict]:
+    """``--set STEP.KEY=VALUE`` options as per-step settings (a value is JSON when it parses as JSON)."""
+    out: dict[str, dict] = {}
+    for pair in pairs or []:
+        target, eq, text = pair.partition("=")
+        step, dot, key = target.partition(".")
+        if not (eq and dot and step and key):
+            raise ValueError(f"--set {pair!r}: expected STEP.KEY=VALUE, e.g. breakpoints.threshold=0.7")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out.setdefault(step, {})[key] = value
+    return out
+
+
+def _list_steps() -> None:
+    """Print the registered analysis steps with what they need and their settings."""
+    from proactiv.analysis import registered
+
+    for step in registered():
+        settings = ", ".join(f"{k}={json.dumps(v)}" for k, v in step.settings.items()) or "none"
+        after = f"; after: {', '.join(step.after)}" if step.after else ""
+        typer.echo(f"{step.name:<22}{step.title}")
+        typer.echo(f"{'':<22}needs: {', '.join(sorted(step.needs))}{after}; settings: {settings}")
+
+
+#: ``--set`` for analyze and report
+SET_HELP = "STEP.KEY=VALUE: a setting of any registered step (repeatable; see --list)"
+
+
 @app.command()
 def analyze(
-    run: Annotated[Path, typer.Argument(help="run directory")],
-    method: Annotated[str, typer.Option(help="embedding method: tsne | umap | pca")] = "tsne",
+    run: Annotated[Path | None, typer.Argument(help="run directory")] = None,
+    step: Annotated[
+        list[str] | None, typer.Option("--step", help="compute only this step (repeatable; default all)")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    method: Annotated[str | None, typer.Option(help="embedding method: tsne | umap | pca")] = None,
     max_rows: Annotated[
-        int, typer.Option(help="embed at most this many rows (a seeded sample beyond)")
-    ] = 3000,
+        int | None, typer.Option(help="embed at most this many rows (a seeded sample beyond)")
+    ] = None,
     threshold: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="breakpoint: first value with accuracy (image-to-image: share within the cutoff) < threshold"
             " x its value at the identity, beyond 95 % CIs"
         ),
-    ] = 0.8,
+    ] = None,
     failure: Annotated[
         str | None,
         typer.Option(help="SQL over records defining a failure for error slices (default NOT correct_t)"),
     ] = None,
+    device: Annotated[
+        str, typer.Option(help="for steps that need the model: auto | cpu | cuda[:N]")
+    ] = "auto",
     force: Annotated[bool, typer.Option("--force", help="recompute every step, fresh or not")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    list_: Annotated[bool, typer.Option("--list", help="list the registered steps and exit")] = False,
 ) -> None:
-    """Compute breakpoints, error slices, difference embeddings and bias maps of RUN into RUN/analysis/."""
+    """Compute the analysis steps of RUN (breakpoints, error slices, embeddings, bias maps …) into
+    RUN/analysis/, only those missing or stale; unset options keep each step's default."""
+    if list_:
+        _list_steps()
+        return
     from proactiv.analysis.pipeline import analyze as analyze_run
     from proactiv.analysis.pipeline import require_run
     from proactiv.analysis.progress import step_progress
     from proactiv.store import RunError
 
+    flat = dict(method=method, max_rows=max_rows, threshold=threshold, failure=failure)
     try:
+        if run is None:
+            raise ValueError("give a RUN directory (or --list to see the steps)")
         r = require_run(run)
         with step_progress(progress) as report_step:
             result = analyze_run(
-                r, force=force, progress=report_step, method=method, max_rows=max_rows, threshold=threshold,
-                failure=failure,
+                r, steps=step, force=force, progress=report_step, settings=_step_settings(set_), device=device,
+                **{k: v for k, v in flat.items() if v is not None},
             )  # fmt: skip
     except (ValueError, RunError) as err:
         _fail(err)
     done = ", ".join(result.computed) if result.computed else "nothing (every step was up to date)"
     typer.echo(f"analysis in {r.path / 'analysis'}; computed: {done}")
-    for step, note in result.notes.items():
+    for name, note in result.notes.items():
         if note:
-            typer.echo(f"  {step}: {note}")
+            typer.echo(f"  {name}: {note}")
 
 
 @app.command()
@@ -161,6 +208,7 @@ def report(
         str, typer.Option(help="embedding method, if analysis is missing: tsne | umap | pca")
     ] = "tsne",
     gallery: Annotated[int, typer.Option(help="how many worst records to show")] = 8,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Write a self-contained HTML report of RUN (runs whatever analysis is missing first)."""
@@ -172,7 +220,14 @@ def report(
     try:
         r = require_run(run)
         with step_progress(progress) as report_step:
-            path = write_report(r, out=out, gallery=gallery, progress=report_step, method=method)
+            path = write_report(
+                r,
+                out=out,
+                gallery=gallery,
+                progress=report_step,
+                method=method,
+                settings=_step_settings(set_),
+            )
     except (ValueError, RunError) as err:
         _fail(err)
     console.print(f"report written to [bold]{path}[/]")

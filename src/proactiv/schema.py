@@ -54,7 +54,15 @@ METRIC_UNITS = {
     "ssim_out_t": "SSIM (1 = identical)",
     "ssim_out_proj": "SSIM (1 = identical)",
 }
-CLASSIFIER_COLUMNS = ("pred_clean", "pred_t", "pred_proj", "correct_clean", "correct_t", "correct_proj", "flipped")
+CLASSIFIER_COLUMNS = (
+    "pred_clean",
+    "pred_t",
+    "pred_proj",
+    "correct_clean",
+    "correct_t",
+    "correct_proj",
+    "flipped",
+)
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,10 @@ def _differences(old: dict, new: dict) -> list[str]:
     for section in ("config", "fingerprints"):
         a, b = old.get(section, {}), new.get(section, {})
         for key in sorted(set(a) | set(b)):
-            if key in ("package_version", "frontend"):  # frontend: a repr older runs stored; now in the schema
+            if key in (
+                "package_version",
+                "frontend",
+            ):  # frontend: a repr older runs stored; now in the schema
                 continue
             if json.dumps(a.get(key), default=str, sort_keys=True) != json.dumps(
                 b.get(key), default=str, sort_keys=True
@@ -271,7 +274,9 @@ class Run:
                     raise RunError(f"{self.path / 'run.json'}: {err}") from None
             else:
                 columns = self.columns()
-                self._schema = derive_schema(self.header, columns, self.input_shape(), self._group_counts(columns))
+                self._schema = derive_schema(
+                    self.header, columns, self.input_shape(), self._group_counts(columns)
+                )
         return self._schema
 
     def columns(self) -> list[str]:
@@ -335,7 +340,9 @@ class Run:
             from proactiv.config import parse_config
             from proactiv.tasks import load_task
 
-            cfg = spec.get("config") or {k: self.config[k] for k in ("task", "domain", "model", "data", "grid") if k in self.config}
+            cfg = spec.get("config") or {
+                k: self.config[k] for k in ("task", "domain", "model", "data", "grid") if k in self.config
+            }
             model = load_task(parse_config(cfg, f"{self.path / 'run.json'} (model spec)")).model
         stored = self.fingerprints.get("model")
         if stored and model_hash(model) != stored:
@@ -412,7 +419,9 @@ class Run:
             )
         except duckdb.Error as err:
             raise RunError(f"run {self.path}: cannot read its record shards ({err})") from None
-        return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        return con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][
+            0
+        ]  # fetchone leaves the result open
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run DuckDB SQL over the records, available as the table ``records``."""

@@ -260,7 +260,9 @@ class _Units:
     def classifier(self) -> bool:
         return not self.labels.is_floating_point()
 
-    def transform(self, x: torch.Tensor, ids: np.ndarray, points: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def transform(
+        self, x: torch.Tensor, ids: np.ndarray, points: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The clean model inputs and the transformed ones of every grid point, stacked point by point."""
         with torch.no_grad():
             clean = self.frontend(x) if self.frontend is not None else x

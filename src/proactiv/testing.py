@@ -23,9 +23,19 @@ from proactiv.schema import RunSchema, input_spec, metric_units
 from proactiv.store import Run, RunWriter, open_run, unit_name
 from proactiv.transforms import Grid, get
 
-
 #: the metric columns of a synthetic run's records
-SYNTHETIC_METRICS = ("d_x", "d_x_l2", "d_x_mse", "d_x_clean", "d_t", "d_y", "loss_t", "loss_proj", "loss_change", "steps")
+SYNTHETIC_METRICS = (
+    "d_x",
+    "d_x_l2",
+    "d_x_mse",
+    "d_x_clean",
+    "d_t",
+    "d_y",
+    "loss_t",
+    "loss_proj",
+    "loss_change",
+    "steps",
+)
 
 
 def synthetic_grid(
@@ -202,5 +212,6 @@ def sweep_image_run(
     projector = Projector(model, cutoff=0.3, max_steps=200, lr=0.05)
     return sweep(model, x, labels, grid, path, projector=projector, class_names=["a", "b", "c"],
                  keep_arrays="all", pixel_range=1.0, progress=False, seed=seed)  # fmt: skip
+
 
 __all__ = ["BENCH_CLASSES", "bench_grid", "sweep_image_run", "synthetic_grid", "write_synthetic_run"]

@@ -1,19 +1,28 @@
 """Analyses of a run: difference embeddings, breakpoints, error slices, bias maps, interim views.
 
 Every function takes a run (an open :class:`~proactiv.store.Run` or its directory) and returns plain
-tables or arrays; :func:`analyze` computes them all into ``RUN/analysis/``. Heavy libraries (openTSNE,
-UMAP, scikit-learn) are imported only when used.
+tables or arrays; :func:`analyze` computes every registered step (:mod:`proactiv.analysis.steps`) into
+``RUN/analysis/`` and :func:`load` reads them back. Heavy libraries (openTSNE, UMAP, scikit-learn) are
+imported only when used.
 """
 
-from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
-from proactiv.analysis.bias import BiasMaps, bias_maps
+# isort: off
+# the built-in steps register on import, in this order: cheap tables first, embeddings and bias maps last
 from proactiv.analysis.breakpoints import breakpoints, curves
+from proactiv.analysis.slices import error_slices
 from proactiv.analysis.embedding import difference_matrix, embed
+from proactiv.analysis.bias import BiasMaps, bias_maps
+
+# isort: on
+from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
 from proactiv.analysis.inputs import InputKind, input_kind, is_image_run
 from proactiv.analysis.interim import Interim, interim, worst_records
 from proactiv.analysis.pipeline import STEPS, Analysis, analyze, load_analysis, stale_steps
 from proactiv.analysis.runview import AnalysisError
-from proactiv.analysis.slices import error_slices
+from proactiv.analysis.steps import Step, StepContext, TableStep, get, register, registered, unregister
+
+#: read the stored analyses of a run (every registered step), computing nothing
+load = load_analysis
 
 __all__ = [
     "STEPS",
@@ -23,6 +32,9 @@ __all__ = [
     "InputKind",
     "Interim",
     "KeptArrays",
+    "Step",
+    "StepContext",
+    "TableStep",
     "analyze",
     "bias_maps",
     "breakpoints",
@@ -30,12 +42,17 @@ __all__ = [
     "difference_matrix",
     "embed",
     "error_slices",
+    "get",
     "input_kind",
     "interim",
     "is_image_run",
     "iter_arrays",
+    "load",
     "load_analysis",
     "load_arrays",
+    "register",
+    "registered",
     "stale_steps",
+    "unregister",
     "worst_records",
 ]

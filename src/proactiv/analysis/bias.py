@@ -20,7 +20,8 @@ import pandas as pd
 
 from proactiv.analysis.arrays import array_files, iter_arrays
 from proactiv.analysis.runview import AnalysisError, RunView, open_view
-from proactiv.store import Run
+from proactiv.analysis.steps import Step, register
+from proactiv.store import Run, atomic_write, write_parquet
 
 
 def as_2d(a: np.ndarray) -> np.ndarray:
@@ -237,3 +238,30 @@ def bias_maps(
         rms_sum[has],
         view.group_title,
     )
+
+
+class BiasMapsStep(Step):
+    """Bias maps (:func:`bias_maps`), stored with their class ranking as a table beside them."""
+
+    name = "bias_maps"
+    title = "Bias maps"
+    needs = frozenset({"records", "arrays"})
+    files = ("bias_maps.npz", "bias_ranking.parquet")
+
+    def compute(self, ctx, settings, progress):
+        return bias_maps(ctx.view, progress=progress)
+
+    def save(self, maps, folder):
+        atomic_write(folder / self.files[0], maps.save)
+        write_parquet(folder / self.files[1], maps.ranking)
+
+    def load(self, folder):
+        return BiasMaps.load(folder / self.files[0])
+
+    def note(self, maps):
+        pooled = ", ".join(f"{c}: {n}" for c, n in zip(maps.classes, maps.instances_, strict=True))
+        per = "class" if maps.group in ("class", "all") else maps.group
+        return f"instances pooled per {per} (arrays kept for a sample only): {pooled}"
+
+
+register(BiasMapsStep())

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from proactiv.analysis.runview import RunView, format_value, metric_sql, open_view, q
+from proactiv.analysis.steps import TableStep, register
 from proactiv.store import Run
 
 #: curve metrics: name → SQL over records (each only where its columns exist; see ``_metrics``)
@@ -237,3 +238,48 @@ def breakpoints(
         curves_table = curves_table[curves_table.condition == ""]
     identities = {c: p.identity for c, p in view.params.items()}
     return find_breakpoints(curves_table, identities, threshold)
+
+
+class CurvesStep(TableStep):
+    """Metric curves along each transform parameter (:func:`curves`)."""
+
+    name = "curves"
+    title = "Metric curves"
+    files = ("curves.parquet",)
+
+    def compute(self, ctx, settings, progress):
+        return curves(ctx.view)
+
+
+class BreakpointsStep(TableStep):
+    """Where the model breaks (:func:`breakpoints`), read off the curves step's table."""
+
+    name = "breakpoints"
+    title = "Breakpoints"
+    settings = {"threshold": DEFAULT_THRESHOLD}
+    after = ("curves",)
+    files = ("breakpoints.parquet",)
+
+    def compute(self, ctx, settings, progress):
+        table = breakpoints(ctx.view, threshold=settings["threshold"], curves_table=ctx.results["curves"])
+        table.attrs["outcome"] = ctx.view.correct_metric  # what the note says the breakpoints are about
+        return table
+
+    def note(self, table):
+        outcome = table.attrs["outcome"]
+        if outcome is None:
+            return "no predictions and no loss cutoff in this run: accuracy breakpoints are undefined"
+        on = (
+            ""
+            if outcome == "accuracy"
+            else "on the share of outputs within the loss cutoff (no predictions in this run); "
+        )
+        return on + (
+            f"{(table.condition == '').sum()} breakpoints over marginal curves; rule: {table.rule.iloc[0]}"
+            if len(table)
+            else "the model never broke under the breakpoint rule"
+        )
+
+
+register(CurvesStep())
+register(BreakpointsStep())

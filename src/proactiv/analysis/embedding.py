@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from proactiv.analysis.runview import DIFFERENCE_METRICS, AnalysisError, RunView, open_view, q
+from proactiv.analysis.steps import TableStep, register
 from proactiv.store import Run
 
 METHODS = ("tsne", "umap", "pca")
@@ -174,3 +175,25 @@ def embed(
     table = table.merge(_colour_columns(view, by), on=by, how="left")
     table.attrs.update(method=used, requested_method=method, by=by, rows=len(ids), note="; ".join(notes))
     return table
+
+
+class EmbeddingStep(TableStep):
+    """The difference embedding per grid point or per instance (:func:`embed`)."""
+
+    settings = {"method": "tsne", "max_rows": 3000, "seed": 0}
+
+    def __init__(self, by: str):
+        self.by = by
+        self.name = f"embedding_{by}s"
+        self.title = f"Difference embedding per {'grid point' if by == 'point' else by}"
+        self.files = (f"{self.name}.parquet",)
+
+    def compute(self, ctx, settings, progress):
+        return embed(ctx.view, by=self.by, progress=progress, **settings)
+
+    def note(self, table):
+        return "; ".join(n for n in (f"method {table.attrs['method']}", table.attrs["note"]) if n)
+
+
+register(EmbeddingStep("point"))
+register(EmbeddingStep("instance"))

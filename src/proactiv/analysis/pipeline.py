@@ -1,4 +1,5 @@
-"""``proactiv analyze``: compute every analysis of a run into ``RUN/analysis/``, only what is missing or stale.
+"""``proactiv analyze``: compute every registered analysis step of a run into ``RUN/analysis/``, only what is
+missing or stale.
 
 ```
 RUN/analysis/manifest.json                per step: records fingerprint, settings, files, seconds, note
@@ -10,8 +11,9 @@ RUN/analysis/embedding_instances.parquet  2-D difference embedding per instance
 RUN/analysis/bias_maps.npz                mean x̂T − xT per class (or group) × grid point (bias.BiasMaps.save)
 RUN/analysis/bias_ranking.parquet         class biases, strongest first
 ```
-A step is redone when its files are missing, its settings changed, or the run's completed shards changed
-since it ran (the records fingerprint). Every file is written to a temporary name and renamed.
+plus the files of any other registered step (:mod:`proactiv.analysis.steps`). A step is redone when its
+files are missing, its settings or version changed, the run's completed shards changed since it ran (the
+records fingerprint), or a step it reads is redone. Every file is written to a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -23,63 +25,52 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from proactiv.analysis.bias import BiasMaps, bias_maps
-from proactiv.analysis.breakpoints import DEFAULT_THRESHOLD, breakpoints, curves
-from proactiv.analysis.embedding import embed
-from proactiv.analysis.runview import (
-    AnalysisError,
-    RunView,
-    analysis_dir,
-    as_run,
-    open_view,
-    records_fingerprint,
-)
-from proactiv.analysis.slices import error_slices
-from proactiv.store import Run
+from proactiv.analysis.bias import BiasMaps
+from proactiv.analysis.runview import AnalysisError, analysis_dir, as_run, records_fingerprint
+from proactiv.analysis.steps import Step, StepContext, get, registered
+from proactiv.store import Run, write_json
 
-#: bump when what a step computes changes, so analyses stored by an older proactiv count as stale
+#: bump when the manifest or the meaning of every step changes (one step: bump its ``version``)
 FORMAT = 2
-STEPS = ("curves", "breakpoints", "slices", "embedding_points", "embedding_instances", "bias_maps")
-FILES = {
-    "curves": ["curves.parquet"],
-    "breakpoints": ["breakpoints.parquet"],
-    "slices": ["slices.parquet"],
-    "embedding_points": ["embedding_points.parquet"],
-    "embedding_instances": ["embedding_instances.parquet"],
-    "bias_maps": ["bias_maps.npz", "bias_ranking.parquet"],
-}
+#: the built-in steps, in order (``registered()`` also lists steps registered later)
+STEPS = tuple(s.name for s in registered())
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _parquet(path: Path, table: pd.DataFrame) -> None:
-    _atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
+def _result(name: str, doc: str) -> property:
+    return property(lambda self: self[name], doc=doc)
 
 
 @dataclass
 class Analysis:
-    """The stored analyses of a run (None where a step was skipped, with the reason in ``notes``)."""
+    """The stored analyses of a run: ``results[step]`` (also ``analysis[step]``) is None where a step was
+    not computed or was skipped, with the reason in ``notes``."""
 
     run: Run
-    curves: pd.DataFrame | None = None
-    breakpoints: pd.DataFrame | None = None
-    slices: pd.DataFrame | None = None
-    embedding_points: pd.DataFrame | None = None
-    embedding_instances: pd.DataFrame | None = None
-    bias: BiasMaps | None = None
-    bias_ranking: pd.DataFrame | None = None
+    results: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     computed: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.results:
+            get(name)  # an unknown step is an error, a known one without a result is None
+        return self.results.get(name)
+
+    curves = _result("curves", "metric curves along each transform parameter")
+    breakpoints = _result("breakpoints", "where the model breaks")
+    slices = _result("slices", "error slices")
+    embedding_points = _result("embedding_points", "difference embedding per grid point")
+    embedding_instances = _result("embedding_instances", "difference embedding per instance")
+    bias = _result("bias_maps", "bias maps (BiasMaps)")
+
+    @property
+    def bias_ranking(self) -> pd.DataFrame | None:
+        """Class biases over all grid points, strongest first."""
+        maps: BiasMaps | None = self.bias
+        return None if maps is None else maps.ranking
 
 
 def read_manifest(run: Run) -> dict:
@@ -92,84 +83,86 @@ def read_manifest(run: Run) -> dict:
         return {"steps": {}}  # a damaged manifest only means every step is redone
 
 
+def _plain(settings: dict) -> dict:
+    """Settings as the manifest stores them (JSON types), so stored and current ones compare equal."""
+    return json.loads(json.dumps(settings, default=str))
+
+
+def default_settings(settings: dict[str, dict] | None = None, **flat) -> dict[str, dict]:
+    """Each registered step's settings: its defaults, then ``flat`` ones (``threshold=0.5`` goes to every step
+    that has a ``threshold``; ``method``, ``max_rows``, ``seed`` to both embeddings), then per-step ones
+    (``settings={"breakpoints": {"threshold": 0.5}}``). Unknown steps or settings are errors."""
+    steps = registered()
+    known = {k for s in steps for k in s.settings}
+    unknown = sorted(set(flat) - known)
+    if unknown:
+        raise ValueError(f"unknown analysis settings {unknown}; known settings: {', '.join(sorted(known))}")
+    per_step = settings or {}
+    names = [s.name for s in steps]
+    unknown = sorted(set(per_step) - set(names))
+    if unknown:
+        raise ValueError(f"settings for unknown analysis steps {unknown}; known steps: {', '.join(names)}")
+    for name, given in per_step.items():
+        wrong = sorted(set(given) - set(get(name).settings))
+        if wrong:
+            raise ValueError(
+                f"analysis step {name} has no settings {wrong}; its settings: {', '.join(get(name).settings) or 'none'}"
+            )
+    return {
+        s.name: {
+            **s.settings,
+            **{k: v for k, v in flat.items() if k in s.settings},
+            **per_step.get(s.name, {}),
+        }
+        for s in steps
+    }
+
+
 def stale_steps(run: Run, settings: dict[str, dict] | None = None) -> list[str]:
-    """Steps whose outputs are missing, were made from other records, or with other settings."""
+    """Steps whose outputs are missing, were made from other records, with other settings or by another
+    version, or that read a stale step."""
     settings = settings or default_settings()
     manifest, fingerprint, folder = read_manifest(run), records_fingerprint(run), analysis_dir(run)
-    out = []
-    for step in STEPS:
-        entry = manifest["steps"].get(step)
+    out: list[str] = []
+    for step in registered():
+        entry = manifest["steps"].get(step.name)
         fresh = (
             entry is not None
             and entry.get("records") == fingerprint
             and entry.get("format") == FORMAT
-            and entry.get("settings") == json.loads(json.dumps(settings[step]))
+            and entry.get("version", 1) == step.version  # manifests from before step versions: version 1
+            and entry.get("settings") == _plain(settings.get(step.name, step.settings))
             and all((folder / f).exists() for f in entry.get("files", []))
+            and not any(a in out for a in step.after)
         )
         if not fresh:
-            out.append(step)
+            out.append(step.name)
     return out
 
 
-def default_settings(
-    method: str = "tsne",
-    max_rows: int = 3000,
-    seed: int = 0,
-    threshold: float = DEFAULT_THRESHOLD,
-    failure: str | None = None,
-    max_depth: int = 3,
-) -> dict[str, dict]:
-    """The settings of each step (a change of any makes that step stale)."""
-    emb = {"method": method, "max_rows": max_rows, "seed": seed}
-    return {
-        "curves": {},
-        "breakpoints": {"threshold": threshold},
-        "slices": {"failure": failure, "max_depth": max_depth},
-        "embedding_points": emb,
-        "embedding_instances": emb,
-        "bias_maps": {},
-    }
+def _stored(step: Step, folder: Path) -> Any:
+    """A step's stored result, or None when any of its files is missing."""
+    return step.load(folder) if all((folder / f).exists() for f in step.files) else None
 
 
-def _compute(step: str, view: RunView, folder: Path, cfg: dict, tick: Callable[[float], None]) -> str:
-    """Run one step and write its files; returns a note for people (what was sampled, skipped …)."""
-    if step == "curves":
-        _parquet(folder / "curves.parquet", curves(view))
-        return ""
-    if step == "breakpoints":
-        table = breakpoints(
-            view, threshold=cfg["threshold"], curves_table=pd.read_parquet(folder / "curves.parquet")
-        )
-        _parquet(folder / "breakpoints.parquet", table)
-        if view.correct_metric is None:
-            return "no predictions and no loss cutoff in this run: accuracy breakpoints are undefined"
-        on = (
-            ""
-            if view.classifier
-            else "on the share of outputs within the loss cutoff (no predictions in this run); "
-        )
-        return on + (
-            f"{(table.condition == '').sum()} breakpoints over marginal curves; rule: {table.rule.iloc[0]}"
-            if len(table)
-            else "the model never broke under the breakpoint rule"
-        )
-    if step == "slices":
-        table = error_slices(view, failure=cfg["failure"], max_depth=cfg["max_depth"])
-        _parquet(folder / "slices.parquet", table)
-        return f"failure = {table.attrs['failure']}"
-    if step.startswith("embedding_"):
-        by = {"embedding_points": "point", "embedding_instances": "instance"}[step]
-        table = embed(
-            view, by=by, method=cfg["method"], max_rows=cfg["max_rows"], seed=cfg["seed"], progress=tick
-        )
-        _parquet(folder / f"{step}.parquet", table)
-        return "; ".join(n for n in (f"method {table.attrs['method']}", table.attrs["note"]) if n)
-    maps = bias_maps(view, progress=tick)
-    _atomic(folder / "bias_maps.npz", maps.save)
-    _parquet(folder / "bias_ranking.parquet", maps.ranking)
-    pooled = ", ".join(f"{c}: {n}" for c, n in zip(maps.classes, maps.instances_, strict=True))
-    per = "class" if maps.group in ("class", "all") else maps.group
-    return f"instances pooled per {per} (arrays kept for a sample only): {pooled}"
+def _run_step(step: Step, ctx: StepContext, settings: dict, folder: Path, tick) -> tuple[str, list[str]]:
+    """Compute and save one step (its results go to ``ctx.results``); returns its note and files."""
+    for name in step.files:
+        (folder / name).unlink(missing_ok=True)
+    try:
+        unread = [a for a in step.after if ctx.results.get(a) is None]
+        if unread:
+            raise AnalysisError(f"it reads {', '.join(unread)}, which has no result")
+        if "arrays" in step.needs and not ctx.run.array_files():
+            keep = (ctx.run.config.get("arrays") or {}).get("keep")
+            raise AnalysisError(f"run {ctx.run.path} kept no arrays (arrays.keep = {keep!r})")
+        result = step.compute(ctx, settings, tick)
+        step.save(result, folder)
+    except AnalysisError as err:
+        ctx.results[step.name] = None
+        return f"skipped: {err}", []
+    ctx.results[step.name] = result
+    return step.note(result), list(step.files)
 
 
 def analyze(
@@ -177,73 +170,75 @@ def analyze(
     steps: list[str] | None = None,
     force: bool = False,
     progress: Callable[[str, float], None] | None = None,
-    **settings,
+    settings: dict[str, dict] | None = None,
+    device: str = "auto",
+    **flat,
 ) -> Analysis:
     """Compute the missing or stale analyses of ``run`` into ``RUN/analysis/`` and return all of them.
 
-    ``steps`` limits the work to some of :data:`STEPS`; ``force`` redoes them even when fresh;
-    ``progress(step, fraction)`` is called as steps advance; ``settings`` go to :func:`default_settings`
-    (``method``, ``max_rows``, ``seed``, ``threshold``, ``failure``, ``max_depth``).
+    ``steps`` limits the work to some registered steps (stale steps they read are redone too); ``force``
+    redoes them even when fresh; ``progress(step, fraction)`` is called as steps advance; ``settings`` (per
+    step) and ``flat`` (``method``, ``max_rows``, ``seed``, ``threshold``, ``failure``, ``max_depth`` …) go
+    to :func:`default_settings`; ``device`` is where steps that need the model rebuild it.
     """
     run = as_run(run)
-    unknown = sorted(set(steps or []) - set(STEPS))
+    order = [s.name for s in registered()]
+    unknown = sorted(set(steps or []) - set(order))
     if unknown:
-        raise ValueError(f"unknown analysis steps {unknown}; known steps: {', '.join(STEPS)}")
-    cfg = default_settings(**settings)
+        raise ValueError(f"unknown analysis steps {unknown}; known steps: {', '.join(order)}")
+    cfg = default_settings(settings, **flat)
     fingerprint = records_fingerprint(run)  # before loading: shards added meanwhile leave the steps stale
-    view = open_view(run)
+    stale = order if force else stale_steps(run, cfg)
+    wanted = set(order if steps is None else steps)
+    for step in reversed(registered()):  # a wanted step's stale inputs are wanted too (they come earlier)
+        if step.name in wanted:
+            wanted.update(a for a in step.after if a in stale)
+    todo = [get(n) for n in order if n in wanted and n in stale]
+    if not todo:
+        return load_analysis(run)
     folder = analysis_dir(run)
     folder.mkdir(exist_ok=True)
-    stale = STEPS if force else stale_steps(run, cfg)
-    todo = [s for s in STEPS if (steps is None or s in steps) and s in stale]
-    if "breakpoints" in todo and "curves" in stale and "curves" not in todo:
-        todo.insert(0, "curves")
+    ctx = StepContext(run, device=device)
+    n_records = ctx.view.n_records  # opened here: unreadable records are an error, not a skipped step
     manifest = read_manifest(run)
     computed = []
     for step in todo:
         started = time.perf_counter()
-        tick = (lambda f, s=step: progress(s, f)) if progress else (lambda f: None)
+        tick = (lambda f, s=step.name: progress(s, f)) if progress else (lambda f: None)
         tick(0.0)
-        for name in FILES[step]:
-            (folder / name).unlink(missing_ok=True)
-        try:
-            note, files = _compute(step, view, folder, cfg[step], tick), FILES[step]
-        except AnalysisError as err:
-            note, files = f"skipped: {err}", []
-        manifest["steps"][step] = {
+        for name in step.after:
+            if name not in ctx.results:
+                ctx.results[name] = _stored(get(name), folder)
+        note, files = _run_step(step, ctx, cfg[step.name], folder, tick)
+        manifest["steps"][step.name] = {
             "records": fingerprint,
             "format": FORMAT,
-            "settings": cfg[step],
+            "version": step.version,
+            "settings": _plain(cfg[step.name]),
             "files": files,
             "seconds": round(time.perf_counter() - started, 3),
             "note": note,
             "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        manifest.update(records=fingerprint, n_records=view.n_records, run_status=run.status)
-        _atomic(
-            folder / "manifest.json", lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, default=str))
-        )
+        manifest.update(records=fingerprint, n_records=n_records, run_status=run.status)
+        write_json(folder / "manifest.json", manifest)
         tick(1.0)
-        computed.append(step)
+        computed.append(step.name)
     result = load_analysis(run)
     result.computed = computed
     return result
 
 
 def load_analysis(run: Run | str | os.PathLike) -> Analysis:
-    """Read what ``RUN/analysis/`` holds (without computing anything)."""
+    """Read what ``RUN/analysis/`` holds for every registered step (without computing anything)."""
     run = as_run(run)
     folder = analysis_dir(run)
     manifest = read_manifest(run)
-    out = Analysis(run=run, notes={s: e.get("note", "") for s, e in manifest["steps"].items()})
-    for step in ("curves", "breakpoints", "slices", "embedding_points", "embedding_instances"):
-        path = folder / f"{step}.parquet"
-        if path.exists():
-            setattr(out, step, pd.read_parquet(path))
-    if (folder / "bias_maps.npz").exists():
-        out.bias = BiasMaps.load(folder / "bias_maps.npz")
-        out.bias_ranking = pd.read_parquet(folder / "bias_ranking.parquet")
-    return out
+    return Analysis(
+        run=run,
+        results={s.name: _stored(s, folder) for s in registered()},
+        notes={s: e.get("note", "") for s, e in manifest["steps"].items()},
+    )
 
 
 def require_run(run: Run | str | os.PathLike) -> Run:

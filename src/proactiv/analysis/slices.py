@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from proactiv.analysis.runview import AnalysisError, RunView, format_value, open_view, q
+from proactiv.analysis.steps import TableStep, register
 from proactiv.store import Run
 
 
@@ -218,3 +219,21 @@ def error_slices(
     table.insert(0, "slice", np.arange(1, len(table) + 1))
     table.attrs["failure"] = failure
     return table
+
+
+class SlicesStep(TableStep):
+    """Error slices (:func:`error_slices`)."""
+
+    name = "slices"
+    title = "Error slices"
+    settings = {"failure": None, "max_depth": 3}
+    files = ("slices.parquet",)
+
+    def compute(self, ctx, settings, progress):
+        return error_slices(ctx.view, failure=settings["failure"], max_depth=settings["max_depth"])
+
+    def note(self, table):
+        return f"failure = {table.attrs['failure']}"
+
+
+register(SlicesStep())

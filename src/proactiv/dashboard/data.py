@@ -17,10 +17,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from proactiv.analysis import STEPS, Analysis, analyze, load_analysis
+from proactiv.analysis import Analysis, analyze, load_analysis, registered
 from proactiv.analysis.arrays import kept_pairs
-from proactiv.analysis.inputs import InputKind, input_kind
 from proactiv.analysis.runview import QUALITY_METRICS, RunView, metric_sql, q
+from proactiv.schema import InputSpec
 from proactiv.store import Run, RunError, open_run
 
 #: metric name → (SQL aggregate, axis label, record column); only those whose columns exist in a run are
@@ -43,16 +43,6 @@ def run_metrics(view: RunView) -> dict[str, tuple[str, str, str]]:
     """The metrics a run's records support (one outcome metric: accuracy or within cutoff)."""
     outcome = {"accuracy", "within_cutoff"} - {view.correct_metric}
     return {k: v for k, v in METRICS.items() if v[2] in view.columns and k not in outcome}
-
-
-STEP_FILES = {
-    "curves": "curves",
-    "breakpoints": "breakpoints",
-    "slices": "slices",
-    "embedding_points": "embedding_points",
-    "embedding_instances": "embedding_instances",
-    "bias_maps": "bias",
-}
 
 
 @dataclass(frozen=True)
@@ -102,9 +92,9 @@ def ensure_analysis(run: Run, progress: Callable[[str, float], None] | None = No
     """The stored analyses of ``run``, computing the steps whose files are missing (not those skipped)."""
     have = load_analysis(run)
     missing = [
-        s
-        for s in STEPS
-        if getattr(have, STEP_FILES[s]) is None and not have.notes.get(s, "").startswith("skipped")
+        s.name
+        for s in registered()
+        if have[s.name] is None and not have.notes.get(s.name, "").startswith("skipped")
     ]
     return analyze(run, steps=missing, progress=progress) if missing else have
 
@@ -120,8 +110,7 @@ class RunData:
             raise RunError(f"run {self.path} has no completed records yet (is the sweep still running?)")
         self.analysis = ensure_analysis(self.run, progress) if compute else load_analysis(self.run)
         self.con = duckdb.connect()
-        listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-        self.con.execute(f"CREATE TABLE records AS SELECT * FROM read_parquet([{listing}])")
+        self.run.load_records(self.con)
         kept = kept_pairs(self.run).astype("int64")
         self.con.register("kept_df", kept)
         self.con.execute("CREATE TABLE kept AS SELECT DISTINCT instance, point FROM kept_df")
@@ -178,11 +167,9 @@ class RunData:
         return None if hit.empty else str(hit["where"].iloc[0])
 
     @property
-    def kind(self) -> InputKind:
-        """How this run's inputs are drawn (spectrogram, image or signal)."""
-        if "kind" not in self._cache:
-            self._cache["kind"] = input_kind(self.run)
-        return self._cache["kind"]
+    def kind(self) -> InputSpec:
+        """What this run's inputs are and how they are drawn (the run schema's input)."""
+        return self.run.schema.input
 
     @property
     def outcome(self) -> str | None:
@@ -241,8 +228,7 @@ class RunData:
         return {
             "name": self.path.name,
             "task": cfg.get("task", "?"),
-            "domain": cfg.get("domain")
-            or ("feature" if cfg.get("frontend") else "image" if self.kind.image else "input"),
+            "domain": "feature" if self.run.schema.frontend is not None else "input",
             "model": str(model_text),
             "classes": len(self.class_names),
             "group": self.view.group_column,
@@ -250,7 +236,7 @@ class RunData:
             "correct_label": self.view.correct_label if self.outcome else None,
             "within_cutoff": within,
             "psnr": quality,
-            "kind": self.kind.name,
+            "kind": self.kind.kind,
             "instances": int(self.n_instances),
             "points": int(self.n_points),
             "records": int(self.n_records),

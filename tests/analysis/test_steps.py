@@ -1,0 +1,202 @@
+"""Analyses plug in: a step defined and registered here alone reaches the CLI, the manifest, the report and
+the dashboard; steps needing the model get it through ``ctx.model()``."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from dash import html
+from typer.testing import CliRunner
+
+import proactiv as pv
+from proactiv.analysis import STEPS, AnalysisError, TableStep, analyze, register, registered, unregister
+from proactiv.cli import app
+from proactiv.dashboard.app import build_app
+from proactiv.store import Run
+from proactiv.testing import write_synthetic_run
+
+
+class MeanDx(TableStep):
+    """Mean d_x per class, times ``scale``: a toy analysis that exists only in this test file."""
+
+    name = "toy"
+    title = "Toy: mean d_x per class"
+    settings = {"scale": 1}
+    files = ("toy.parquet",)
+
+    def compute(self, ctx, settings, progress):
+        sql = f"SELECT label_name, avg(d_x) * {float(settings['scale'])} AS mean_d_x FROM records GROUP BY 1 ORDER BY 1"
+        return ctx.view.query(sql)
+
+    def note(self, table):
+        return f"{len(table)} classes"
+
+    def report_section(self, table, ctx):
+        return "".join(f"<p class='toy'>{r.label_name}: {r.mean_d_x:.6f}</p>" for r in table.itertuples())
+
+    def panel(self, table, ctx):
+        return html.Ul(
+            [html.Li(f"{r.label_name}: {r.mean_d_x:.6f}") for r in table.itertuples()], id="toy-panel"
+        )
+
+
+class ModelSize(TableStep):
+    """The number of parameters of the run's model and where it runs: a toy step that needs the model."""
+
+    name = "toy_model"
+    title = "Toy: model size"
+    needs = frozenset({"model"})
+    files = ("toy_model.parquet",)
+
+    def compute(self, ctx, settings, progress):
+        model = ctx.model()
+        assert ctx.model() is model  # rebuilt once per context
+        params = list(model.parameters())
+        return pd.DataFrame(
+            {"parameters": [sum(p.numel() for p in params)], "device": [str(params[0].device)]}
+        )
+
+
+@pytest.fixture
+def toy():
+    step = register(MeanDx())
+    yield step
+    unregister(step.name)
+
+
+@pytest.fixture
+def model_step():
+    step = register(ModelSize())
+    yield step
+    unregister(step.name)
+
+
+@pytest.fixture
+def run(tmp_path):
+    return write_synthetic_run(tmp_path / "run", n_instances=48, instances_per_unit=16)
+
+
+def _toy_table(run) -> pd.Series:
+    return pd.read_parquet(run.path / "analysis" / "toy.parquet").set_index("label_name").mean_d_x
+
+
+def _manifest(run) -> dict:
+    return json.loads((run.path / "analysis" / "manifest.json").read_text())["steps"]
+
+
+def test_a_registered_step_reaches_the_cli_manifest_report_and_dashboard(toy, run):
+    cli = CliRunner()
+    listing = cli.invoke(app, ["analyze", "--list"])
+    assert listing.exit_code == 0, listing.output
+    assert "Toy: mean d_x per class" in listing.output and "scale=1" in listing.output
+
+    first = cli.invoke(app, ["analyze", str(run.path), "--method", "pca", "--no-progress"])
+    assert first.exit_code == 0, first.output
+    assert (
+        "computed: curves, breakpoints, slices, embedding_points, embedding_instances, bias_maps, toy"
+        in first.output
+    )
+    assert "toy: 4 classes" in first.output
+    expected = run.records.groupby("label_name").d_x.mean()
+    pd.testing.assert_series_equal(_toy_table(run), expected, check_names=False)
+    entry = _manifest(run)["toy"]
+    assert (
+        entry["settings"] == {"scale": 1}
+        and entry["files"] == ["toy.parquet"]
+        and entry["note"] == "4 classes"
+    )
+
+    stamp = (run.path / "analysis" / "toy.parquet").stat().st_mtime_ns
+    again = cli.invoke(app, ["analyze", str(run.path), "--method", "pca", "--no-progress"])
+    assert "every step was up to date" in again.output
+    assert (run.path / "analysis" / "toy.parquet").stat().st_mtime_ns == stamp
+
+    changed = cli.invoke(
+        app, ["analyze", str(run.path), "--method", "pca", "--set", "toy.scale=2", "--no-progress"]
+    )
+    assert changed.exit_code == 0, changed.output
+    assert "computed: toy\n" in changed.output  # only the step whose setting changed
+    pd.testing.assert_series_equal(_toy_table(run), 2 * expected, check_names=False)
+    assert _manifest(run)["toy"]["settings"] == {"scale": 2}
+    stamp = (run.path / "analysis" / "toy.parquet").stat().st_mtime_ns
+
+    report = cli.invoke(app, ["report", str(run.path), "--method", "pca", "--set", "toy.scale=2", "--gallery", "1",
+                              "--no-progress"])  # fmt: skip
+    assert report.exit_code == 0, report.output
+    page = (run.path / "report.html").read_text()
+    assert "<section id='step-toy'><h2>Toy: mean d_x per class</h2><p class='note'>4 classes</p>" in page
+    assert f"<p class='toy'>yes: {2 * expected['yes']:.6f}</p>" in page
+    assert (run.path / "analysis" / "toy.parquet").stat().st_mtime_ns == stamp  # the report reused it
+
+    tabs = build_app([run.path]).layout["tabs"].children
+    tab = next(t for t in tabs if t.label == "Toy: mean d_x per class")
+    assert [item.children for item in tab["toy-panel"].children][-1] == f"yes: {2 * expected['yes']:.6f}"
+
+
+def test_settings_steps_and_results_by_name(toy, run):
+    result = analyze(run, steps=["toy"], scale=3)  # a flat setting goes to every step that has it
+    assert result.computed == ["toy"]
+    assert result["toy"] is result.results["toy"] and result.curves is None
+    pd.testing.assert_series_equal(
+        _toy_table(run), 3 * run.records.groupby("label_name").d_x.mean(), check_names=False
+    )
+    assert pv.analysis.load(run)["toy"].equals(result["toy"])
+    with pytest.raises(KeyError, match="registered steps: curves"):
+        result["nope"]
+    with pytest.raises(ValueError, match=r"toy has no settings \['scal'\]"):
+        analyze(run, settings={"toy": {"scal": 2}})
+    with pytest.raises(ValueError, match="unknown analysis settings"):
+        analyze(run, sclae=2)
+    bad = CliRunner().invoke(app, ["analyze", str(run.path), "--set", "nope.x=1", "--no-progress"])
+    assert bad.exit_code == 2 and "unknown analysis steps ['nope']" in bad.output
+
+
+def test_a_step_is_redone_when_a_step_it_reads_is(run):
+    analyze(run, method="pca")
+    (run.path / "analysis" / "curves.parquet").unlink()
+    assert analyze(run, method="pca", steps=["breakpoints"]).computed == ["curves", "breakpoints"]
+
+
+def test_registry_refuses_bad_steps(toy):
+    with pytest.raises(ValueError, match="already registered"):
+        register(MeanDx())
+
+    class Orphan(MeanDx):
+        name, after = "orphan", ("nowhere",)
+
+    with pytest.raises(ValueError, match="register those steps first"):
+        register(Orphan())
+    with pytest.raises(ValueError, match="read 'curves'"):
+        unregister("curves")
+    assert [s.name for s in registered()] == [*STEPS, "toy"]
+
+
+def test_a_step_needing_the_model_gets_it_from_the_run(model_step, tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 4)
+    )  # torch classes: kept with the run
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8) % 4
+    grid = pv.Grid([pv.transforms.get("gain", gain_db=[0, -6])])
+    run = pv.sweep(model, x, y, grid, tmp_path / "run", projector=pv.Projector(model, lr=0.05, max_steps=5),
+                   progress=False)  # fmt: skip
+    result = analyze(run, steps=["toy_model"], device="cpu")
+    assert result.computed == ["toy_model"]
+    assert result["toy_model"] is not None, result.notes["toy_model"]
+    assert result["toy_model"].parameters.iloc[0] == 64 * 4 + 4
+    assert result["toy_model"].device.iloc[0] == "cpu"
+
+
+def test_a_run_that_cannot_rebuild_its_model_skips_the_step(model_step, run, monkeypatch):
+    calls = []
+
+    def no_model(self, device="auto"):
+        calls.append(device)
+        raise AnalysisError("no model here")
+
+    monkeypatch.setattr(Run, "model", no_model)
+    result = analyze(run, steps=["toy_model"], device="cuda:7")
+    assert calls == ["cuda:7"]
+    assert result["toy_model"] is None
+    assert result.notes["toy_model"] == f"skipped: cannot rebuild the model of run {run.path}: no model here"
