@@ -1,6 +1,5 @@
-"""Sweep and run store: records, metadata, arrays, batching invariance, resume, locks, config checks."""
+"""Sweeps: records, metadata, arrays, batching invariance, resume of a sweep, custom tasks, CLI errors."""
 
-import os
 import random
 import shutil
 import signal
@@ -115,19 +114,6 @@ def test_existing_run_needs_resume_and_same_setup(small_cnn, tmp_path):
         )
 
 
-def test_live_lock_refuses_and_stale_lock_is_taken_over(small_cnn, tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / ".lock").write_text(f"{os.getpid()}@{os.uname().nodename}")
-    with pytest.raises(RunError, match="being written by another sweep"):
-        small_sweep(small_cnn, run)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (run / ".lock").write_text(f"{dead.pid}@{os.uname().nodename}")
-    assert len(small_sweep(small_cnn, run).records) == 40
-    assert not (run / ".lock").exists()
-
-
 def test_bad_sweep_inputs_are_named(small_cnn, tmp_path):
     grid = pv.Grid(GRID)
     with pytest.raises(ValueError, match="metadata: 3 rows for 4 inputs"):
@@ -234,29 +220,6 @@ def test_killed_sweep_resumes_to_identical_records(tmp_path):
         [sys.executable, "-m", "proactiv.cli", "info", str(out)], capture_output=True, text=True
     )
     assert info.returncode == 0 and "records: 1920 of 1920" in info.stdout and "noise.snr_db" in info.stdout
-
-
-def test_config_errors_name_the_field(tmp_path):
-    from proactiv.config import ConfigError
-
-    def check(text, message):
-        p = tmp_path / "c.yaml"
-        p.write_text(text)
-        with pytest.raises(ConfigError, match=message):
-            load_config(p)
-
-    check("grid: [{type: noise, snr_db: [10, 500]}]", r"c.yaml: invalid config\n  grid: .*noise.snr_db = 500")
-    check("grid: [{type: wobble, amount: [1]}]", "unknown transform 'wobble'")
-    check("grid: [{snr_db: [1]}]", r"grid\[0\]: missing 'type'")
-    check(
-        "grid: [{type: gain}]\nprojection: {cutoff: -1}",
-        r"projection.cutoff: .*greater than or equal to 0 \(got -1\)",
-    )
-    check("grid: [{type: gain}]\nprojektion: {}", "projektion: Extra inputs are not permitted")
-    check("grid: [{type: gain}\n", "not valid YAML")
-    check("task: digits\n", "grid: Field required")
-    with pytest.raises(ConfigError, match="config file not found"):
-        load_config(tmp_path / "missing.yaml")
 
 
 def test_custom_task_from_factory_and_torchscript(tmp_path):
