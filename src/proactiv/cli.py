@@ -192,7 +192,7 @@ def analyze(
     except (ValueError, RunError) as err:
         _fail(err)
     done = ", ".join(result.computed) if result.computed else "nothing (every step was up to date)"
-    typer.echo(f"analysis in {r.path / 'analysis'}; computed: {done}")
+    typer.echo(f"analysis in {r.analysis_dir}; computed: {done}")
     for name, note in result.notes.items():
         if note:
             typer.echo(f"  {name}: {note}")

@@ -348,7 +348,7 @@ class Run:
         if stored and model_hash(model) != stored:
             raise RunError(
                 f"run {self.path}: the rebuilt model differs from the one swept (weights fingerprint "
-                f"{model_hash(model)}, run has {stored}); was the model file changed or retrained?"
+                f"{model_hash(model)}, run has {stored}); was the model file changed, or a cached model retrained ($PROACTIV_CACHE)?"
             )
         return model.to(resolve_device(device)).eval()
 

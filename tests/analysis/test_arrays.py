@@ -1,10 +1,8 @@
 import numpy as np
 import pytest
 
-from proactiv.analysis import AnalysisError, interim, load_arrays, worst_records
+from proactiv.analysis import AnalysisError, load_arrays
 from proactiv.analysis.arrays import array_files, clean_inputs, kept_pairs
-from proactiv.analysis.interim import interims
-from proactiv.analysis.runview import open_view
 from proactiv.testing import write_synthetic_run
 
 
@@ -38,26 +36,3 @@ def test_damaged_array_file_names_itself(run):
     first.write_bytes(b"not a zip")
     with pytest.raises(AnalysisError, match=first.name):
         load_arrays(run)
-
-
-def test_interim_view_of_a_record(run):
-    view = interim(run, 0, 5)
-    assert view.x.shape == view.x_t.shape == view.x_proj.shape == (40, 101)
-    assert np.array_equal(view.diff, view.x_proj - view.x_t)
-    assert view.record["instance"] == 0 and view.record["point"] == 5
-    assert {"pred_t", "pred_proj", "loss_t", "loss_proj", "noise.snr_db"} <= set(view.record)
-    with pytest.raises(KeyError, match="no arrays kept"):
-        interim(run, 39, 0)
-
-
-def test_worst_records_are_failures_one_per_instance(run):
-    worst = worst_records(run, k=5)
-    assert len(worst) == 5 and worst.instance.is_unique
-    views = interims(open_view(run), worst)
-    assert all(not v.record["correct_t"] for v in views)
-    assert worst.loss_t.is_monotonic_decreasing
-
-
-def test_no_kept_arrays_means_no_gallery(tmp_path):
-    run = write_synthetic_run(tmp_path / "bare", n_instances=8, keep_per_class=0)
-    assert worst_records(run).empty

@@ -1,11 +1,10 @@
-"""Generic transforms, the registry and the grid: identity, units, validation, determinism."""
+"""Generic transforms and the registry: identity, units, validation, determinism."""
 
 import math
 
 import pytest
 import torch
 
-import proactiv as pv
 from proactiv.transforms import BatchGenerator, get
 
 
@@ -54,29 +53,3 @@ def test_noise_is_deterministic_per_sample_and_independent_of_batching():
         alone = t.apply(x[i : i + 1], 5.0, BatchGenerator([seed]))
         assert torch.equal(alone[0], batch[i])
     assert not torch.equal(batch[0] - x[0], batch[1] - x[1])
-
-
-def test_grid_points_ids_and_seeding():
-    grid = pv.Grid([get("noise", snr_db=[math.inf, 10, 0]), get("gain", gain_db=[0, -6])])
-    assert len(grid) == 6
-    assert grid[3].values == {
-        "noise.snr_db": 10.0,
-        "gain.gain_db": -6.0,
-    }  # row-major, first transform slowest
-    assert grid.identity_point() == 0
-    x = torch.randn(3, 64)
-    assert torch.equal(grid.apply(x, [0, 1, 2], 0, seed=7), x)
-    a = grid.apply(x, [5, 6, 7], 3, seed=7)
-    b = torch.cat([grid.apply(x[i : i + 1], [5 + i], 3, seed=7) for i in range(3)])
-    assert torch.equal(a, b)  # same draws whatever the batch
-    assert not torch.equal(a, grid.apply(x, [5, 6, 7], 3, seed=8))  # the run seed matters
-    assert not torch.equal(a, grid.apply(x, [5, 6, 7], 2, seed=7) * 10 ** (-6 / 20))  # so does the point
-    rebuilt = pv.Grid.from_spec(grid.spec())
-    assert rebuilt.columns == grid.columns and len(rebuilt) == 6
-
-
-def test_grid_rejects_duplicate_columns_and_allows_renames():
-    with pytest.raises(ValueError, match="column 'gain.gain_db' appears twice"):
-        pv.Grid([get("gain", gain_db=[0]), get("gain", gain_db=[6])])
-    grid = pv.Grid([get("gain", gain_db=[0]), get("gain", gain_db=[6], name="gain2")])
-    assert grid.columns == ["gain.gain_db", "gain2.gain_db"]

@@ -3,7 +3,6 @@ caching, resuming after a crash, and what happens without engines."""
 
 import filecmp
 import json
-import math
 import re
 import shutil
 import time
@@ -133,29 +132,6 @@ def test_speaker_disjoint_splits_cover_every_engine(corpus):
     for split, name in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
         listed = (out / name).read_text().splitlines()
         assert listed == sorted(meta.path[meta.split == split])
-
-
-def test_demo_plan_is_balanced_and_split_by_engine():
-    """The default size's plan (no synthesis): class balance, unknown-word spread, split coverage."""
-    spec = synth.SIZES["demo"]
-    speakers = synth._speakers(spec, synth._available_voices())
-    assert len({s.id for s in speakers}) == len(speakers)
-    clips = [c for i, s in enumerate(speakers) for c in synth._clips(s, i, spec, 0)]
-    assert 4000 <= len(clips) <= 6000
-    words = pd.Series([c.word for c in clips])
-    keyword_class = words[words == "yes"].size
-    unknown = words[~words.isin(KEYWORDS)]
-    assert keyword_class <= unknown.size <= 1.5 * keyword_class
-    assert set(unknown) == set(UNKNOWN_WORDS) and unknown.value_counts().min() >= 0.8 * unknown.size / 20
-    splits = synth._assign_splits(speakers, 0)
-    for engine in ENGINES:
-        ids = [s.id for s in speakers if s.voice.engine == engine]
-        assert len(ids) >= 40
-        test = [i for i in ids if splits[i] == "test"]
-        assert len(test) >= math.ceil(0.15 * len(ids)) and any(splits[i] == "validation" for i in ids)
-        if engine != "espeak":  # several voices of each small engine are held out
-            voices = {s.voice.name for s in speakers if s.id in test}
-            assert len(voices) >= 2
 
 
 def test_same_seed_gives_identical_bytes(corpus, tmp_path):

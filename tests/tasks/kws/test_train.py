@@ -1,4 +1,4 @@
-"""KWS training: the loss falls on a toy corpus, augmentation pieces do what they say, reports add up."""
+"""KWS training: the loss falls on a toy corpus, sampling weights and reports add up, the model is saved."""
 
 from __future__ import annotations
 
@@ -7,18 +7,8 @@ import math
 import numpy as np
 import torch
 
-from proactiv.tasks.kws.frontend import LogMel
-from proactiv.tasks.kws.train import (
-    Augment,
-    Split,
-    accuracy_report,
-    balanced_weights,
-    fit,
-    lowpass,
-    random_eq,
-    tempo,
-    vtlp,
-)
+from proactiv.tasks.kws.augment import Augment
+from proactiv.tasks.kws.train import Split, accuracy_report, balanced_weights, fit
 
 SR = 16000
 T = torch.arange(SR, dtype=torch.float32) / SR
@@ -46,46 +36,6 @@ def test_training_lowers_the_loss_and_learns_a_toy_task():
     assert losses[-1] < 0.75 * losses[0]
     assert max(h["val_accuracy"] for h in info["history"]) > 0.6
     assert not model.training
-
-
-def test_augmented_batches_keep_shapes_and_are_seeded():
-    aug, fe = Augment(reverb_p=1.0), LogMel()
-    x = toy_split(4, 0).waves
-    a = aug.features(
-        fe(aug.waveforms(x, torch.Generator().manual_seed(3))), fe, torch.Generator().manual_seed(4)
-    )
-    b = aug.features(
-        fe(aug.waveforms(x, torch.Generator().manual_seed(3))), fe, torch.Generator().manual_seed(4)
-    )
-    assert a.shape == (4, 40, 101) and torch.equal(a, b) and torch.isfinite(a).all()
-
-
-def test_vtlp_moves_a_spectral_peak_by_alpha():
-    fe = LogMel()
-    feats = fe(0.3 * torch.sin(2 * math.pi * 1000 * T)[None].repeat(3, 1))
-    out = vtlp(feats, torch.tensor([1.0, 1.2, 0.8]), fe)
-    torch.testing.assert_close(out[0], feats[0], atol=1e-3, rtol=0)
-    centres = fe.centre_frequencies()
-    peaks = [float(centres[int(o.mean(1).argmax())]) for o in out]
-    assert abs(peaks[1] - 1200) < 80 and abs(peaks[2] - 800) < 60
-
-
-def test_tempo_stretches_a_burst_in_time_only():
-    feats = torch.full((2, 40, 101), -100.0)
-    feats[:, 10, 40:61] = 0.0  # 21 frames of a 1-bin "tone"
-    out = tempo(feats, torch.tensor([1.0, 0.5]))
-    assert torch.equal(out[0], feats[0])
-    loud = (out[1] > -50).nonzero()
-    assert set(loud[:, 0].tolist()) == {10} and 40 <= len(loud) <= 43  # twice as long, same bin
-
-
-def test_lowpass_and_eq_augmentations():
-    x = (torch.sin(2 * math.pi * 6000 * T) + torch.sin(2 * math.pi * 500 * T))[None].repeat(2, 1)
-    y = lowpass(x, torch.tensor([4000.0, 8000.0]))
-    spec = torch.fft.rfft(y).abs()
-    assert spec[0, 6000] < 1e-3 * spec[0, 500] and torch.allclose(y[1], x[1], atol=1e-4)
-    eq = random_eq(3, 40, 6.0, torch.Generator().manual_seed(0))
-    assert eq.shape == (3, 40, 1) and eq.abs().max() <= 9.0 and eq.std() > 0.5
 
 
 def test_balanced_weights_draw_classes_equally():

@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from proactiv.progress import progress_bar
-from proactiv.tasks.kws.frontend import LogMel, hz_to_mel
+from proactiv.tasks.kws.augment import SAMPLE_RATE, Augment, load_noise_bank
+from proactiv.tasks.kws.frontend import LogMel
 from proactiv.tasks.kws.models import build_model, count_macs, count_params, save_model
-from proactiv.transforms import audio
 
-SAMPLE_RATE = 16000
 #: The "engine" of ``_silence_`` clips, which are cut from background noise files.
 SILENCE_ENGINE = "_background_"
 UNKNOWN = "_unknown_"
@@ -54,184 +53,6 @@ class Split:
         return Split(self.waves[idx], self.labels[idx], self.engines[np.flatnonzero(mask)])
 
 
-@dataclass
-class Augment:
-    """Training augmentation: probability and range of each step (a probability of 0 disables it).
-
-    Waveform: time shift (uniform ±``shift_ms``), speed by resampling (tempo and pitch together), reverb
-    (synthetic RIR), band limiting (random low-pass cutoff: 8-kHz voices, telephone-like channels), noise
-    (segments of the corpus's ``_background_noise_`` files, else pink noise) at a random SNR. Features:
-    vocal-tract-length warping (mel axis), speaking rate without pitch (frame axis), a smooth random
-    equaliser curve (±``eq_db``/2 per term), SpecAugment time and frequency masks (sample-mean fill).
-    """
-
-    shift_ms: float = 100.0
-    speed_p: float = 0.8
-    speed_range: tuple[float, float] = (0.85, 1.15)
-    reverb_p: float = 0.1
-    rt60_range: tuple[float, float] = (0.1, 0.6)
-    noise_p: float = 0.3
-    snr_range: tuple[float, float] = (5.0, 30.0)
-    vtlp_p: float = 0.8
-    vtlp_range: tuple[float, float] = (0.85, 1.15)
-    lowpass_p: float = 0.3
-    lowpass_range: tuple[float, float] = (3500.0, 7500.0)
-    eq_p: float = 0.7
-    eq_db: float = 6.0
-    tempo_p: float = 0.7
-    tempo_range: tuple[float, float] = (0.75, 1.33)
-    time_masks: int = 2
-    time_mask_frames: int = 10
-    freq_masks: int = 2
-    freq_mask_bins: int = 4
-    noise_bank: list[torch.Tensor] = field(default_factory=list)
-
-    def waveforms(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Shift, speed (resampling: tempo and pitch together), reverb and noise, per sample."""
-        b, n = x.shape
-
-        def draw(*shape):
-            return torch.rand(*shape, generator=gen).to(x.device)
-
-        shift = ((draw(b) * 2 - 1) * self.shift_ms * SAMPLE_RATE / 1000).round()
-        lo, hi = self.speed_range
-        factor = torch.where(draw(b) < self.speed_p, lo + (hi - lo) * draw(b), torch.ones(b, device=x.device))
-        x = audio.speed_linear_(x, factor, shift)
-        if self.reverb_p > 0:
-            x = self._reverb(x, draw(b) < self.reverb_p, gen)
-        if self.lowpass_p > 0:
-            lo, hi = self.lowpass_range
-            cutoff = torch.where(draw(b) < self.lowpass_p, lo + (hi - lo) * draw(b), float(SAMPLE_RATE))
-            x = lowpass(x, cutoff)
-        if self.noise_p > 0:
-            noise = self._noise(b, n, gen).to(x)
-            lo, hi = self.snr_range
-            noisy = audio.mix_at_snr_(x, noise, lo + (hi - lo) * draw(b))
-            x = torch.where((draw(b) < self.noise_p)[:, None], noisy, x)
-        return x
-
-    def _reverb(self, x: torch.Tensor, on: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Exponential-decay noise reverb (level kept) on the samples where ``on``."""
-        idx = on.nonzero()[:, 0]
-        lo, hi = self.rt60_range
-        rt60 = lo + (hi - lo) * torch.rand(len(idx), 1, generator=gen)
-        length = math.ceil(hi * SAMPLE_RATE)
-        noise = torch.randn(len(idx), length, generator=gen)
-        if len(idx) == 0:
-            return x
-        rir = audio.exponential_rir_(noise, rt60)
-        dry, size = x[idx], x.shape[-1] + length
-        wet = torch.fft.irfft(torch.fft.rfft(dry, n=size) * torch.fft.rfft(rir.to(x), n=size), n=size)
-        wet = (
-            wet[:, : x.shape[-1]]
-            * torch.sqrt(audio.power(dry) / audio.power(wet[:, : x.shape[-1]]).clamp_min(1e-20))[:, None]
-        )
-        x = x.clone()
-        x[idx] = wet
-        return x
-
-    def _noise(self, b: int, n: int, gen: torch.Generator) -> torch.Tensor:
-        """Background-file segments when a bank is loaded, else pink noise."""
-        if not self.noise_bank:
-            return audio.shape_spectrum_(torch.randn(b, n, generator=gen), 1.0)
-        pick = torch.rand(b, 2, generator=gen)
-        rows = []
-        for u, v in pick.tolist():
-            wave = self.noise_bank[int(u * len(self.noise_bank))]
-            rows.append(audio.segment(wave, v, n))
-        return torch.stack(rows)
-
-    def features(self, feats: torch.Tensor, frontend: LogMel, gen: torch.Generator) -> torch.Tensor:
-        """Vocal-tract-length warping, speaking rate, random EQ, then SpecAugment time and frequency masks."""
-        b, m, t = feats.shape
-        lo, hi = self.vtlp_range
-        alpha = torch.where(
-            torch.rand(b, generator=gen) < self.vtlp_p, lo + (hi - lo) * torch.rand(b, generator=gen), 1.0
-        )
-        feats = vtlp(feats, alpha.to(feats.device), frontend)
-        if self.tempo_p > 0:
-            lo, hi = self.tempo_range
-            rate = torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * torch.rand(b, generator=gen))
-            feats = tempo(
-                feats, torch.where(torch.rand(b, generator=gen) < self.tempo_p, rate, 1.0).to(feats)
-            )
-        if self.eq_p > 0:
-            feats = feats + random_eq(b, m, self.eq_db, gen).to(feats) * (
-                torch.rand(b, 1, 1, generator=gen) < self.eq_p
-            ).to(feats)
-        for _ in range(self.time_masks):
-            width = int(torch.randint(0, self.time_mask_frames + 1, (1,), generator=gen))
-            if width:
-                start = (torch.rand(b, generator=gen) * (t - width + 1)).floor()
-                feats = audio.mask_(feats, start, width, axis=2)
-        for _ in range(self.freq_masks):
-            width = int(torch.randint(0, self.freq_mask_bins + 1, (1,), generator=gen))
-            if width:
-                start = (torch.rand(b, generator=gen) * (m - width + 1)).floor()
-                feats = audio.mask_(feats, start, width, axis=1)
-        return feats
-
-
-def lowpass(x: torch.Tensor, cutoff_hz: torch.Tensor, transition_hz: float = 300.0) -> torch.Tensor:
-    """Per-sample zero-phase low-pass (B, N) at ``cutoff_hz[b]`` (a cutoff at Nyquist leaves the sample as is)."""
-    n = x.shape[-1]
-    freqs = torch.fft.rfftfreq(2 * n, d=1.0 / SAMPLE_RATE).to(x.device)
-    t = ((cutoff_hz.to(x)[:, None] - freqs[None, :]) / transition_hz).clamp(0.0, 1.0)
-    resp = torch.where(
-        cutoff_hz.to(x)[:, None] >= SAMPLE_RATE / 2, torch.ones_like(t), 0.5 - 0.5 * torch.cos(math.pi * t)
-    )
-    return torch.fft.irfft(torch.fft.rfft(x, n=2 * n) * resp, n=2 * n)[:, :n]
-
-
-def random_eq(batch: int, n_mels: int, db: float, gen: torch.Generator) -> torch.Tensor:
-    """Smooth random equaliser curves (B, n_mels, 1) in dB: a tilt plus two cosine bumps, each within ±db/2.
-
-    Different voices, vocoders and microphones differ by such broad spectral shapes; the per-utterance
-    normalisation removes a constant offset but not a tilt.
-    """
-    k = torch.linspace(0.0, 1.0, n_mels)
-    basis = torch.stack([2 * k - 1, torch.cos(math.pi * k), torch.cos(2 * math.pi * k)])  # (3, M)
-    coef = (torch.rand(batch, 3, generator=gen) * 2 - 1) * (db / 2)
-    return (coef @ basis)[:, :, None]
-
-
-def tempo(feats: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-    """Change speaking rate without pitch on log-mel (B, M, T): frames resampled around the centre.
-
-    ``rate > 1`` is faster (shorter word); frames beyond the edges repeat the edge frame (the clip's
-    leading or trailing silence).
-    """
-    t = feats.shape[-1]
-    centre = (t - 1) / 2
-    pos = centre + (torch.arange(t, device=feats.device, dtype=feats.dtype)[None, :] - centre) * rate[:, None]
-    pos = pos.clamp(0, t - 1)
-    lo = pos.floor().long().clamp(max=t - 2)
-    frac = (pos - lo.to(pos.dtype))[:, None, :]
-    a = feats.gather(2, lo[:, None, :].expand(-1, feats.shape[1], -1))
-    b = feats.gather(2, (lo + 1)[:, None, :].expand(-1, feats.shape[1], -1))
-    return a + frac * (b - a)
-
-
-def vtlp(feats: torch.Tensor, alpha: torch.Tensor, frontend: LogMel) -> torch.Tensor:
-    """Vocal-tract-length perturbation on log-mel (B, M, T): bin k takes the value at frequency f_k / alpha.
-
-    ``alpha > 1`` moves formants up (a shorter vocal tract); the source position is found on the mel
-    scale and interpolated linearly between bins, clamped at the band edges.
-    """
-    m = feats.shape[1]
-    scale = frontend.mel_scale
-    mel_lo, mel_hi = float(hz_to_mel(frontend.f_min, scale)), float(hz_to_mel(frontend.f_max, scale))
-    step = (mel_hi - mel_lo) / (m + 1)
-    centres = frontend.centre_frequencies().to(feats.device).double()
-    src = hz_to_mel(centres[None, :] / alpha.double()[:, None], scale)
-    pos = ((src - mel_lo) / step - 1).clamp(0, m - 1).to(feats.dtype)
-    lo = pos.floor().long().clamp(max=m - 2)
-    frac = (pos - lo.to(pos.dtype))[:, :, None]
-    a = feats.gather(1, lo[:, :, None].expand(-1, -1, feats.shape[2]))
-    b = feats.gather(1, (lo + 1)[:, :, None].expand(-1, -1, feats.shape[2]))
-    return a + frac * (b - a)
-
-
 def load_corpus(data_root: str | os.PathLike) -> tuple[dict[str, Split], list[str]]:
     """The train/validation/test splits of a Speech Commands-layout corpus, and its class names."""
     from proactiv.tasks.kws.speech_commands import SpeechCommands
@@ -249,14 +70,6 @@ def load_corpus(data_root: str | os.PathLike) -> tuple[dict[str, Split], list[st
         engines[meta["label_name"].to_numpy() == "_silence_"] = SILENCE_ENGINE
         splits[name] = Split(ds.waveforms().float(), torch.as_tensor(np.asarray(ds.labels)).long(), engines)
     return splits, class_names
-
-
-def load_noise_bank(data_root: str | os.PathLike) -> list[torch.Tensor]:
-    """Waveforms of ``<data_root>/_background_noise_/*.wav`` (empty list when there are none)."""
-    directory = Path(data_root) / "_background_noise_"
-    if not directory.is_dir() or not any(directory.glob("*.wav")):
-        return []
-    return [audio.read_wav_16k(str(p)) for p in sorted(directory.glob("*.wav"))]
 
 
 @torch.no_grad()
