@@ -20,9 +20,9 @@ from pathlib import Path
 
 from proactiv.analysis import STEPS, analyze
 from proactiv.analysis.pipeline import read_manifest
+from proactiv.report import write_report
 from proactiv.testing import BENCH_CLASSES as CLASSES
 from proactiv.testing import bench_grid, write_synthetic_run
-from proactiv.report import write_report
 
 BUDGET_S = 120.0
 

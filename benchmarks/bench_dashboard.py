@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from proactiv.analysis import analyze
+from proactiv.dashboard import panels as views
+from proactiv.dashboard.data import Filter, RunData
 from proactiv.testing import BENCH_CLASSES as CLASSES
 from proactiv.testing import bench_grid, write_synthetic_run
-from proactiv.dashboard import views
-from proactiv.dashboard.data import Filter, RunData
 
 BUDGET_S = 1.0
 

@@ -6,8 +6,9 @@ PyTorch model.
 
 __version__ = "0.1.0"
 
-from proactiv import analysis, tasks, transforms  # noqa: E402
+from proactiv import analysis, tasks, transforms, views  # noqa: E402
 from proactiv.optimize import ProjectionResult, Projector
+from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
 from proactiv.sweep import sweep
 from proactiv.transforms import Grid, Transform
@@ -18,10 +19,12 @@ __all__ = [
     "ProjectionResult",
     "Projector",
     "Run",
+    "RunSchema",
     "Transform",
     "__version__",
     "open_run",
     "sweep",
     "tasks",
     "transforms",
+    "views",
 ]

@@ -116,7 +116,11 @@ def write_synthetic_run(
         "fingerprints": {"model": "synthetic", "data": f"synthetic-{seed}"},
         "schema": RunSchema(
             target="label" if classifier else "tensor",
-            input=input_spec(input_kind or ("spectrogram" if spectrogram else "vector"), shape),
+            input=input_spec(
+                input_kind or ("spectrogram" if spectrogram else "vector"),
+                shape,
+                sample_rate=16000 if input_kind == "waveform" else None,
+            ),
             outcome="accuracy" if classifier else None,
             cutoff=0.05,
             group_column="label_name" if classifier else None,

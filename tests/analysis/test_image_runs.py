@@ -6,7 +6,7 @@ import pytest
 
 from proactiv.analysis import analyze, breakpoints, curves, error_slices, interim
 from proactiv.analysis.runview import PSNR_CAP_DB, open_view
-from proactiv.testing import sweep_image_run, write_synthetic_run
+from proactiv.testing import sweep_image_run
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 import proactiv as pv
 from proactiv.analysis import STEPS, AnalysisError, analyze, breakpoints, load_analysis, stale_steps
 from proactiv.analysis.pipeline import default_settings, require_run
-from proactiv.testing import write_synthetic_run
 from proactiv.cli import app
+from proactiv.testing import write_synthetic_run
 
 FILES = [
     "manifest.json", "curves.parquet", "breakpoints.parquet", "slices.parquet", "embedding_points.parquet",

@@ -125,7 +125,7 @@ def test_a_registered_step_reaches_the_cli_manifest_report_and_dashboard(toy, ru
                               "--no-progress"])  # fmt: skip
     assert report.exit_code == 0, report.output
     page = (run.path / "report.html").read_text()
-    assert "<section id='step-toy'><h2>Toy: mean d_x per class</h2><p class='note'>4 classes</p>" in page
+    assert "<section id='toy'><h2>Toy: mean d_x per class</h2><p class='note'>4 classes</p>" in page
     assert f"<p class='toy'>yes: {2 * expected['yes']:.6f}</p>" in page
     assert (run.path / "analysis" / "toy.parquet").stat().st_mtime_ns == stamp  # the report reused it
 

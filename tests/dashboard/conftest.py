@@ -1,4 +1,4 @@
-"""Small synthetic runs (waveform-shaped, so records have audio) with their analyses, shared by the tests."""
+"""Small synthetic runs (waveforms, so records have audio) with their analyses, shared by the tests."""
 
 from pathlib import Path
 
@@ -10,7 +10,13 @@ from proactiv.testing import write_synthetic_run
 
 def make_run(path: Path, seed: int = 0, fail_below_snr: float = 2.5) -> Path:
     run = write_synthetic_run(
-        path, n_instances=48, shape=(4000,), bias_rows=(1000, 1400), seed=seed, fail_below_snr=fail_below_snr
+        path,
+        n_instances=48,
+        shape=(4000,),
+        bias_rows=(1000, 1400),
+        seed=seed,
+        fail_below_snr=fail_below_snr,
+        input_kind="waveform",
     )
     analyze(run)
     return path

@@ -69,19 +69,20 @@ def test_lasso_in_embedding_filters_slices(page):
     _wait(page, lambda d: "Showing all records" in d.find_element("id", "filter-text").text)
 
 
-def test_clicking_a_record_shows_spectrograms_and_audio(page):
+def test_clicking_a_record_shows_waveforms_and_audio(page):
     _wait(page, lambda d: len(_css(d, "#slices tbody tr")) > 1)
     page.find_element("id", "tab-record").click()
     cell = _wait(page, lambda d: (_css(d, "#kept tbody tr td") or [None])[0])
     cell.click()
-    _wait(page, lambda d: len(_css(d, "#interim .hm, #interim image")) >= 4)
+    _wait(page, lambda d: len(_css(d, "#interim .scatterlayer .trace")) == 4)  # lines, not maps
+    assert not _css(page, "#interim .hm, #interim image")
     _wait(page, lambda d: len(_css(d, "#audio audio")) == 3, timeout=60)
     assert "instance" in page.find_element("id", "facts").text
 
 
 def test_bias_and_compare_views_open(page):
     page.find_element("id", "tab-bias").click()
-    _wait(page, lambda d: _plotted(d, "bias", ".hm, image"))
+    _wait(page, lambda d: _plotted(d, "bias", ".scatterlayer .trace"))  # a waveform's bias map is a line
     page.find_element("id", "tab-compare").click()
     _wait(page, lambda d: _plotted(d, "cmp-curves") and _plotted(d, "cmp-heat", ".hm, image"))
     _wait(page, lambda d: _plotted(d, "cmp-grid", ".hm, image"))

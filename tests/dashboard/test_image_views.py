@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from proactiv.dashboard import views
+from proactiv.dashboard import panels
 from proactiv.dashboard.data import RunData
 
 from .browser import CHROMEDRIVER, chromium, served
@@ -26,12 +26,12 @@ def test_overview_says_within_cutoff_and_draws_finite_psnr_curves(data):
     assert (
         data.outcome == "within_cutoff" and "accuracy" not in data.metrics and "flip_rate" not in data.metrics
     )
-    summary = _text(views.summary_children(data))
+    summary = _text(panels.summary_children(data))
     assert "within cutoff on xT (loss < 0.001)" in summary and "clean accuracy" not in summary
     assert "grouped by meta.digit (3 groups)" in summary and "image inputs" in summary
-    panels = dict(views.curve_panels(data))
-    assert panels["PSNR (dB)"] == ["psnr_t", "psnr_proj", "psnr_out_t", "psnr_out_proj"]
-    curves, heat = views.overview(data, None, None, None, "psnr_out_t")
+    rows = dict(panels.curve_panels(data))
+    assert rows["PSNR (dB)"] == ["psnr_t", "psnr_proj", "psnr_out_t", "psnr_out_proj"]
+    curves, heat = panels.overview(data, None, None, None, "psnr_out_t")
     ys = np.concatenate([np.asarray(t.y, dtype=float) for t in curves.data])
     assert np.isfinite(ys).all()
     assert {t.name for t in curves.data} >= {"breakpoint", "f(xT) vs target", "f(x̂T) vs target"}
@@ -40,10 +40,10 @@ def test_overview_says_within_cutoff_and_draws_finite_psnr_curves(data):
 
 
 def test_record_detail_shows_images_and_outputs_without_audio(data):
-    rows = views.kept_rows(data, None)
+    rows = panels.kept_rows(data, None)
     assert "pred_t" not in rows[0] and rows[0]["meta.digit"] in (0, 1, 2) and rows[0]["correct_t"] == "no"
-    chosen = views.choose_record(data, "kept", {"row": 0}, rows, None, None)
-    fig, facts = views.record_detail(data, chosen)
+    chosen = panels.choose_record(data, "kept", {"row": 0}, rows, None, None)
+    fig, facts = panels.record_detail(data, chosen)
     titles = [a.text for a in fig.layout.annotations]
     assert titles == ["x (clean)", "xT (transformed)", "x̂T (projected)", "x̂T − xT",
                       "y (target)", "f(xT) (output)", "f(x̂T) (output)", "f(x̂T) − f(xT)"]  # fmt: skip
@@ -57,15 +57,16 @@ def test_record_detail_shows_images_and_outputs_without_audio(data):
     assert (
         "outside the loss cutoff → on x̂T within the loss cutoff" in text and "PSNR against the target" in text
     )
-    assert views.record_sound(data, chosen) == []  # no "Listen" heading, no players, no Griffin-Lim
-    identity = views.record_detail(data, {"instance": 0, "point": 0})[1]
+    sound = panels.record_sound(data, chosen)  # no "Listen" heading, no players, no Griffin-Lim: a note why
+    assert [type(c).__name__ for c in sound] == ["Div"] and "image inputs" in sound[0].children
+    identity = panels.record_detail(data, {"instance": 0, "point": 0})[1]
     assert "∞ dB (identical)" in _text(identity)
 
 
 def test_bias_maps_per_digit(data):
-    classes, _ = views.bias_options(data)
-    assert classes == ["0", "1", "2"] and views.bias_group(data) == "digit"
-    fig = views.bias_view(data, "1", "rotate.degrees=30.0")
+    classes, _ = panels.bias_options(data)
+    assert classes == ["0", "1", "2"] and panels.bias_group(data) == "digit"
+    fig = panels.bias_view(data, "1", "rotate.degrees=30.0")
     assert fig.layout.title.text.startswith("digit 1 · rotate.degrees = 30")
     assert fig.layout.yaxis.autorange == "reversed" and fig.data[0].zmin == -fig.data[0].zmax
 

@@ -5,13 +5,10 @@ import re
 
 import pytest
 
-from proactiv.testing import sweep_image_run
 from proactiv.report import write_report
+from proactiv.testing import sweep_image_run
 
-
-def _self_contained(page: str) -> None:
-    assert not re.search(r"https?://", page) and "<script" not in page
-    assert all(s.startswith("data:image/png;base64,") for s in re.findall(r"<img[^>]*\ssrc='([^']*)'", page))
+from .page import assert_self_contained, figures, labels
 
 
 def _no_audio(page: str) -> None:
@@ -32,12 +29,17 @@ def digits_page(tmp_path_factory):
 
 def test_image_to_image_report_shows_outputs_and_quality(denoise_page):
     page = denoise_page
-    _self_contained(page)
+    assert_self_contained(page)
     _no_audio(page)
     for alt in ("breakpoint curves", "per-digit within cutoff curves", "image quality curves", "within cutoff heatmaps",
                 "output PSNR heatmaps", "bias maps"):  # fmt: skip
-        assert f"alt='{alt}'" in page
-    assert len(re.findall(r"alt='record \d+ at point \d+: inputs and outputs f\(xT\), f\(x̂T\)'", page)) == 2
+        assert alt in labels(page)
+    records = [f for a, f in zip(labels(page), figures(page), strict=True)
+               if re.fullmatch(r"record \d+ at point \d+: inputs and outputs f\(xT\), f\(x̂T\)", a)]  # fmt: skip
+    assert len(records) == 2
+    # two rows of maps: x, xT, x̂T, x̂T − xT and y, f(xT), f(x̂T), f(x̂T) − f(xT), images upright
+    assert all([t["type"] for t in f["data"]] == ["heatmap"] * 8 for f in records)
+    assert records[0]["layout"]["yaxis"]["autorange"] == "reversed"
     assert "The second row shows the model's outputs f(xT), f(x̂T) next to the target y." in page
     assert "<h3>Image quality along each parameter</h3>" in page
     # "correct" for a denoiser: the output's loss is within the cutoff, said so; per digit, not per class
@@ -50,8 +52,8 @@ def test_image_to_image_report_shows_outputs_and_quality(denoise_page):
 
 def test_image_classifier_report(digits_page):
     page = digits_page
-    _self_contained(page)
+    assert_self_contained(page)
     _no_audio(page)
-    assert "alt='image quality curves'" in page and "alt='output PSNR heatmaps'" not in page
+    assert "image quality curves" in labels(page) and "output PSNR heatmaps" not in labels(page)
     assert "accuracy on clean input" in page and "second row shows" not in page
-    assert len(re.findall(r"alt='record \d+ at point \d+'", page)) == 2
+    assert len([a for a in labels(page) if re.fullmatch(r"record \d+ at point \d+", a)]) == 2

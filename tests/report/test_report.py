@@ -3,17 +3,12 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from proactiv.testing import synthetic_grid, write_synthetic_run
 from proactiv.cli import app
 from proactiv.report import write_report
 from proactiv.report.html import SECTIONS
+from proactiv.testing import synthetic_grid, write_synthetic_run
 
-
-def _assert_self_contained(page: str) -> None:
-    assert not re.search(r"https?://", page), "the report must open offline: no web addresses"
-    assert "<script" not in page and "<link" not in page
-    sources = re.findall(r"<img[^>]*\ssrc='([^']*)'", page)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+from .page import assert_self_contained, figures, labels
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +21,20 @@ def test_report_is_self_contained_with_every_section(spectrogram_report):
     run, path = spectrogram_report
     assert path == run.path / "report.html"
     page = path.read_text()
-    _assert_self_contained(page)
+    assert_self_contained(page)
     for section in SECTIONS:
         assert f"<section id='{section}'>" in page
+    shown = dict(zip(labels(page), figures(page), strict=True))
     for alt in ("breakpoint curves", "per-class accuracy curves", "accuracy heatmaps", "embedding per grid point",
                 "embedding per instance", "bias maps"):  # fmt: skip
-        assert f"alt='{alt}'" in page
-    assert len(re.findall(r"alt='record \d+ at point \d+'", page)) == 2
+        assert shown[alt]["data"], alt
+    records = [a for a in shown if re.fullmatch(r"record \d+ at point \d+", a)]
+    assert len(records) == 2
+    # spectrogram records are maps: x, xT, x̂T and x̂T − xT
+    assert all([t["type"] for t in shown[a]["data"]] == ["heatmap"] * 4 for a in records)
+    # the planted breakpoint: accuracy collapses below 2.5 dB SNR, so the curve breaks at 0 dB
+    marks = [t for t in shown["breakpoint curves"]["data"] if t.get("name") == "breakpoint"]
+    assert marks and any(t["x"] == ["0"] for t in marks)
 
 
 def test_report_runs_the_missing_analysis_first(spectrogram_report):
@@ -56,7 +58,7 @@ def test_image_run_without_predictions(tmp_path):
         grid=synthetic_grid([float("inf"), 0], [0, -6]),
     )
     page = write_report(run, gallery=1, method="pca").read_text()
-    _assert_self_contained(page)
+    assert_self_contained(page)
     assert "not applicable: this run has no predictions" in page
     assert "skipped:" in page  # error slices need a failure definition
 
@@ -67,8 +69,12 @@ def test_waveform_shaped_run(tmp_path):
         tmp_path / "wave", n_instances=12, shape=(400,), grid=grid, bias_rows=(100, 120)
     )
     page = write_report(run, gallery=1, method="pca").read_text()
-    _assert_self_contained(page)
-    assert "alt='bias maps'" in page and "alt='record " in page
+    assert_self_contained(page)
+    shown = dict(zip(labels(page), figures(page), strict=True))
+    record = next(f for a, f in shown.items() if a.startswith("record "))
+    # a waveform is drawn as lines (x, xT, x̂T overlaid; the change beside them), never as a map
+    assert {t["type"] for t in record["data"]} == {"scatter"} and len(record["data"]) == 4
+    assert {t["type"] for t in shown["bias maps"]["data"]} == {"scatter"}
 
 
 def test_cli_report(tmp_path):
@@ -79,6 +85,6 @@ def test_cli_report(tmp_path):
         ["report", str(run.path), "--out", str(out), "--method", "pca", "--gallery", "1", "--no-progress"],
     )
     assert result.exit_code == 0, result.output
-    _assert_self_contained(out.read_text())
+    assert_self_contained(out.read_text())
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "absent")])
     assert missing.exit_code == 2 and "absent" in missing.output

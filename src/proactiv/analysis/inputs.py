@@ -22,5 +22,7 @@ def input_kind(run: Run, shape: tuple[int, ...] | None = None) -> InputSpec:
 
 def is_image_run(run: Run, shape: tuple[int, ...] | None = None) -> bool:
     """Deprecated: use ``run.schema.input.image``."""
-    warnings.warn("is_image_run(run) is deprecated; use run.schema.input.image", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "is_image_run(run) is deprecated; use run.schema.input.image", DeprecationWarning, stacklevel=2
+    )
     return run.schema.input.image

@@ -23,7 +23,6 @@ from proactiv.store import Run, RunError, write_parquet
 NEEDS = frozenset({"records", "arrays", "model"})
 
 
-
 class StepContext:
     """What a step may use: the run, its records in DuckDB (``view``, opened on first use), the results of
     the steps named in its ``after`` (``results[name]``, None when that step was skipped), and ``model()``."""

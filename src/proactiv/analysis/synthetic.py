@@ -5,6 +5,4 @@ import warnings
 from proactiv.testing import *  # noqa: F403
 from proactiv.testing import __all__  # noqa: F401
 
-warnings.warn(
-    "proactiv.analysis.synthetic moved to proactiv.testing", DeprecationWarning, stacklevel=2
-)
+warnings.warn("proactiv.analysis.synthetic moved to proactiv.testing", DeprecationWarning, stacklevel=2)

@@ -1,4 +1,4 @@
-"""The Dash app: layout of the linked views and the wiring of :mod:`proactiv.dashboard.views` callbacks.
+"""The Dash app: layout of the linked views and the wiring of the callbacks of :mod:`proactiv.dashboard.panels`.
 
 Assets are served locally (no CDN), so the dashboard works offline. A run that cannot be opened is shown as
 a message in the page instead of its views.
@@ -11,8 +11,9 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State, ctx, dash_table, dcc, html
 
-from proactiv.dashboard import views
+from proactiv.dashboard import panels
 from proactiv.dashboard.data import RunData, open_runs
+from proactiv.dashboard.steps_panel import step_panels
 
 #: the page's stylesheet, inlined so the app needs no asset files (nothing to lose when packaged)
 CSS = """
@@ -86,7 +87,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
     first = usable[0][1]
     cols = first.grid_columns
     metrics = list(first.metrics)
-    classes, values = views.bias_options(first)
+    classes, values = panels.bias_options(first)
     picker = _dropdown(
         "run", [{"label": r.path.name, "value": i} for i, r in usable], usable[0][0], "run", "320px"
     )
@@ -106,7 +107,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         ],
         "view-overview",
     )
-    p_opts, i_opts = views.colour_options(first, "point"), views.colour_options(first, "instance")
+    p_opts, i_opts = panels.colour_options(first, "point"), panels.colour_options(first, "instance")
     embed = _card(
         "Embeddings",
         [
@@ -137,7 +138,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         [_table("slices", ["slice", "conditions", "size", "errors", "error_rate", "coverage", "selected"])],
         "view-slices",
     )
-    kept_cols = views.kept_table_columns(first)
+    kept_cols = panels.kept_table_columns(first)
     record = _card(
         "Record detail (interim view)",
         [
@@ -153,7 +154,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
     bias = _card(
         "Bias maps: what the model wants to see",
         [
-            _dropdown("bias-class", classes, classes[0] if classes else None, views.bias_group(first)),
+            _dropdown("bias-class", classes, classes[0] if classes else None, panels.bias_group(first)),
             _dropdown("bias-value", values, "", "transform value", "320px"),
             dcc.Loading(dcc.Graph(id="bias", config={"displaylogo": False})),
         ],
@@ -166,8 +167,12 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         dcc.Tab(label="Record detail", value="record", id="tab-record", children=[record]),
         dcc.Tab(label="Bias maps", value="bias", id="tab-bias", children=[bias]),
     ]
+    tabs += [
+        dcc.Tab(label=label, value=f"step-{k}", children=[_card(label, [panel])])
+        for k, (label, panel) in enumerate(step_panels(first))
+    ]
     if len(usable) >= 2:
-        c_opts = views.compare_colour_options([r for _, r in usable])
+        c_opts = panels.compare_colour_options([r for _, r in usable])
         compare = _card(
             f"Compare: {usable[0][1].path.name} vs {usable[1][1].path.name}",
             [
@@ -198,7 +203,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
                         html.Div(
                             [
                                 html.Div(usable[k][1].path.name, className="kv"),
-                                _table(t, views.SLICE_COLUMNS),
+                                _table(t, panels.SLICE_COLUMNS),
                             ],
                             className="half",
                         )
@@ -222,7 +227,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         [
             header,
             bar,
-            dcc.Store(id="filter", data=dict(views.EMPTY_FILTER)),
+            dcc.Store(id="filter", data=dict(panels.EMPTY_FILTER)),
             dcc.Store(id="record", data=None),
             dcc.Tabs(id="tabs", value="main", children=tabs),
         ]
@@ -241,11 +246,11 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         return app
 
     def run_of(index) -> RunData:
-        return views.pick(runs, index)
+        return panels.pick(runs, index)
 
     @app.callback(Output("summary", "children"), Input("run", "value"))
     def _summary(index):
-        return views.summary_children(run_of(index))
+        return panels.summary_children(run_of(index))
 
     @app.callback(
         Output("colour-points", "options"),
@@ -266,7 +271,7 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         prevent_initial_call=True,
     )
     def _options(index):
-        options = views.run_options(run_of(index))
+        options = panels.run_options(run_of(index))
         first = [o[0] if o else None for o in options[:2]]
         cols = options[2]
         return (
@@ -291,11 +296,11 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         prevent_initial_call=True,
     )
     def _filter(p_sel, i_sel, cell, _clicks, _run, rows, store):
-        return views.update_filter(ctx.triggered_id, store, p_sel, i_sel, cell, rows)
+        return panels.update_filter(ctx.triggered_id, store, p_sel, i_sel, cell, rows)
 
     @app.callback(Output("filter-text", "children"), Input("filter", "data"))
     def _filter_text(store):
-        return views.filter_text(store)
+        return panels.filter_text(store)
 
     @app.callback(
         Output("curves", "figure"),
@@ -307,7 +312,7 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         Input("heat-metric", "value"),
     )
     def _overview(index, store, a, b, metric):
-        return views.overview(run_of(index), store, a, b, metric)
+        return panels.overview(run_of(index), store, a, b, metric)
 
     @app.callback(
         Output("emb-points", "figure"),
@@ -318,18 +323,18 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         Input("colour-instances", "value"),
     )
     def _embeddings(index, store, pc, ic):
-        return views.embeddings(run_of(index), store, pc, ic)
+        return panels.embeddings(run_of(index), store, pc, ic)
 
     @app.callback(Output("slices", "data"), Input("run", "value"), Input("filter", "data"))
     def _slices(index, store):
-        return views.slices_rows(run_of(index), store)
+        return panels.slices_rows(run_of(index), store)
 
     @app.callback(
         Output("kept", "data"), Output("kept", "columns"), Input("run", "value"), Input("filter", "data")
     )
     def _kept(index, store):
         data = run_of(index)
-        return views.kept_rows(data, store), views.kept_table_columns(data)
+        return panels.kept_rows(data, store), panels.kept_table_columns(data)
 
     @app.callback(
         Output("record", "data"),
@@ -344,7 +349,7 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         prevent_initial_call=True,
     )
     def _choose(cell, click, point_click, rows, store, index, tab):
-        chosen = views.choose_record(run_of(index), ctx.triggered_id, cell, rows, click, store, point_click)
+        chosen = panels.choose_record(run_of(index), ctx.triggered_id, cell, rows, click, store, point_click)
         if chosen is None:
             return dash.no_update, dash.no_update
         return chosen, "record"
@@ -356,11 +361,11 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         State("run", "value"),
     )
     def _detail(chosen, index):
-        return views.record_detail(run_of(index), chosen)
+        return panels.record_detail(run_of(index), chosen)
 
     @app.callback(Output("audio", "children"), Input("record", "data"), State("run", "value"))
     def _sound(chosen, index):
-        return views.record_sound(run_of(index), chosen)
+        return panels.record_sound(run_of(index), chosen)
 
     @app.callback(
         Output("bias", "figure"),
@@ -369,14 +374,14 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         Input("bias-value", "value"),
     )
     def _bias(index, cls, value):
-        return views.bias_view(run_of(index), cls, value)
+        return panels.bias_view(run_of(index), cls, value)
 
     if sum(isinstance(r, RunData) for r in runs) >= 2:
 
         @app.callback(Output("cmp-curves", "figure"), Output("cmp-pair", "figure"), Output("cmp-heat", "figure"), Input("cmp-a", "value"),
                       Input("cmp-b", "value"))  # fmt: skip
         def _compare(a, b):
-            return views.compare(runs, a, b)
+            return panels.compare(runs, a, b)
 
         @app.callback(
             Output("cmp-grid", "figure"), Output("cmp-grid-note", "children"), Input("tabs", "value")
@@ -384,11 +389,11 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
         def _compare_grid(tab):
             if tab != "compare":
                 return dash.no_update, dash.no_update
-            return views.compare_grid(runs)
+            return panels.compare_grid(runs)
 
         @app.callback(Output("cmp-emb-a", "figure"), Output("cmp-emb-b", "figure"), Output("cmp-slices-a", "data"),
                       Output("cmp-slices-b", "data"), Input("cmp-colour", "value"))  # fmt: skip
         def _compare_side(colour):
-            return views.compare_side(runs, colour)
+            return panels.compare_side(runs, colour)
 
     return app

@@ -1,8 +1,8 @@
-"""Audio for the record detail: WAV data URIs for ``html.Audio``.
+"""Audio for the record detail: WAV data URIs for ``html.Audio``, decided by the run's schema alone.
 
-Waveform-domain runs play their stored waveforms. Feature-domain (log-mel) runs are inverted with
-Griffin-Lim through the run's own model frontend (``run.config["model"]["path"]``), and the page says it is an
-approximation. Image runs, and feature runs without a readable model, get a message instead of a player.
+Waveform inputs play as they are, at the schema's sample rate. Spectrogram inputs whose frontend the schema
+can rebuild are inverted with Griffin-Lim through that frontend (no model file needed), and the page says
+it is an approximation. Anything else gets a message saying why there is nothing to listen to.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import io
 import wave
-from pathlib import Path
 
 import numpy as np
 
 from proactiv.dashboard.data import RunData
+from proactiv.schema import build_frontend
 
-DEFAULT_RATE = 16000
+#: Griffin-Lim iterations: enough to be recognisable, few enough for about a second on 2 cores
+GRIFFIN_LIM_ITERATIONS = 32
 
 
 def wav_data_uri(samples: np.ndarray, sample_rate: int) -> str:
@@ -37,39 +38,30 @@ def wav_data_uri(samples: np.ndarray, sample_rate: int) -> str:
 
 
 def _frontend(data: RunData):
-    """The LogMel frontend of a feature-domain KWS run's model (cached on the RunData), or an error text."""
-    if "frontend" in data._cache:
-        return data._cache["frontend"]
-    model = data.run.config.get("model") or {}
-    path = model.get("path") if isinstance(model, dict) else None
-    result: object
-    if not path:
-        result = "this run names no model file, so its log-mel cannot be inverted to audio"
-    else:
-        file = Path(path)
-        file = file / "model.pt" if file.is_dir() else file
+    """The run's frontend rebuilt from its schema (once per run), or the reason it cannot be."""
+    if "frontend" not in data._cache:
         try:
-            from proactiv.tasks.kws import load_model
-
-            result = load_model(file).frontend
-        except Exception as err:  # missing/unreadable model: say so in the page
-            result = f"cannot load the model frontend from {file.name}: {err}"
-    data._cache["frontend"] = result
-    return result
+            data._cache["frontend"] = build_frontend(data.run.schema.frontend)
+        except (ValueError, TypeError, KeyError) as err:
+            data._cache["frontend"] = f"cannot rebuild this run's frontend to invert it to audio: {err}"
+    return data._cache["frontend"]
 
 
 def record_audio(data: RunData, arrays: dict[str, np.ndarray | None]) -> tuple[list[tuple[str, str]], str]:
-    """Players (label, data URI) for x, xT and x̂T of a record, and a note on what they are."""
-    cfg = data.run.config
-    sample = arrays["x_t"]
-    squeezed = np.squeeze(sample)
-    feature = cfg.get("domain") == "feature" or bool(cfg.get("frontend"))
-    if squeezed.ndim == 1:
-        rate = int(cfg.get("sample_rate") or DEFAULT_RATE)
-        players = [(k, wav_data_uri(v, rate)) for k, v in arrays.items() if v is not None]
-        return players, f"waveforms as the model received them ({rate} Hz)"
-    if not feature or cfg.get("task") not in ("kws", "synthetic"):
-        return [], "image task: nothing to listen to"
+    """Players (label, data URI) for the given inputs of a record (x, xT, x̂T), and a note on what they are
+    or why there are none."""
+    schema = data.run.schema
+    spec = schema.input
+    names = [k for k, v in arrays.items() if v is not None]
+    if not schema.audible:
+        why = "no frontend to invert" if spec.spectrogram else "not a sound"
+        return [], f"{spec.kind} inputs ({why}): nothing to listen to"
+    if spec.kind == "waveform":
+        if spec.sample_rate is None:
+            return [], "waveform inputs without a sample rate in the run schema: cannot play them"
+        return [(k, wav_data_uri(arrays[k], spec.sample_rate)) for k in names], (
+            f"waveforms as the model received them ({spec.sample_rate} Hz)"
+        )
     frontend = _frontend(data)
     if isinstance(frontend, str):
         return [], frontend
@@ -77,11 +69,15 @@ def record_audio(data: RunData, arrays: dict[str, np.ndarray | None]) -> tuple[l
 
     from proactiv.tasks.kws.frontend import griffin_lim
 
-    names = [k for k, v in arrays.items() if v is not None]
     stack = np.stack([np.squeeze(arrays[k]).astype(np.float32) for k in names])
-    if stack.ndim != 3 or stack.shape[1] != frontend.n_mels:
-        return [], f"inputs of shape {tuple(stack.shape[1:])} are not log-mel spectrograms of this frontend"
-    waves = griffin_lim(torch.from_numpy(stack), frontend, n_iter=32).numpy()
-    rate = int(frontend.sample_rate)
-    players = [(k, wav_data_uri(w, rate)) for k, w in zip(names, waves, strict=True)]
-    return players, "feature-domain run: audio is a Griffin-Lim inversion of the log-mel (approximate)"
+    if stack.ndim != 3 or stack.shape[1] != getattr(frontend, "n_mels", None):
+        return (
+            [],
+            f"inputs of shape {tuple(stack.shape[1:])} are not log-mel spectrograms of this run's frontend",
+        )
+    waves = griffin_lim(torch.from_numpy(stack), frontend, n_iter=GRIFFIN_LIM_ITERATIONS).numpy()
+    players = [(k, wav_data_uri(w, frontend.sample_rate)) for k, w in zip(names, waves, strict=True)]
+    return (
+        players,
+        "spectrogram inputs: audio is a Griffin-Lim inversion through the run's frontend (approximate)",
+    )
