@@ -102,3 +102,16 @@ def test_bias_map_shows_the_planted_band(run, vector_run):
     assert line.type == "scatter" and np.asarray(line.y)[10:20].mean() > 0.5
     with pytest.raises(ValueError, match="no bias map"):
         views.bias_map(run, class_name="nope")
+
+
+def test_embedding_names_missing_categories(run):
+    """A metadata column with gaps (e.g. no word for silence clips) is a category of its own, not an error."""
+    from proactiv.analysis import load_analysis
+    from proactiv.views.embedding import Colouring, embedding_figure
+
+    table = load_analysis(run).embedding_instances.copy()
+    table["meta.voice"] = table["meta.voice"].where(table["instance"] % 2 == 0, None)
+    fig = embedding_figure(table, "instance", [Colouring("meta.voice", "voice", True)])
+    names = [t.name for t in fig.data]
+    missing = next(t for t in fig.data if t.name == "(missing)")
+    assert "(missing)" in names and all(int(i) % 2 == 1 for i in missing.customdata)
