@@ -88,7 +88,7 @@ def test_same_records_whatever_the_batch_and_unit_sizes(small_cnn, tmp_path):
     model = small_cnn.double()
     runs = []
     for name, batch, inst_unit, proj_unit in (("a", 256, 10, 40), ("b", 3, 3, 5)):
-        projector = pv.Projector(model, lr=0.05, max_steps=60, batch_size=batch)
+        projector = pv.Projector(model, max_steps=60, batch_size=batch)
         run = small_sweep(model, tmp_path / name, torch.float64, projector=projector,
                           instances_per_unit=inst_unit, projections_per_unit=proj_unit)  # fmt: skip
         runs.append(run.records)

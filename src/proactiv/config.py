@@ -64,7 +64,7 @@ class ProjectionSpec(_Strict):
     """Projection settings; a field left out takes the task's default, then the Projector's."""
 
     loss: Literal["cross_entropy", "own_prediction", "mse", "l1"] | None = None
-    optimizer: Literal["adam", "sgd"] | None = None
+    optimizer: Literal["polyak", "adam", "sgd"] | None = None
     lr: float | Literal["auto"] | None = None
     lr_fraction: float | None = Field(None, gt=0)
     cutoff: float | None = Field(None, ge=0)
@@ -74,6 +74,7 @@ class ProjectionSpec(_Strict):
     regularizer: Literal["l2", "l1", "tv"] | None = None
     reg_weight: float | None = Field(None, ge=0)
     clamp: tuple[float, float] | None = None
+    fold_batch_norm: bool | None = None
 
     @field_validator("lr")
     @classmethod

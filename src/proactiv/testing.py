@@ -218,4 +218,44 @@ def sweep_image_run(
                  keep_arrays="all", pixel_range=1.0, progress=False, seed=seed)  # fmt: skip
 
 
-__all__ = ["BENCH_CLASSES", "bench_grid", "sweep_image_run", "synthetic_grid", "write_synthetic_run"]
+def planted_cue(
+    shape: tuple[int, int] = (16, 16), region=(slice(5, 8), slice(9, 12)), n: int = 32, seed: int = 0
+):
+    """A model whose only evidence for class 1 is the mean of ``region`` of a (1, *shape) input — a small patch
+    of an image, or a few rows (a narrow band) of a spectrogram-like map — while class 0 reads the whole input
+    weakly; with ``n`` inputs it calls class 0 and their desired label 1. A projection engine that shows what
+    the model wants to see puts the bias map's weight on ``region`` (see :func:`cue_shares`)."""
+    import torch
+    from torch import nn
+
+    class PlantedCue(nn.Module):
+        def forward(self, x):
+            cue = x[(slice(None), 0, *region)].flatten(1).mean(1)
+            return torch.stack([2.0 * x.flatten(1).mean(1), 8.0 * (cue - 0.5)], 1)
+
+    gen = torch.Generator().manual_seed(seed)
+    return PlantedCue(), torch.rand(n, 1, *shape, generator=gen) * 0.4, torch.ones(n, dtype=torch.long)
+
+
+def cue_shares(change, region) -> tuple[float, float]:
+    """In the bias map of ``change`` (x̂T − xT, (N, 1, H, W)), the share of its largest |elements| (as many as the
+    cue has) that lie in ``region`` (how high the cue ranks) and the share of its |mass| there (how much the
+    cue stands out: about the region's share of the area when the map is uniform)."""
+    import torch
+
+    bias = change.mean(0)[0].abs()
+    inside = torch.zeros_like(bias, dtype=torch.bool)
+    inside[region] = True
+    top = bias.flatten().topk(int(inside.sum())).indices
+    return float(inside.flatten()[top].float().mean()), float(bias[inside].sum() / bias.sum())
+
+
+__all__ = [
+    "BENCH_CLASSES",
+    "bench_grid",
+    "cue_shares",
+    "planted_cue",
+    "sweep_image_run",
+    "synthetic_grid",
+    "write_synthetic_run",
+]

@@ -30,7 +30,9 @@ def tabular_run(tmp_path_factory):
     model = Tabular()
     x = torch.randn(30, 8)
     y = model(x).argmax(1)
-    grid = pv.Grid([pv.transforms.get("noise", snr_db=[30, 10, 0]), pv.transforms.get("gain", gain_db=[0, -6])])
+    grid = pv.Grid(
+        [pv.transforms.get("noise", snr_db=[30, 10, 0]), pv.transforms.get("gain", gain_db=[0, -6])]
+    )
     run = pv.sweep(
         model, x, y, grid, tmp_path_factory.mktemp("tab") / "run", projector=pv.Projector(model, max_steps=80),
         class_names=["a", "b", "c"], progress=False, input_kind="vector",

@@ -37,7 +37,9 @@ def _traces(table: pd.DataFrame, id_column: str, c: Colouring, selected, webgl: 
         return None if selected is None else [k for k, v in enumerate(frame[id_column]) if int(v) in selected]
 
     if c.categorical:
-        values = table[c.column].map(lambda v: "(missing)" if pd.isna(v) else str(v))  # e.g. no word for silence
+        values = table[c.column].map(
+            lambda v: "(missing)" if pd.isna(v) else str(v)
+        )  # e.g. no word for silence
         out = []
         for k, cat in enumerate(sorted(values.unique(), key=value_order)):
             part = table[values == cat]
