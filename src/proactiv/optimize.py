@@ -316,24 +316,24 @@ class Projector:
         z = start = tgt = None
         state: dict[str, torch.Tensor] = {}
         while queue < n or idx.numel():
-            free = self.batch_size - idx.numel()
-            if free > 0 and queue < n:  # refill from the queue
-                new = torch.arange(queue, min(n, queue + free))
+            while idx.numel() < self.batch_size and queue < n:  # refill from the queue
+                new = torch.arange(queue, min(n, queue + self.batch_size - idx.numel()))
                 queue += new.numel()
-                x_new = inputs[new].to(dev)
+                new, x_new, t_new = self._admit(new, inputs, targets, res, on_done)
+                if not new.numel():
+                    continue
                 fresh = self._fresh_state(x_new)
                 if idx.numel():
                     z, start = torch.cat([z, x_new]), torch.cat([start, x_new])
-                    tgt = torch.cat([tgt, targets[new].to(dev)])
+                    tgt = torch.cat([tgt, t_new])
                     state = {k: torch.cat([state[k], fresh[k]]) for k in state}
                 else:
-                    z, start, tgt, state = x_new.clone(), x_new, targets[new].to(dev), fresh
+                    z, start, tgt, state = x_new.clone(), x_new, t_new, fresh
                 idx = torch.cat([idx, new])
+            if not idx.numel():
+                continue
             z = z.detach().requires_grad_(True)
             task, objective, out = self._losses(z, start, tgt)
-            first = state["t"] == 0
-            if first.any():
-                res.set_before(idx[first.cpu()], task[first], out[first])
             done = (task.detach() < self.cutoff) | (state["t"] >= self.max_steps)
             if done.any():
                 res.set_after(idx[done.cpu()], z[done], state["t"][done], task[done], out[done], self.cutoff)
@@ -350,6 +350,24 @@ class Projector:
             idx, z, start, tgt = idx[keep_cpu], z[keep], start[keep], tgt[keep]
             state = {k: s[keep] for k, s in state.items()}
         return res.result()
+
+    def _admit(self, rows, inputs, targets, res, on_done):
+        """Samples entering the working batch: one forward pass without gradients gives their loss before
+        projection; those already within the cutoff (or with no step budget) are done there and then, so a
+        record the model already gets right costs that one forward pass and no backward pass. Returns the
+        rows (and their inputs and targets) that need steps."""
+        x, tgt = inputs[rows].to(self.device), targets[rows].to(self.device)
+        with torch.no_grad():
+            task, _, out = self._losses(x, x, tgt)
+        res.set_before(rows, task, out)
+        done = (task < self.cutoff) | (self.max_steps == 0)
+        if done.any():
+            zero = torch.zeros(int(done.sum()), dtype=torch.long)
+            res.set_after(rows[done.cpu()], x[done], zero, task[done], out[done], self.cutoff)
+            if on_done:
+                on_done(int(done.sum()))
+        need = ~done
+        return rows[need.cpu()], x[need], tgt[need]
 
     def _project_batch_mean(self, inputs, targets, on_done) -> ProjectionResult:
         """The reference rule: each chunk steps together until its mean loss is below the cutoff."""
