@@ -23,13 +23,16 @@ CRITERIA = ("per_sample", "batch_mean")
 OPTIMIZERS = ("polyak", "adam", "sgd")
 #: Polyak steps aim at this fraction of the cutoff (aiming at the cutoff itself would land just above it)
 POLYAK_AIM = 0.5
-#: Polyak steps start at this multiple of the linear model's step: the loss falls slower than its tangent
-#: (measured on the KWS DS-CNN: ×2 needs 3 steps where ×1 needs 5, ×3 stops converging); a sample whose loss
-#: rose after a step halves its own multiple
+#: Polyak steps take at most this multiple of the linear model's step: the loss falls slower than its tangent
+#: (measured on the KWS DS-CNN: ×2 needs 3 steps where ×1 needs 5, ×3 stops converging). A step after which
+#: a sample's loss rose is taken back and retried at half the multiple; each kept step lets it grow by half
 POLYAK_GAIN = 2.0
 #: Polyak steps move the input by at most this many ``lr`` (RMS over the input) per step: a trust region for
 #: flat spots of the loss, where the linear model of the step would send the input far away
 POLYAK_TRUST = 10.0
+#: a sample not converged after this many Polyak steps (ten times the median on the KWS and digits models)
+#: continues with Adam
+POLYAK_PATIENCE = 10
 
 
 @dataclass
@@ -271,46 +274,88 @@ class Projector:
     def _fresh_state(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-sample optimiser state of samples entering the working batch (only what the rule needs)."""
         n, dev = x.shape[0], x.device
-        state = {"t": torch.zeros(n, dtype=torch.long, device=dev), "lr": self._step_sizes(x)}
-        if self.optimizer == "adam":
-            state.update(m=torch.zeros_like(x), v=torch.zeros_like(x))
-        elif self.optimizer == "polyak":
+        state = {
+            "t": torch.zeros(n, dtype=torch.long, device=dev),  # steps taken
+            "used": torch.zeros(n, dtype=torch.long, device=dev),  # steps counted against max_steps
+            "lr": self._step_sizes(x),
+        }
+        if self.optimizer in ("adam", "polyak"):  # Polyak's hard tail continues with Adam
+            state.update(
+                m=torch.zeros_like(x), v=torch.zeros_like(x), k=torch.zeros(n, dtype=torch.long, device=dev)
+            )
+        if self.optimizer == "polyak":
             state.update(
                 gain=torch.full((n,), POLYAK_GAIN, dtype=x.dtype, device=dev),
-                last=torch.full((n,), float("inf"), dtype=x.dtype, device=dev),
+                last=torch.full((n,), float("inf"), dtype=x.dtype, device=dev),  # loss at ``base``
+                base=torch.zeros_like(x),  # the last point whose step was kept, and its gradient
+                base_grad=torch.zeros_like(x),
+                best=torch.full((n,), float("inf"), dtype=x.dtype, device=dev),  # for stall detection
+                since=torch.zeros(n, dtype=torch.long, device=dev),
+                late=torch.zeros(n, dtype=torch.bool, device=dev),  # restarted with Adam
             )
         return state
 
-    def _update(self, z, grad, state, active, task):
-        """One optimiser step for the rows in ``active`` (bool mask); ``task`` is each row's loss at ``z``."""
+    def _update(self, z, grad, state, active, task, start):
+        """One optimiser step for the rows in ``active`` (bool mask); ``task`` is each row's loss at ``z``,
+        ``start`` the transformed inputs the rows started from."""
         view = (-1,) + (1,) * (z.dim() - 1)
         state["t"][active] += 1
-        lr = state["lr"].view(view)
+        state["used"][active] += 1
         if self.optimizer == "sgd":
-            delta = lr * grad
-        elif self.optimizer == "polyak":
-            rose = task > state["last"]  # the last step overshot: this sample takes shorter ones from now on
-            state["gain"] = torch.where(rose, state["gain"] / 2, state["gain"])
-            state["last"] = torch.where(active, task, state["last"])
-            gap = state["gain"] * (task - POLYAK_AIM * self.cutoff)
-            delta = _polyak_step(grad, gap, POLYAK_TRUST * state["lr"])
+            delta = state["lr"].view(view) * grad
+        elif self.optimizer == "adam":
+            delta = self._adam_step(grad, state, active)
         else:
-            b1, b2 = self.betas
-            m, v = state["m"], state["v"]
-            m.mul_(b1).add_(grad, alpha=1 - b1)
-            v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-            t = state["t"].to(z.dtype).clamp_min(1).view(view)
-            delta = lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + self.eps)
-        mask = active.view(view).to(z.dtype)
-        z = z - delta * mask
+            z, delta = self._polyak_update(z, grad, state, active, task, start)
+        z = z - delta * active.view(view).to(z.dtype)
         if self.clamp is not None:
             z = z.clamp(*self.clamp)
         return z
 
+    def _polyak_update(self, z, grad, state, active, task, start):
+        """Polyak steps (a step that raised the loss is retried from where it started, shorter). A sample that
+        stalls — no 10 % fall of its loss in POLYAK_PATIENCE steps: long steps can lead where the gradient
+        vanishes, e.g. below a model's dB floor — starts again from xT with Adam and the whole step budget, so
+        whatever the Adam engine brought within the cutoff still gets there (its steps count the Polyak ones
+        too). Returns the point to step from and the step."""
+        view = (-1,) + (1,) * (z.dim() - 1)
+        late = active & state["late"]
+        rose = (task > state["last"]) & ~late
+        back = rose.view(view)
+        z = torch.where(back, state["base"], z)
+        grad = torch.where(back, state["base_grad"], grad)
+        task = torch.where(rose, state["last"], task)
+        grown = (state["gain"] * 1.5).clamp(max=POLYAK_GAIN)
+        state.update(gain=torch.where(rose, state["gain"] / 2, grown), last=task, base=z, base_grad=grad)
+        fell = task < 0.9 * state["best"]
+        state["best"] = torch.where(fell, task, state["best"])
+        state["since"] = torch.where(fell, 0, state["since"] + 1)
+        delta = _polyak_step(
+            grad, state["gain"] * (task - POLYAK_AIM * self.cutoff), POLYAK_TRUST * state["lr"]
+        )
+        restart = active & ~late & (state["since"] >= POLYAK_PATIENCE)
+        if late.any() or restart.any():
+            delta = torch.where(late.view(view), self._adam_step(grad, state, late), delta)
+            again = restart.view(view)
+            z, delta = torch.where(again, start, z), torch.where(again, 0.0, delta)
+            state["used"] = torch.where(restart, 0, state["used"])
+            state["late"] = state["late"] | restart
+        return z, delta
+
+    def _adam_step(self, grad, state, rows):
+        """Adam's step for ``rows`` (its moments and step count advance only there; per-sample bias correction)."""
+        view = (-1,) + (1,) * (grad.dim() - 1)
+        b1, b2 = self.betas
+        state["k"] = state["k"] + rows.long()
+        on = rows.view(view)
+        m = state["m"] = torch.where(on, b1 * state["m"] + (1 - b1) * grad, state["m"])
+        v = state["v"] = torch.where(on, b2 * state["v"] + (1 - b2) * grad * grad, state["v"])
+        k = state["k"].to(grad.dtype).clamp_min(1).view(view)
+        return state["lr"].view(view) * (m / (1 - b1**k)) / ((v / (1 - b2**k)).sqrt() + self.eps)
+
     def _project_per_sample(self, inputs, targets, on_done) -> ProjectionResult:
         n = inputs.shape[0]
         res = _Outputs(inputs)
-        dev = self.device
         queue = 0  # next sample index to enter the working batch
         idx = torch.empty(0, dtype=torch.long)
         z = start = tgt = None
@@ -334,7 +379,7 @@ class Projector:
                 continue
             z = z.detach().requires_grad_(True)
             task, objective, out = self._losses(z, start, tgt)
-            done = (task.detach() < self.cutoff) | (state["t"] >= self.max_steps)
+            done = (task.detach() < self.cutoff) | (state["used"] >= self.max_steps)
             if done.any():
                 res.set_after(idx[done.cpu()], z[done], state["t"][done], task[done], out[done], self.cutoff)
                 if on_done:
@@ -345,7 +390,7 @@ class Projector:
                 continue
             (grad,) = torch.autograd.grad(objective[keep].sum(), z)
             with torch.no_grad():
-                z = self._update(z.detach(), grad, state, keep, task.detach())
+                z = self._update(z.detach(), grad, state, keep, task.detach(), start)
             keep_cpu = keep.cpu()
             idx, z, start, tgt = idx[keep_cpu], z[keep], start[keep], tgt[keep]
             state = {k: s[keep] for k, s in state.items()}
@@ -383,12 +428,12 @@ class Projector:
                 task, objective, out = self._losses(z, start, tgt)
                 if int(state["t"][0]) == 0:
                     res.set_before(chunk, task, out)
-                if task.mean().item() < self.cutoff or int(state["t"][0]) >= self.max_steps:
+                if task.mean().item() < self.cutoff or int(state["used"][0]) >= self.max_steps:
                     res.set_after(chunk, z, state["t"], task, out, self.cutoff)
                     break
                 (grad,) = torch.autograd.grad(objective.sum(), z)
                 with torch.no_grad():
-                    z = self._update(z.detach(), grad, state, everyone, task.detach())
+                    z = self._update(z.detach(), grad, state, everyone, task.detach(), start)
             if on_done:
                 on_done(chunk.numel())
         return res.result()
