@@ -204,3 +204,17 @@ def test_nothing_after_the_sweep_guesses_the_kind_of_run():
                 line = text[: m.start()].count("\n") + 1
                 offenders.append(f"{path.relative_to(SRC)}:{line}: {m.group(0)}")
     assert offenders == []
+
+
+def test_run_task_rebuilds_inputs_and_transforms_them_as_the_sweep_did(tmp_path):
+    from proactiv.sweep import model_inputs
+
+    run = tabular_run(tmp_path / "run")
+    task = pv.open_run(run.path).task()
+    arrays = run.arrays(instance=2, point=1)
+    again = model_inputs(run.grid, task.frontend, task.inputs[2:3], [2], run.config["seed"], point=1)
+    assert torch.allclose(again[0], torch.from_numpy(arrays["x_t"]))
+    between = {"noise.snr_db": 7.5}  # off the grid: seeded by the values, the same every time
+    a = model_inputs(run.grid, task.frontend, task.inputs[:3], [0, 1, 2], 0, values=between)
+    b = model_inputs(run.grid, task.frontend, task.inputs[:3], [0, 1, 2], 0, values=between)
+    assert torch.equal(a, b) and not torch.equal(a, task.inputs[:3])

@@ -233,6 +233,52 @@ def report(
     console.print(f"report written to [bold]{path}[/]")
 
 
+def _step_command(step) -> None:
+    """``proactiv <step.command> RUN [--set KEY=VALUE] [--device] [--force]``: compute one registered step."""
+
+    def command(
+        run: Annotated[Path, typer.Argument(help="run directory")],
+        set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE: a setting of this step")] = None,
+        device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+        force: Annotated[bool, typer.Option("--force", help="recompute even when fresh")] = False,
+        progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    ) -> None:
+        from proactiv.analysis.pipeline import analyze as analyze_run
+        from proactiv.analysis.pipeline import require_run
+        from proactiv.analysis.progress import step_progress
+        from proactiv.store import RunError
+
+        try:
+            r = require_run(run)
+            settings = _step_settings([f"{step.name}.{kv}" for kv in set_ or []])
+            with step_progress(progress) as report_step:
+                result = analyze_run(r, steps=[step.name], force=force, progress=report_step,
+                                     settings=settings, device=device)  # fmt: skip
+        except (ValueError, RunError) as err:
+            _fail(err)
+        state = "computed" if step.name in result.computed else "up to date"
+        typer.echo(f"{step.title}: {state} in {r.analysis_dir} ({', '.join(step.files)})")
+        if result.notes.get(step.name):
+            typer.echo(f"  {result.notes[step.name]}")
+
+    command.__doc__ = f"{step.title}: compute this analysis step of RUN into RUN/analysis/ (settings: " + (
+        ", ".join(f"{k}={json.dumps(v)}" for k, v in step.settings.items()) or "none"
+    ) + ")."
+    app.command(name=step.command)(command)
+
+
+def _mount_steps() -> None:
+    """A sub-command for every registered analysis step that names one."""
+    from proactiv.analysis import registered
+
+    for step in registered():
+        if step.command:
+            _step_command(step)
+
+
+_mount_steps()
+
+
 def main() -> None:
     app(prog_name="proactiv")
 

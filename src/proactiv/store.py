@@ -3,6 +3,7 @@
 ```
 RUN/run.json                     config, fingerprints, schema (what kind of run), status, counts
 RUN/model.pt                     a copy of an in-memory model (``pv.sweep`` without a model spec), for analyses
+RUN/data.pt                      and of its raw inputs, labels, metadata and frontend (``Run.task``)
 RUN/records/part-<unit>.parquet  one row per (instance, grid point) of one unit of work
 RUN/arrays/part-<unit>.npz       xT and x̂T of the kept pairs of that unit; clean-<iblock>.npy the clean inputs
 RUN/done/<unit>.json             completion marker, written last: a shard without one does not exist
@@ -31,6 +32,7 @@ from proactiv.transforms import Grid
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.pt"
+DATA_FILE = "data.pt"
 
 
 class RunError(RuntimeError):
@@ -164,10 +166,11 @@ class RunWriter:
         if not path.exists():
             atomic_write(path, lambda tmp: _savez(tmp, arrays))
 
-    def keep_model(self, model) -> None:
-        """Keep a copy of an in-memory model (the whole module, pickled by torch) so analyses can rebuild it
-        (``Run.model``). A model that cannot be pickled (e.g. a class defined inside a function) leaves the
-        run without a model spec and says why in run.json."""
+    def keep_model(self, model, data: dict) -> None:
+        """Keep a copy of an in-memory model and of what it was swept on (raw inputs, labels, metadata, class
+        names, frontend; pickled by torch) so analyses can rebuild both (``Run.model``, ``Run.task``). A model
+        that cannot be pickled (e.g. a class defined inside a function) leaves the run without a model spec and
+        says why in run.json; a frontend that cannot be pickled is left out (``Run.task`` says so)."""
         import torch
 
         if (self.path / MODEL_FILE).exists():
@@ -180,6 +183,12 @@ class RunWriter:
                 f"{type(model).__name__} could not be saved with the run ({type(err).__name__}: {err})"
             )
             write_json(self.path / "run.json", self.header)
+            return
+        try:
+            atomic_write(self.path / DATA_FILE, lambda tmp: torch.save(data, tmp))
+        except Exception:  # an unpicklable frontend: keep the data, say the frontend is missing
+            kept = {**data, "frontend": None, "frontend_note": f"{type(data['frontend']).__name__} not picklable"}
+            atomic_write(self.path / DATA_FILE, lambda tmp: torch.save(kept, tmp))
 
     def finish(self, status: str = "complete") -> None:
         self.header["status"] = status
@@ -311,12 +320,36 @@ class Run:
             return tuple(int(d) for d in shape[1:])
         return None
 
-    def model(self, device: str = "auto"):
-        """The model this run swept, rebuilt from the run's model spec (the config's task and model, or the copy
-        kept in the run), in eval mode on ``device``; its weights are checked against the run's fingerprint."""
-        from proactiv.device import resolve_device
-        from proactiv.fingerprint import model_hash
+    def task(self):
+        """What the run swept, rebuilt: a :class:`~proactiv.tasks.base.TaskData` with the model (as
+        :meth:`model` checks it), the raw inputs in instance order, labels, class names, metadata and frontend —
+        for analyses that transform inputs again (at any parameter value) or read the model's layers."""
+        from proactiv.tasks.base import TaskData
 
+        spec = self._model_spec()
+        if spec.get("source") == "config":
+            task = self._config_task(spec)
+        else:
+            import torch
+
+            file = self.path / DATA_FILE
+            if not file.exists():
+                raise RunError(f"run {self.path} keeps no copy of its inputs ({file} is missing)")
+            data = torch.load(file, map_location="cpu", weights_only=False)
+            if data.get("frontend_note"):
+                raise RunError(f"run {self.path}: its frontend was not kept ({data['frontend_note']})")
+            task = TaskData(
+                model=self.model(device="cpu"),
+                inputs=data["inputs"],
+                labels=data["labels"],
+                class_names=data.get("class_names"),
+                metadata=data.get("metadata"),
+                frontend=data["frontend"],
+            )
+        self._check_model(task.model)
+        return task
+
+    def _model_spec(self) -> dict:
         spec = self.schema.model
         if spec is None:
             raise RunError(
@@ -324,6 +357,34 @@ class Run:
                 + (f": {self.header.get('model_note')}" if self.header.get("model_note") else "")
                 + "; sweep with a config (model: ...) or pass model_spec= to pv.sweep"
             )
+        return spec
+
+    def _config_task(self, spec: dict):
+        from proactiv.config import parse_config
+        from proactiv.tasks import load_task
+
+        cfg = spec.get("config") or {
+            k: self.config[k] for k in ("task", "domain", "model", "data", "grid") if k in self.config
+        }
+        return load_task(parse_config(cfg, f"{self.path / 'run.json'} (model spec)"))
+
+    def _check_model(self, model) -> None:
+        from proactiv.fingerprint import model_hash
+
+        stored = self.fingerprints.get("model")
+        if stored and model_hash(model) != stored:
+            raise RunError(
+                f"run {self.path}: the rebuilt model differs from the one swept (weights fingerprint "
+                f"{model_hash(model)}, run has {stored}); was the model file changed, or a cached model "
+                "retrained ($PROACTIV_CACHE)?"
+            )
+
+    def model(self, device: str = "auto"):
+        """The model this run swept, rebuilt from the run's model spec (the config's task and model, or the copy
+        kept in the run), in eval mode on ``device``; its weights are checked against the run's fingerprint."""
+        from proactiv.device import resolve_device
+
+        spec = self._model_spec()
         if spec.get("source") == "run":
             import torch
 
@@ -337,19 +398,8 @@ class Run:
 
             model = load_model(ModelSpec.model_validate(spec.get("model") or {}))
         else:
-            from proactiv.config import parse_config
-            from proactiv.tasks import load_task
-
-            cfg = spec.get("config") or {
-                k: self.config[k] for k in ("task", "domain", "model", "data", "grid") if k in self.config
-            }
-            model = load_task(parse_config(cfg, f"{self.path / 'run.json'} (model spec)")).model
-        stored = self.fingerprints.get("model")
-        if stored and model_hash(model) != stored:
-            raise RunError(
-                f"run {self.path}: the rebuilt model differs from the one swept (weights fingerprint "
-                f"{model_hash(model)}, run has {stored}); was the model file changed, or a cached model retrained ($PROACTIV_CACHE)?"
-            )
+            model = self._config_task(spec).model
+        self._check_model(model)
         return model.to(resolve_device(device)).eval()
 
     def completed_units(self) -> set[str]:

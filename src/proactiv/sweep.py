@@ -124,7 +124,8 @@ def sweep(
     writer = RunWriter(out, header, resume)
     try:
         if schema.model is not None and schema.model.get("source") == "run":
-            writer.keep_model(model)
+            writer.keep_model(model, {"inputs": inputs, "labels": labels, "metadata": metadata,
+                                      "class_names": class_names, "frontend": frontend})  # fmt: skip
         kept = _kept_instances(_groups(labels, metadata, classifier), keep_arrays, arrays_per_class)
         iblocks = [np.arange(s, min(n, s + instances_per_unit)) for s in range(0, n, instances_per_unit)]
         gblocks = [
@@ -183,6 +184,35 @@ def _check(inputs, labels, metadata, class_names, keep_arrays):
     if keep_arrays not in KEEP_ARRAYS:
         raise ValueError(f"keep_arrays={keep_arrays!r}: expected one of {KEEP_ARRAYS}")
     return inputs.detach().cpu(), labels.cpu(), metadata
+
+
+def model_inputs(
+    grid: Grid,
+    frontend: Callable | None,
+    x: torch.Tensor,
+    ids,
+    seed: int,
+    point: int | None = None,
+    values: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """What the model sees of raw inputs ``x`` (instances ``ids``) under grid point ``point``, or under any
+    parameter ``values`` (columns left out at identity; off-grid values too), or clean when neither is given:
+    raw-domain transforms, the frontend, then feature-domain transforms — the sweep's own path, with its seeds."""
+    ids = [int(i) for i in ids]
+    with torch.no_grad():
+        if point is None and values is None:
+            return frontend(x) if frontend is not None else x
+        apply = (
+            (lambda z, stage: grid.apply(z, ids, int(point), seed, stage))
+            if point is not None
+            else (lambda z, stage: grid.apply_values(z, ids, values, seed, stage))
+        )
+        xt = apply(x, "input")
+        xt = apply(frontend(xt) if frontend is not None else xt, "feature")
+    if not torch.isfinite(xt).all():
+        where = grid[int(point)].values if point is not None else values
+        raise ValueError(f"grid point {where}: the transformed inputs contain NaN/Inf")
+    return xt
 
 
 def _schema(inputs, labels, metadata, frontend, projector, pixel_range, input_kind, sample_rate, model_spec):

@@ -25,7 +25,9 @@ NEEDS = frozenset({"records", "arrays", "model"})
 
 class StepContext:
     """What a step may use: the run, its records in DuckDB (``view``, opened on first use), the results of
-    the steps named in its ``after`` (``results[name]``, None when that step was skipped), and ``model()``."""
+    the steps named in its ``after`` (``results[name]``, None when that step was skipped), ``model()`` and
+    ``task()`` (the model and the raw inputs, rebuilt); in a report section also ``figure(fig, caption, alt)``,
+    which places a plotly figure in the page and returns its HTML."""
 
     def __init__(
         self,
@@ -33,12 +35,28 @@ class StepContext:
         view: RunView | None = None,
         results: dict[str, Any] | None = None,
         device: str = "auto",
+        figure: Callable[..., str] | None = None,
     ):
         self.run = run
         self.results: dict[str, Any] = dict(results or {})
         self.device = device
+        self.figure = figure
         self._view = view
         self._model = None
+        self._task = None
+
+    def task(self):
+        """The run's model and raw inputs rebuilt (:meth:`proactiv.store.Run.task`), once per context, with the
+        model on ``device``; a run that cannot rebuild them makes the step that asked a skipped step."""
+        if self._task is None:
+            try:
+                self._task = self.run.task()
+            except (RunError, ValueError) as err:
+                raise AnalysisError(f"cannot rebuild the task of run {self.run.path}: {err}") from err
+            from proactiv.device import resolve_device
+
+            self._task.model = self._task.model.to(resolve_device(self.device)).eval()
+        return self._task
 
     @property
     def view(self) -> RunView:
@@ -75,6 +93,8 @@ class Step:
     files: tuple[str, ...] = ()
     #: bump when what the step computes changes, so results stored by an older version count as stale
     version: int = 1
+    #: a ``proactiv`` sub-command that computes just this step (e.g. ``proactiv cka RUN``); None: none
+    command: str | None = None
 
     def compute(self, ctx: StepContext, settings: dict[str, Any], progress: Callable[[float], None]) -> Any:
         """The step's result; raise :class:`AnalysisError` to skip it for this run (the message says why)."""

@@ -187,7 +187,7 @@ class Page:
     def notes(self) -> dict[str, str]:
         return self.analysis.notes
 
-    def figure(self, fig: go.Figure, caption: str, alt: str) -> str:
+    def figure(self, fig: go.Figure, caption: str = "", alt: str = "figure") -> str:
         """A figure's place in the page; its JSON (without the template, sent once) goes to the script."""
         spec = fig.to_plotly_json()
         spec["layout"].pop("template", None)
@@ -361,7 +361,7 @@ RECORD_SECTIONS: dict[str, tuple[str | None, Callable[[Page], str]]] = {
 
 def _sections(page: Page) -> list[tuple[str, str]]:
     """(anchor, HTML) of every section, in page order: the summary, then the registered steps."""
-    ctx = StepContext(page.analysis.run, view=page.view, results=page.analysis.results)
+    ctx = StepContext(page.analysis.run, view=page.view, results=page.analysis.results, figure=page.figure)
     out = [("summary", _summary_section(page))]
     for step in registered():
         if step.name in SECTIONS:

@@ -7,6 +7,7 @@ given grid spec and can be recomputed anywhere.
 from __future__ import annotations
 
 import itertools
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,11 @@ from proactiv.transforms.base import BatchGenerator, Transform, derive_seed, get
 
 #: Domains applied to the raw input, before a task's frontend; "feature" transforms come after it.
 INPUT_DOMAINS = ("tensor", "waveform", "image")
+
+
+def _values_key(combo: tuple[float, ...]) -> int:
+    """A seed part for off-grid values: negative, so it never equals a grid point id, and stable."""
+    return -1 - derive_seed(*(int(struct.unpack("<q", struct.pack("<d", v))[0]) for v in combo))
 
 
 @dataclass(frozen=True)
@@ -71,9 +77,30 @@ class Grid:
         feature domain (after a task's frontend). Each transform draws from generators seeded by
         (seed, instance id, point id, transform position).
         """
+        return self._apply(x, instances, self._combos[point_id], point_id, seed, stage)
+
+    def apply_values(
+        self,
+        x: torch.Tensor,
+        instances: Sequence[int],
+        values: dict[str, float],
+        seed: int,
+        stage: str = "input",
+    ) -> torch.Tensor:
+        """Apply any parameter values, on the grid or between its points (``values``: column → value; columns
+        left out stay at their identity). Random draws are seeded by (seed, instance, the values, transform
+        position), so the same values give the same transformed input every time — what an adaptive search
+        over a parameter's continuous range needs."""
+        unknown = sorted(set(values) - set(self.columns))
+        if unknown:
+            raise KeyError(f"grid: no transform column {unknown[0]!r}; columns: {', '.join(self.columns)}")
+        combo = tuple(float(values.get(t.column, t.param.identity)) for t in self.transforms)
+        point_id = self._combos.index(combo) if combo in self._combos else _values_key(combo)
+        return self._apply(x, instances, combo, point_id, seed, stage)
+
+    def _apply(self, x, instances, combo, point_id: int, seed: int, stage: str) -> torch.Tensor:
         if len(instances) != x.shape[0]:
             raise ValueError(f"grid.apply: {x.shape[0]} inputs but {len(instances)} instance ids")
-        combo = self._combos[point_id]
         for pos, (transform, value) in enumerate(zip(self.transforms, combo, strict=True)):
             in_stage = (
                 transform.domain in INPUT_DOMAINS if stage == "input" else transform.domain == "feature"
