@@ -238,7 +238,9 @@ def _step_command(step) -> None:
 
     def command(
         run: Annotated[Path, typer.Argument(help="run directory")],
-        set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE: a setting of this step")] = None,
+        set_: Annotated[
+            list[str] | None, typer.Option("--set", help="KEY=VALUE: a setting of this step")
+        ] = None,
         device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
         force: Annotated[bool, typer.Option("--force", help="recompute even when fresh")] = False,
         progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
@@ -261,9 +263,11 @@ def _step_command(step) -> None:
         if result.notes.get(step.name):
             typer.echo(f"  {result.notes[step.name]}")
 
-    command.__doc__ = f"{step.title}: compute this analysis step of RUN into RUN/analysis/ (settings: " + (
-        ", ".join(f"{k}={json.dumps(v)}" for k, v in step.settings.items()) or "none"
-    ) + ")."
+    command.__doc__ = (
+        f"{step.title}: compute this analysis step of RUN into RUN/analysis/ (settings: "
+        + (", ".join(f"{k}={json.dumps(v)}" for k, v in step.settings.items()) or "none")
+        + ")."
+    )
     app.command(name=step.command)(command)
 
 

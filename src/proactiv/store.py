@@ -187,7 +187,11 @@ class RunWriter:
         try:
             atomic_write(self.path / DATA_FILE, lambda tmp: torch.save(data, tmp))
         except Exception:  # an unpicklable frontend: keep the data, say the frontend is missing
-            kept = {**data, "frontend": None, "frontend_note": f"{type(data['frontend']).__name__} not picklable"}
+            kept = {
+                **data,
+                "frontend": None,
+                "frontend_note": f"{type(data['frontend']).__name__} not picklable",
+            }
             atomic_write(self.path / DATA_FILE, lambda tmp: torch.save(kept, tmp))
 
     def finish(self, status: str = "complete") -> None:
@@ -363,9 +367,11 @@ class Run:
         from proactiv.config import parse_config
         from proactiv.tasks import load_task
 
-        cfg = spec.get("config") or {
-            k: self.config[k] for k in ("task", "domain", "model", "data", "grid") if k in self.config
-        }
+        cfg = dict(
+            spec.get("config")
+            or {k: self.config[k] for k in ("task", "domain", "model", "data") if k in self.config}
+        )
+        cfg["grid"] = self.config["grid"]  # the run's own grid spec (it keeps an infinite SNR as Infinity)
         return load_task(parse_config(cfg, f"{self.path / 'run.json'} (model spec)"))
 
     def _check_model(self, model) -> None:

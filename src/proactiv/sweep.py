@@ -194,10 +194,12 @@ def model_inputs(
     seed: int,
     point: int | None = None,
     values: dict[str, float] | None = None,
+    draws: dict[str, float] | None = None,
 ) -> torch.Tensor:
     """What the model sees of raw inputs ``x`` (instances ``ids``) under grid point ``point``, or under any
-    parameter ``values`` (columns left out at identity; off-grid values too), or clean when neither is given:
-    raw-domain transforms, the frontend, then feature-domain transforms — the sweep's own path, with its seeds."""
+    parameter ``values`` (columns left out at identity; off-grid values too; random draws seeded by ``draws``
+    when given, see :meth:`~proactiv.transforms.Grid.apply_values`), or clean when neither is given: raw-domain
+    transforms, the frontend, then feature-domain transforms — the sweep's own path, with its seeds."""
     ids = [int(i) for i in ids]
     with torch.no_grad():
         if point is None and values is None:
@@ -205,7 +207,7 @@ def model_inputs(
         apply = (
             (lambda z, stage: grid.apply(z, ids, int(point), seed, stage))
             if point is not None
-            else (lambda z, stage: grid.apply_values(z, ids, values, seed, stage))
+            else (lambda z, stage: grid.apply_values(z, ids, values, seed, stage, draws))
         )
         xt = apply(x, "input")
         xt = apply(frontend(xt) if frontend is not None else xt, "feature")
@@ -392,7 +394,7 @@ def sweep_config(
     settings = {**task.projection_defaults, **cfg.projection.given()}
     projector = Projector(task.model, device=device, **settings)
     record = cfg.model_dump(mode="json", exclude={"grid", "projection", "arrays", "seed", "units"})
-    rebuild = cfg.model_dump(mode="json", include={"task", "domain", "model", "data", "grid"})
+    rebuild = cfg.model_dump(mode="json", include={"task", "domain", "model", "data"})
     return sweep(
         task.model,
         task.inputs,

@@ -1,4 +1,5 @@
-"""Analyses of a run: difference embeddings, breakpoints, error slices, bias maps, interim views.
+"""Analyses of a run: difference embeddings, breakpoints, error slices, bias maps, interim views, CKA across
+transforms, per-instance breakpoints, adversarial and certified radii.
 
 Every function takes a run (an open :class:`~proactiv.store.Run` or its directory) and returns plain
 tables or arrays; :func:`analyze` computes every registered step (:mod:`proactiv.analysis.steps`) into
@@ -12,6 +13,20 @@ from proactiv.analysis.breakpoints import breakpoints, curves
 from proactiv.analysis.slices import error_slices
 from proactiv.analysis.embedding import difference_matrix, embed
 from proactiv.analysis.bias import BiasMaps, bias_maps
+from proactiv.analysis.cka import (
+    MinibatchCKA,
+    cka,
+    compare_models_cka,
+    layer_activations,
+    minibatch_cka,
+    transform_cka,
+)
+from proactiv.analysis.instance_breakpoints import (
+    InstanceBreakpoints,
+    instance_boundary,
+    instance_breakpoints,
+)
+from proactiv.analysis.radius import radius
 
 # isort: on
 from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
@@ -31,28 +46,38 @@ __all__ = [
     "BiasMaps",
     "InputKind",
     "Interim",
+    "InstanceBreakpoints",
     "KeptArrays",
+    "MinibatchCKA",
     "Step",
     "StepContext",
     "TableStep",
     "analyze",
     "bias_maps",
     "breakpoints",
+    "cka",
+    "compare_models_cka",
     "curves",
     "difference_matrix",
     "embed",
     "error_slices",
     "get",
     "input_kind",
+    "instance_boundary",
+    "instance_breakpoints",
     "interim",
     "is_image_run",
     "iter_arrays",
+    "layer_activations",
     "load",
     "load_analysis",
     "load_arrays",
+    "minibatch_cka",
+    "radius",
     "register",
     "registered",
     "stale_steps",
+    "transform_cka",
     "unregister",
     "worst_records",
 ]

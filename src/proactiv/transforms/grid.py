@@ -86,16 +86,21 @@ class Grid:
         values: dict[str, float],
         seed: int,
         stage: str = "input",
+        draws: dict[str, float] | None = None,
     ) -> torch.Tensor:
         """Apply any parameter values, on the grid or between its points (``values``: column → value; columns
         left out stay at their identity). Random draws are seeded by (seed, instance, the values, transform
-        position), so the same values give the same transformed input every time — what an adaptive search
-        over a parameter's continuous range needs."""
-        unknown = sorted(set(values) - set(self.columns))
+        position), so the same values give the same transformed input every time; ``draws`` seeds them by
+        other values instead — a search along a parameter that holds its start's draws sees one noise
+        realisation scaled, so whether an instance flips changes with the parameter alone."""
+        unknown = sorted((set(values) | set(draws or {})) - set(self.columns))
         if unknown:
             raise KeyError(f"grid: no transform column {unknown[0]!r}; columns: {', '.join(self.columns)}")
-        combo = tuple(float(values.get(t.column, t.param.identity)) for t in self.transforms)
-        point_id = self._combos.index(combo) if combo in self._combos else _values_key(combo)
+        combo, key = (
+            tuple(float(v.get(t.column, t.param.identity)) for t in self.transforms)
+            for v in (values, values if draws is None else draws)
+        )
+        point_id = self._combos.index(key) if key in self._combos else _values_key(key)
         return self._apply(x, instances, combo, point_id, seed, stage)
 
     def _apply(self, x, instances, combo, point_id: int, seed: int, stage: str) -> torch.Tensor:

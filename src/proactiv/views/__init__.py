@@ -11,6 +11,9 @@ missing) and returns a :class:`plotly.graph_objects.Figure`, which renders inlin
     pv.views.embedding(run, by="instance", colour="meta.voice")
     pv.views.record(run, instance=3, point=17)
     pv.views.bias_map(run, class_name="yes")
+    pv.views.cka(run)                         # CKA of clean x vs xT per layer and transform value
+    pv.views.instance_breakpoints(run)        # which classes break first, per transform parameter
+    pv.views.radius(run)                      # certified ≤ adversarial radius vs d_x vs breakpoints
 
 The dashboard and the report call the lower-level functions of each module (``curves_figure``,
 ``heatmap_figure``, ``embedding_figure``, ``record_figure``, ``bias_figure``, ``grid_diff_figure``) with the
@@ -23,19 +26,28 @@ import os
 
 import plotly.graph_objects as go
 
+from proactiv.analysis.instance_breakpoints import instance_boundary as _instance_boundary
 from proactiv.analysis.interim import interim
 from proactiv.analysis.pipeline import Analysis, analyze, load_analysis
+from proactiv.analysis.radius import instance_breakpoints as _breakpoints_of
+from proactiv.analysis.radius import projection_distance
 from proactiv.analysis.runview import RunView, open_view
 from proactiv.store import Run
 from proactiv.views.bias_map import run_bias_maps
+from proactiv.views.cka import cka
 from proactiv.views.curves import run_curves
 from proactiv.views.embedding import run_embedding
 from proactiv.views.heatmap import run_heatmaps
+from proactiv.views.instance_breakpoints import boundary_figure, distribution_figure
+from proactiv.views.radius import radius_figure
 from proactiv.views.record import record_facts, record_figure
 
 RunLike = Run | str | os.PathLike | RunView
 
-__all__ = ["bias_map", "curves", "embedding", "heatmap", "record"]
+__all__ = [
+    "bias_map", "cka", "curves", "embedding", "heatmap", "instance_boundary", "instance_breakpoints", "radius",
+    "record",
+]  # fmt: skip
 
 
 def _open(run: RunLike, steps: tuple[str, ...] = ()) -> tuple[RunView, Analysis]:
@@ -92,3 +104,23 @@ def bias_map(run: RunLike, class_name: str | None = None, point: int | None = No
     """The mean change x̂T − xT of one class (default: the strongest classes), over all grid points or one."""
     view, analysis = _open(run, ("bias_maps",))
     return run_bias_maps(analysis.bias, view.run.schema.input, class_name, point)
+
+
+def instance_breakpoints(run: RunLike) -> go.Figure:
+    """Per-instance breakpoints per class, one panel per transform parameter (which classes break first)."""
+    view, analysis = _open(run, ("instance_breakpoints",))
+    result = analysis["instance_breakpoints"]
+    return distribution_figure(None if result is None else result.table, view.params)
+
+
+def instance_boundary(run: RunLike, instance: int, col_a: str, col_b: str, **options) -> go.Figure:
+    """One instance's boundary curve in the plane of two parameters (computed now: forward passes only)."""
+    view = run if isinstance(run, RunView) else open_view(run)
+    return boundary_figure(_instance_boundary(view.run, instance, col_a, col_b, **options), view.params)
+
+
+def radius(run: RunLike, norm: str = "l2") -> go.Figure:
+    """Per instance: certified ≤ adversarial radius beside the projection distance d_x and the instance's
+    transform breakpoints — is the model fragile to meaningless change or to meaningful change?"""
+    view, analysis = _open(run, ("radius",))
+    return radius_figure(analysis["radius"], projection_distance(view), _breakpoints_of(view.run), norm)
