@@ -1,7 +1,7 @@
 """CKA speed and memory on real runs: per layer, minibatch CKA between the model's activations on clean x and
 on the regenerated xT (the ``cka`` step's :func:`~proactiv.analysis.cka.transform_cka`).
 
-- the KWS demo run (``runs/kws-demo-new``: 36 clips × 54 grid points = 1944 xT, the DS-CNN's 10 layers), plus
+- the KWS demo run (``runs/kws-demo``: 36 clips × 54 grid points = 1944 xT, the DS-CNN's 10 layers), plus
   layer × layer CKA between the trained DS-CNN and the same architecture untrained on those 1944 inputs;
 - the digits reference run (``runs/digits-reference``: 200 digits × 450 points, or ``--digits-points`` of them
   a seeded sample of the grid, the CNN's 3 layers).
@@ -39,7 +39,7 @@ from proactiv.sweep import model_inputs  # noqa: E402
 from proactiv.transforms.grid import Grid  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = {"kws": ROOT / "runs" / "kws-demo-new", "digits": ROOT / "runs" / "digits-reference"}
+RUNS = {"kws": ROOT / "runs" / "kws-demo", "digits": ROOT / "runs" / "digits-reference"}
 
 
 def _peak_mb() -> float:

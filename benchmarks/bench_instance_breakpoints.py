@@ -19,7 +19,7 @@ import torch
 import proactiv as pv
 from proactiv.analysis.instance_breakpoints import COARSE, instance_boundary, instance_breakpoints
 
-RUNS = ("runs/kws-demo-new", "runs/digits-reference")
+RUNS = ("runs/kws-demo", "runs/digits-reference")
 GOAL = 5.0
 
 

@@ -32,8 +32,8 @@ def bench(path: str, n: int | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kws", default="/work/main/runs/kws-demo-new")
-    parser.add_argument("--digits", default="/work/main/runs/digits-reference")
+    parser.add_argument("--kws", default="runs/kws-demo")
+    parser.add_argument("--digits", default="runs/digits-reference")
     parser.add_argument("--n", type=int, default=50, help="digits instances (spread over the run)")
     args = parser.parse_args()
     torch.set_num_threads(1)

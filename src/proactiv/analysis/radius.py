@@ -279,7 +279,7 @@ def projection_distance(view: RunView) -> pd.Series | None:
     return frame.set_index("instance").d
 
 
-def instance_breakpoints(run: Run):
+def stored_instance_breakpoints(run: Run):
     """The stored per-instance transform breakpoints (their long table), or None when not computed."""
     from proactiv.analysis.pipeline import load_analysis
 
@@ -323,7 +323,7 @@ class RadiusStep(TableStep):
         from proactiv.views.radius import radius_figure  # views are imported only when drawing
 
         dx = projection_distance(ctx.view)
-        return radius_figure(table, dx, instance_breakpoints(ctx.run)), fragility_sentence(table, dx)
+        return radius_figure(table, dx, stored_instance_breakpoints(ctx.run)), fragility_sentence(table, dx)
 
     def report_section(self, table, ctx):
         fig, sentence = self._figure(table, ctx)

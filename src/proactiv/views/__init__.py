@@ -29,8 +29,7 @@ import plotly.graph_objects as go
 from proactiv.analysis.instance_breakpoints import instance_boundary as _instance_boundary
 from proactiv.analysis.interim import interim
 from proactiv.analysis.pipeline import Analysis, analyze, load_analysis
-from proactiv.analysis.radius import instance_breakpoints as _breakpoints_of
-from proactiv.analysis.radius import projection_distance
+from proactiv.analysis.radius import projection_distance, stored_instance_breakpoints
 from proactiv.analysis.runview import RunView, open_view
 from proactiv.store import Run
 from proactiv.views.bias_map import run_bias_maps
@@ -123,4 +122,6 @@ def radius(run: RunLike, norm: str = "l2") -> go.Figure:
     """Per instance: certified ≤ adversarial radius beside the projection distance d_x and the instance's
     transform breakpoints — is the model fragile to meaningless change or to meaningful change?"""
     view, analysis = _open(run, ("radius",))
-    return radius_figure(analysis["radius"], projection_distance(view), _breakpoints_of(view.run), norm)
+    return radius_figure(
+        analysis["radius"], projection_distance(view), stored_instance_breakpoints(view.run), norm
+    )
