@@ -179,3 +179,31 @@ def test_the_step_runs_from_the_cli_and_reaches_the_report_and_dashboard(planted
         t for t in build_app([planted.path]).layout["tabs"].children if t.label == "Instance breakpoints"
     )
     assert tab["ibp-distribution"].figure.data and tab["ibp-boundary"].figure.data
+
+
+def test_slices_split_on_the_per_instance_breakpoints(tmp_path):
+    """Failures that follow how early instances break are found as a slice on ``ibp.<column>``."""
+    from proactiv.analysis.runview import open_view
+    from proactiv.analysis.slices import error_slices
+    from proactiv.testing import write_synthetic_run
+
+    view = open_view(write_synthetic_run(tmp_path / "run", n_instances=120))
+    ids = np.arange(120)
+    assert view.attach([pd.DataFrame({"instance": ids, "ibp.noise.snr_db": np.where(ids % 2, 0.8, 0.2)})])
+    top = error_slices(view, failure="instance % 2 = 0").iloc[0]
+    assert "ibp.noise.snr_db" in top.conditions and top.error_rate == 1.0
+    assert view.query(f"SELECT count(*) AS n FROM records WHERE {top['where']}").n[0] == top["size"]
+
+
+def test_the_dashboard_and_slices_see_each_instances_reach(planted):
+    from proactiv.dashboard.data import RunData
+
+    pv.analysis.analyze(planted, method="pca")
+    reach = pv.analysis.load(planted)["instance_breakpoints"].table
+    assert {"ibp.noise.snr_db", "ibp.gain.gain_db"} <= set(RunData(planted.path, compute=False).columns)
+    data = RunData(planted.path, compute=False)
+    never = data.sql('SELECT DISTINCT "ibp.noise.snr_db" AS r FROM records WHERE instance = 5').r[0]
+    assert (
+        never == 1.0
+        and reach[(reach.instance == 5) & (reach.column == "noise.snr_db")].breakpoint.isna().all()
+    )

@@ -94,7 +94,7 @@ def test_a_registered_step_reaches_the_cli_manifest_report_and_dashboard(toy, ru
     first = cli.invoke(app, ["analyze", str(run.path), "--method", "pca", "--no-progress"])
     assert first.exit_code == 0, first.output
     assert (
-        "computed: curves, breakpoints, slices, embedding_points, embedding_instances, bias_maps, cka, instance_breakpoints, radius, toy"
+        "computed: curves, breakpoints, instance_breakpoints, slices, embedding_points, embedding_instances, bias_maps, cka, radius, toy"
         in first.output
     )
     assert "toy: 4 classes" in first.output

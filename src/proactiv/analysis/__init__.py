@@ -8,8 +8,14 @@ imported only when used.
 """
 
 # isort: off
-# the built-in steps register on import, in this order: cheap tables first, embeddings and bias maps last
+# the built-in steps register on import, in this order (a step after those it reads): cheap tables first,
+# per-instance breakpoints before the slices that split on them, embeddings and bias maps, then the model's
 from proactiv.analysis.breakpoints import breakpoints, curves
+from proactiv.analysis.instance_breakpoints import (
+    InstanceBreakpoints,
+    instance_boundary,
+    instance_breakpoints,
+)
 from proactiv.analysis.slices import error_slices
 from proactiv.analysis.embedding import difference_matrix, embed
 from proactiv.analysis.bias import BiasMaps, bias_maps
@@ -20,11 +26,6 @@ from proactiv.analysis.cka import (
     layer_activations,
     minibatch_cka,
     transform_cka,
-)
-from proactiv.analysis.instance_breakpoints import (
-    InstanceBreakpoints,
-    instance_boundary,
-    instance_breakpoints,
 )
 from proactiv.analysis.radius import radius
 

@@ -374,6 +374,15 @@ def per_instance_table(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def instance_reach(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per instance, ``ibp.<column>``: the smallest ``range_fraction`` over the sides that flip, 0 for an
+    instance flipped at the identity, 1 where no side flips — comparable across parameters and sides, and
+    ordered by robustness (a breakpoint value is not: SNR breaks downward, speed on both sides)."""
+    reach = table.assign(reach=np.where(table.flipped_at_identity, 0.0, table.range_fraction.fillna(1.0)))
+    wide = reach.pivot_table(index="instance", columns="column", values="reach", aggfunc="min")
+    return wide.rename(columns=lambda c: PREFIX + c).reset_index().rename_axis(columns=None)
+
+
 def instance_boundary(
     run: Run | str,
     instance: int,
@@ -457,6 +466,11 @@ class InstanceBreakpointsStep(Step):
                                                 resolution=settings["resolution"], held=settings["held"],
                                                 coarse=settings["coarse"], device=ctx.device, task=task)  # fmt: skip
         return result
+
+    def instance_columns(self, result: InstanceBreakpoints) -> pd.DataFrame:
+        """``ibp.<column>`` per instance, for slices: how far from the identity it first flips, as a fraction of
+        the parameter's search range (0: already flipped at the identity; 1: never within the range)."""
+        return instance_reach(result.table)
 
     def save(self, result: InstanceBreakpoints, folder: Path) -> None:
         for name, frame in zip(self.files, (result.table, result.per_instance, result.boundary), strict=True):

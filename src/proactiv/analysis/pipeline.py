@@ -133,7 +133,7 @@ def stale_steps(run: Run, settings: dict[str, dict] | None = None) -> list[str]:
             and entry.get("version", 1) == step.version  # manifests from before step versions: version 1
             and entry.get("settings") == _plain(settings.get(step.name, step.settings))
             and all((folder / f).exists() for f in entry.get("files", []))
-            and not any(a in out for a in step.after)
+            and not any(a in out for a in (*step.after, *step.uses))
         )
         if not fresh:
             out.append(step.name)
@@ -206,7 +206,7 @@ def analyze(
         started = time.perf_counter()
         tick = (lambda f, s=step.name: progress(s, f)) if progress else (lambda f: None)
         tick(0.0)
-        for name in step.after:
+        for name in (*step.after, *step.uses):
             if name not in ctx.results:
                 ctx.results[name] = _stored(get(name), folder)
         note, files = _run_step(step, ctx, cfg[step.name], folder, tick)

@@ -70,6 +70,8 @@ class RunView:
     con: duckdb.DuckDBPyConnection = field(repr=False)
     columns: list[str]
     n_records: int
+    #: per-instance columns of analyses joined onto the records (see :meth:`attach`)
+    instance_columns: list[str] = field(default_factory=list)
 
     @property
     def grid_columns(self) -> list[str]:
@@ -83,6 +85,14 @@ class RunView:
     @property
     def meta_columns(self) -> list[str]:
         return [c for c in self.columns if c.startswith("meta.")]
+
+    def attach(self, frames: list[pd.DataFrame]) -> list[str]:
+        """Add per-instance columns of analyses (e.g. each instance's transform breakpoints) to the records,
+        so slices can split on them; returns their names (also in :attr:`instance_columns`)."""
+        added = attach_instance_columns(self.con, frames)
+        self.columns = [r[0] for r in self.con.execute("DESCRIBE records").fetchall()]
+        self.instance_columns = sorted(set(self.instance_columns) | set(added))
+        return added
 
     @property
     def schema(self) -> RunSchema:
@@ -178,6 +188,28 @@ def open_view(run: Run | str | os.PathLike) -> RunView:
         raise AnalysisError(f"run {run.path}: records lack the columns {missing}; is it a proactiv run?")
     n = con.execute("SELECT count(*) FROM records").fetchall()[0][0]
     return RunView(run=run, con=con, columns=columns, n_records=int(n))
+
+
+def attach_instance_columns(con: duckdb.DuckDBPyConnection, frames: list[pd.DataFrame]) -> list[str]:
+    """Join per-instance columns (each frame: ``instance`` + columns, from a step's ``instance_columns``) onto
+    the ``records`` table of ``con``, replacing earlier ones of the same name; returns the columns added."""
+    added = []
+    for k, frame in enumerate(f for f in frames if f is not None and not f.empty):
+        cols = [c for c in frame.columns if c != "instance"]
+        have = [r[0] for r in con.execute("DESCRIBE records").fetchall()]
+        old = [c for c in cols if c in have]
+        con.register(f"_instance_{k}", frame)
+        try:
+            keep = f"* EXCLUDE ({', '.join(q(c) for c in old)})" if old else "*"
+            pick = ", ".join(f"c.{q(c)}" for c in cols)
+            con.execute(
+                f"CREATE OR REPLACE TABLE records AS SELECT r.{keep}, {pick} FROM records r "
+                f"LEFT JOIN _instance_{k} c USING (instance)"
+            )
+        finally:
+            con.unregister(f"_instance_{k}")
+        added += cols
+    return added
 
 
 def records_fingerprint(run: Run) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from proactiv.analysis.runview import AnalysisError, RunView, format_value, open_view, q
-from proactiv.analysis.steps import TableStep, register
+from proactiv.analysis.steps import TableStep, get, register
 from proactiv.store import Run
 
 
@@ -52,7 +52,7 @@ def _design(frame: pd.DataFrame, view: RunView, top_categories: int) -> tuple[np
     """The tree's input matrix and what each of its columns means."""
     n_instances = frame.instance.nunique()
     blocks, features = [], []
-    numeric = list(view.grid_columns)
+    numeric = list(view.grid_columns) + [c for c in view.instance_columns if not frame[c].isna().any()]
     group = view.group_column
     categorical = [group] if group is not None else []
     for col in view.meta_columns:
@@ -176,7 +176,15 @@ def error_slices(
             )
         failure = "NOT correct_t"
     cols = ", ".join(
-        q(c) for c in ["instance", "point", "label_name", *view.grid_columns, *view.meta_columns]
+        q(c)
+        for c in [
+            "instance",
+            "point",
+            "label_name",
+            *view.grid_columns,
+            *view.meta_columns,
+            *view.instance_columns,
+        ]
     )
     frame = view.query(f"SELECT {cols}, ({failure})::BOOLEAN AS failure FROM records")
     y = frame.failure.fillna(False).to_numpy(dtype=bool)
@@ -222,14 +230,16 @@ def error_slices(
 
 
 class SlicesStep(TableStep):
-    """Error slices (:func:`error_slices`)."""
+    """Error slices (:func:`error_slices`), splitting also on the per-instance breakpoints when computed."""
 
     name = "slices"
     title = "Error slices"
     settings = {"failure": None, "max_depth": 3}
     files = ("slices.parquet",)
+    uses = ("instance_breakpoints",)
 
     def compute(self, ctx, settings, progress):
+        ctx.view.attach([get(n).instance_columns(ctx.results[n]) for n in self.uses if ctx.results.get(n)])
         return error_slices(ctx.view, failure=settings["failure"], max_depth=settings["max_depth"])
 
     def note(self, table):

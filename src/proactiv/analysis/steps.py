@@ -89,6 +89,9 @@ class Step:
     needs: frozenset[str] = frozenset({"records"})
     #: names of earlier steps whose results ``compute`` reads from ``ctx.results``
     after: tuple[str, ...] = ()
+    #: names of earlier steps whose results it uses when they have one (``ctx.results[name]`` may be None);
+    #: a new result of theirs makes this step stale, but asking for this step does not compute them
+    uses: tuple[str, ...] = ()
     #: the files ``save`` writes into ``RUN/analysis/``
     files: tuple[str, ...] = ()
     #: bump when what the step computes changes, so results stored by an older version count as stale
@@ -109,6 +112,11 @@ class Step:
     def note(self, result: Any) -> str:
         """What people should know about this result (what was sampled, which rule was used …)."""
         return ""
+
+    def instance_columns(self, result: Any) -> pd.DataFrame | None:
+        """Per-instance columns (``instance`` + named columns) that error slices and the dashboard's filters can
+        use like record columns (None: none)."""
+        return None
 
     def report_section(self, result: Any, ctx: StepContext) -> str | None:
         """An HTML fragment for the report (None: no section)."""
@@ -141,7 +149,7 @@ def register(step: Step) -> Step:
     unknown = sorted(set(step.needs) - NEEDS)
     if unknown:
         raise ValueError(f"step {step.name}: unknown needs {unknown}; a step may need {sorted(NEEDS)}")
-    missing = [a for a in step.after if a not in _REGISTRY]
+    missing = [a for a in (*step.after, *step.uses) if a not in _REGISTRY]
     if missing:
         raise ValueError(f"step {step.name} reads {missing}: register those steps first")
     if not step.files:
@@ -152,7 +160,7 @@ def register(step: Step) -> Step:
 
 def unregister(name: str) -> None:
     """Remove a step (e.g. one a test registered); refused while another step reads its results."""
-    readers = [s.name for s in _REGISTRY.values() if name in s.after]
+    readers = [s.name for s in _REGISTRY.values() if name in (*s.after, *s.uses)]
     if readers:
         raise ValueError(f"steps {readers} read {name!r}; unregister them first")
     get(name)

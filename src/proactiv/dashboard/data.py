@@ -19,7 +19,7 @@ import pandas as pd
 
 from proactiv.analysis import Analysis, analyze, load_analysis, registered
 from proactiv.analysis.arrays import kept_pairs
-from proactiv.analysis.runview import QUALITY_METRICS, RunView, metric_sql, q
+from proactiv.analysis.runview import QUALITY_METRICS, RunView, attach_instance_columns, metric_sql, q
 from proactiv.schema import InputSpec
 from proactiv.store import Run, RunError, open_run
 
@@ -111,6 +111,9 @@ class RunData:
         self.analysis = ensure_analysis(self.run, progress) if compute else load_analysis(self.run)
         self.con = duckdb.connect()
         self.run.load_records(self.con)
+        # per-instance columns of analyses (e.g. breakpoints) that slice clauses may use, like record columns
+        attach_instance_columns(self.con, [s.instance_columns(self.analysis[s.name]) for s in registered()
+                                           if self.analysis[s.name] is not None])  # fmt: skip
         kept = kept_pairs(self.run).astype("int64")
         self.con.register("kept_df", kept)
         self.con.execute("CREATE TABLE kept AS SELECT DISTINCT instance, point FROM kept_df")
