@@ -184,7 +184,7 @@ def test_synthetic_runs_declare_their_kind(tmp_path):
 #: a frontend's repr
 GUESSES = [
     r"""["']pred_t["']\s+(not\s+)?in\b""",
-    r"""["']correct_t["']\s+(not\s+)?in\s+\w*\.?columns""",
+    r"""["'](pred_\w+|flipped|correct_\w+|psnr_\w+|ssim_\w+|d_x_l2)["']\s+(not\s+)?in\s+[\w.]*columns""",
     r"""\b(task|cfg\.get\(["']task["']\))\s*(==|!=|in|not in)\s*\(?["'](kws|digits|emnist|denoise|synthetic|custom)""",
     r"""get\(["']task["']\)\s*(==|!=|in|not in)""",
     r"""get\(["']frontend["']\)""",
@@ -218,3 +218,26 @@ def test_run_task_rebuilds_inputs_and_transforms_them_as_the_sweep_did(tmp_path)
     a = model_inputs(run.grid, task.frontend, task.inputs[:3], [0, 1, 2], 0, values=between)
     b = model_inputs(run.grid, task.frontend, task.inputs[:3], [0, 1, 2], 0, values=between)
     assert torch.equal(a, b) and not torch.equal(a, task.inputs[:3])
+
+
+def test_bad_schema_arguments_are_named_and_nothing_is_written(tmp_path):
+    model = TabularMLP()
+    x, y = torch.randn(4, 6), torch.zeros(4, dtype=torch.long)
+    for kw, message in (
+        ({"input_kind": "sound"}, "input_kind='sound'"),
+        ({"sample_rate": -5}, "sample_rate=-5"),
+        ({"schema": RunSchema(target="label", input=input_spec("vector", (6,)), group_column="meta.speaker")},
+         "no metadata column 'speaker'"),
+    ):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            pv.sweep(model, x, y, GRID, tmp_path / "run", progress=False, **kw)
+        assert not (tmp_path / "run").exists()
+
+
+def test_record_columns_come_from_the_schema(tmp_path):
+    image = sweep_image_run(tmp_path / "den")  # tensor target: within-cutoff outcome, no predictions
+    s = image.schema
+    assert s.has("correct_t") and s.has("psnr_out_t") and not s.has("flipped") and not s.has("pred_t")
+    tab = tabular_run(tmp_path / "tab").schema
+    assert tab.has("flipped") and tab.has("pred_t") and tab.has("d_x") and not tab.has("psnr_t")
+    assert set(c for c in image.records.columns if s.has(c)) >= {"correct_t", "d_x", "psnr_out_t", "ssim_t"}

@@ -79,6 +79,8 @@ class InputSpec:
     def __post_init__(self):
         if self.kind not in INPUT_KINDS:
             raise ValueError(f"input kind {self.kind!r}: expected one of {', '.join(INPUT_KINDS)}")
+        if self.sample_rate is not None and not int(self.sample_rate) > 0:
+            raise ValueError(f"sample_rate={self.sample_rate!r}: expected samples per second > 0")
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
         object.__setattr__(self, "axes", tuple(str(a) for a in self.axes))
         if self.value_range is not None:
@@ -188,6 +190,13 @@ class RunSchema:
             self.input.spectrogram and self.frontend is not None and self.input.sample_rate is not None
         )
 
+    def has(self, column: str) -> bool:
+        """Whether this run's records carry ``column`` among their outcome and metric columns (predictions
+        and flips for classifiers, ``correct_t`` with an outcome, the metric columns)."""
+        if column in CLASSIFIER_COLUMNS:
+            return self.classifier or (self.outcome is not None and column in ("correct_t", "correct_proj"))
+        return column in self.metrics
+
     @property
     def has_outputs(self) -> bool:
         """Whether kept arrays hold the model's outputs f(xT), f(x̂T) and the target y (tensor targets)."""
@@ -228,6 +237,8 @@ def input_spec(
     """An :class:`InputSpec` for one input of ``shape``; ``kind=None`` takes the documented default: images
     when a value range is given, spectrograms behind a frontend, waveforms with a sample rate, vectors for one
     axis, images (a matrix drawn with row 0 on top) otherwise."""
+    if kind is not None and kind not in INPUT_KINDS:
+        raise ValueError(f"input_kind={kind!r}: expected one of {', '.join(INPUT_KINDS)}")
     shape = tuple(int(d) for d in shape)
     wide = [d for d in shape if d > 1]
     if kind is None:

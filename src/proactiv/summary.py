@@ -19,7 +19,6 @@ def summarize(run: Run) -> dict:
     counts = run.query(
         "SELECT count(*) AS n, count(DISTINCT instance) AS inst, count(DISTINCT point) AS pts FROM records"
     )
-    columns = set(run.columns())
     schema = run.schema
     parts = []
     if schema.outcome == "accuracy":
@@ -34,7 +33,7 @@ def summarize(run: Run) -> dict:
             "avg(correct_t::DOUBLE) AS within_cutoff",
             "avg(correct_proj::DOUBLE) AS within_cutoff_proj",
         ]
-    if "psnr_out_t" in columns:  # medians: identical images have an infinite PSNR
+    if schema.has("psnr_out_t"):  # medians: identical images have an infinite PSNR
         parts += ["median(psnr_out_t) AS psnr_out_t", "median(psnr_out_proj) AS psnr_out_proj"]
     parts += ["avg(converged::DOUBLE) AS converged", "median(steps) AS median_steps", "avg(d_x) AS mean_d_x"]
     agg = ", ".join(parts + ["count(*) AS records"])

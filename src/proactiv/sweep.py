@@ -24,7 +24,6 @@ from proactiv.metrics import differences
 from proactiv.optimize import ProjectionResult, Projector
 from proactiv.progress import progress_bar
 from proactiv.schema import (
-    GROUP_META,
     RunSchema,
     expected_metrics,
     frontend_config,
@@ -121,12 +120,12 @@ def sweep(
         inputs, labels, metadata, frontend, projector, pixel_range, input_kind, sample_rate, model_spec
     )
     header["schema"] = schema.to_dict()
+    kept = _kept_instances(_groups(labels, metadata, schema), keep_arrays, arrays_per_class)  # before writing
     writer = RunWriter(out, header, resume)
     try:
         if schema.model is not None and schema.model.get("source") == "run":
             writer.keep_model(model, {"inputs": inputs, "labels": labels, "metadata": metadata,
                                       "class_names": class_names, "frontend": frontend})  # fmt: skip
-        kept = _kept_instances(_groups(labels, metadata, classifier), keep_arrays, arrays_per_class)
         iblocks = [np.arange(s, min(n, s + instances_per_unit)) for s in range(0, n, instances_per_unit)]
         gblocks = [
             np.arange(s, min(len(grid), s + points_per_unit)) for s in range(0, len(grid), points_per_unit)
@@ -248,13 +247,17 @@ def _schema(inputs, labels, metadata, frontend, projector, pixel_range, input_ki
     )
 
 
-def _groups(labels, metadata, classifier) -> np.ndarray:
-    """Each instance's class: its label, else the first :data:`GROUP_META` metadata column, else one group."""
-    if classifier:
+def _groups(labels, metadata, schema: RunSchema) -> np.ndarray:
+    """Each instance's class, by the schema's group column (labels, a metadata column, or one group)."""
+    if schema.group_column == "label_name":
         return labels.numpy()
-    for col in GROUP_META:
-        if metadata is not None and col in metadata.columns:
-            return metadata[col].astype(str).to_numpy()
+    if schema.group_column is not None:
+        name = schema.group_column.removeprefix("meta.")
+        if metadata is None or name not in metadata.columns:
+            raise ValueError(
+                f"schema.group_column={schema.group_column!r}: no metadata column {name!r} to group by"
+            )
+        return metadata[name].astype(str).to_numpy()
     return np.zeros(labels.shape[0], dtype=np.int64)
 
 

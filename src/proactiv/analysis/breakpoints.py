@@ -54,7 +54,7 @@ BREAKPOINT_COLUMNS = [
 def _metrics(view: RunView) -> dict[str, str]:
     """The curve metrics this run's records support, with the image-quality columns of image runs."""
     names = [view.correct_metric] if view.correct_metric else []
-    names += [m for m in ("flip_rate",) if "flipped" in view.columns] + ["loss_t", "d_x"]
+    names += [m for m in ("flip_rate",) if view.schema.has("flipped")] + ["loss_t", "d_x"]
     return {**{m: CURVE_METRICS[m] for m in names}, **{m: metric_sql(m) for m in view.quality_metrics}}
 
 

@@ -50,7 +50,7 @@ def difference_matrix(
     if by not in BY:
         raise ValueError(f"by={by!r}: expected one of {BY}")
     view = run if isinstance(run, RunView) else open_view(run)
-    metrics = [m for m in (metrics or DIFFERENCE_METRICS) if m in view.columns]
+    metrics = [m for m in (metrics or DIFFERENCE_METRICS) if view.schema.has(m)]
     if not metrics:
         raise AnalysisError(
             f"run {view.run.path}: none of the metrics {list(DIFFERENCE_METRICS)} is in its records"
@@ -124,7 +124,7 @@ def _umap(matrix: np.ndarray, seed: int) -> np.ndarray:
 def _colour_columns(view: RunView, by: str) -> pd.DataFrame:
     """Per-row values to colour an embedding by: grid values or class and metadata, plus outcome means."""
     acc = f"avg(correct_t::DOUBLE) AS {view.correct_metric}, " if view.correct_metric else ""
-    acc += "avg(flipped::DOUBLE) AS flip_rate, " if "flipped" in view.columns else ""
+    acc += "avg(flipped::DOUBLE) AS flip_rate, " if view.schema.has("flipped") else ""
     outcome = f"{acc}avg(d_x) AS mean_d_x, avg(loss_t) AS mean_loss_t"
     if by == "point":
         frame = view.query(f"SELECT point, {outcome} FROM records GROUP BY point")

@@ -161,6 +161,14 @@ def _ids(n: int, max_instances: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_instances).round().astype(int))
 
 
+def _norms(norms: str | Sequence[str]) -> list[str]:
+    norms = [norms] if isinstance(norms, str) else list(norms)
+    unknown = sorted(set(norms) - set(NORMS))
+    if unknown or not norms:
+        raise ValueError(f"norms {unknown or norms}: expected some of {list(NORMS)}")
+    return norms
+
+
 def radius_table(
     run: Run,
     task,
@@ -175,10 +183,7 @@ def radius_table(
     ``certified=None``: certify when the model is supported."""
     from proactiv.sweep import model_inputs
 
-    norms = [norms] if isinstance(norms, str) else list(norms)
-    unknown = sorted(set(norms) - set(NORMS))
-    if unknown or not norms:
-        raise ValueError(f"norms {unknown or norms}: expected some of {list(NORMS)}")
+    norms = _norms(norms)
     if not run.schema.classifier:
         raise AnalysisError(
             f"run {run.path} has no class labels; the radius is the change that flips a class"
@@ -243,6 +248,7 @@ def radius(
     prediction (``radius_l2`` / ``radius_linf``: upper bounds on the true minimal radius) and, with
     ``certified=True``, the largest radius proved not to flip it (``certified_l2`` / ``certified_linf``)."""
     run = run if isinstance(run, Run) else open_run(run)
+    norm = _norms(norm)  # checked before the model is rebuilt
     table, _ = radius_table(
         run, StepContext(run, device=device).task(), norm, certified, max_instances, steps
     )
@@ -273,7 +279,7 @@ def fragility_sentence(table: pd.DataFrame, dx: pd.Series | None) -> str:
 
 def projection_distance(view: RunView) -> pd.Series | None:
     """Per instance, the median ``d_x_l2`` of its records (None when the records have no such column)."""
-    if "d_x_l2" not in view.columns:
+    if not view.schema.has("d_x_l2"):
         return None
     frame = view.query("SELECT instance, median(d_x_l2) AS d FROM records GROUP BY instance")
     return frame.set_index("instance").d

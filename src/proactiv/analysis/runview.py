@@ -118,7 +118,7 @@ class RunView:
     @property
     def quality_metrics(self) -> list[str]:
         """The PSNR/SSIM columns of an image run, in :data:`QUALITY_METRICS` order."""
-        return [m for m in QUALITY_METRICS if m in self.columns]
+        return [m for m in QUALITY_METRICS if self.schema.has(m)]
 
     @property
     def group_column(self) -> str | None:

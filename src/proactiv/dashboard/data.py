@@ -42,7 +42,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
 def run_metrics(view: RunView) -> dict[str, tuple[str, str, str]]:
     """The metrics a run's records support (one outcome metric: accuracy or within cutoff)."""
     outcome = {"accuracy", "within_cutoff"} - {view.correct_metric}
-    return {k: v for k, v in METRICS.items() if v[2] in view.columns and k not in outcome}
+    return {k: v for k, v in METRICS.items() if view.schema.has(v[2]) and k not in outcome}
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class RunData:
             self.scalar(
                 "SELECT avg(correct_clean::DOUBLE) FROM (SELECT DISTINCT instance, correct_clean FROM records)"
             )
-            if "correct_clean" in self.columns
+            if self.run.schema.has("correct_clean")
             else None
         )
         within = None
@@ -222,7 +222,7 @@ class RunData:
         quality = {
             m: float(self.scalar(f"SELECT avg({metric_sql(m)}) FROM records"))
             for m in ("psnr_t", "psnr_out_t", "psnr_out_proj")
-            if m in self.columns
+            if self.run.schema.has(m)
         }
         grid = "; ".join(
             f"{self.grid_label(c)}: {', '.join(fmt_value(v) for v in self.values(c))}"
@@ -322,7 +322,8 @@ class RunData:
         if self.classifier:
             preds = ", r.label_name, r.pred_t, r.pred_proj"
         else:
-            extra = [c for c in (self.view.group_column, "correct_t", "psnr_out_t") if c in self.columns]
+            extra = [c for c in ("correct_t", "psnr_out_t") if self.run.schema.has(c)]
+            extra = [self.view.group_column, *extra] if self.view.group_column else extra
             preds = "".join(f", r.{q(c)}" for c in extra)
         return self.sql(
             f"SELECT r.instance, r.point, {grid}{preds}, r.loss_t, r.d_x "

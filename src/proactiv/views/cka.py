@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from proactiv.analysis.cka import DEPARTURE, departures
-from proactiv.analysis.pipeline import analyze, load_analysis
 from proactiv.analysis.runview import format_value
-from proactiv.store import Run
+from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, message_figure
 
 #: cells per panel up to which each cell also shows its value
@@ -91,12 +88,10 @@ def compare_figure(table: pd.DataFrame, name_a: str = "model A", name_b: str = "
     return fig
 
 
-def cka(run: Run | str | os.PathLike, device: str = "auto") -> go.Figure:
+def cka(run: RunLike, device: str = "auto") -> go.Figure:
     """The ``cka`` step's heatmap of a run, computing the step first when it has no stored result (it rebuilds
     the model and regenerates xT; ``device`` is where)."""
-    analysis = load_analysis(run)
-    if analysis["cka"] is None and not analysis.notes.get("cka", "").startswith("skipped"):
-        analysis = analyze(analysis.run, steps=["cka"], device=device)
+    _, analysis = open_analysed(run, ("cka",), device)
     if analysis["cka"] is None:
         return message_figure(f"no CKA for this run ({analysis.notes.get('cka', 'not computed')})")
     return cka_figure(analysis["cka"])

@@ -11,8 +11,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from proactiv.analysis.instance_breakpoints import InstanceBreakpoints, earliest
+from proactiv.analysis.instance_breakpoints import instance_boundary as boundary_of
 from proactiv.analysis.runview import format_value
 from proactiv.transforms.base import Param
+from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, message_figure
 
 #: colour of each search side
@@ -146,3 +148,16 @@ def panel(result: InstanceBreakpoints, ctx):
         ],
         id="ibp-panel",
     )
+
+
+def instance_breakpoints(run: RunLike) -> go.Figure:
+    """Per-instance breakpoints per class, one panel per transform parameter (which classes break first)."""
+    view, analysis = open_analysed(run, ("instance_breakpoints",))
+    result = analysis["instance_breakpoints"]
+    return distribution_figure(None if result is None else result.table, view.params)
+
+
+def instance_boundary(run: RunLike, instance: int, col_a: str, col_b: str, **options) -> go.Figure:
+    """One instance's boundary curve in the plane of two parameters (computed now: forward passes only)."""
+    view, _ = open_analysed(run)
+    return boundary_figure(boundary_of(view.run, instance, col_a, col_b, **options), view.params)

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, class_colour, message_figure
 
 FOUND, PROVED, DX = "#c0392b", "#1f77b4", "#7f7f7f"
@@ -66,3 +67,14 @@ def radius_figure(
     fig.update_layout(template=TEMPLATE, height=420 + 200 * (rows - 1), legend=dict(orientation="h", y=-0.25),
                       title="How small a change flips each instance")  # fmt: skip
     return fig
+
+
+def radius(run: RunLike, norm: str = "l2") -> go.Figure:
+    """Per instance: certified ≤ adversarial radius beside the projection distance d_x and the instance's
+    transform breakpoints — is the model fragile to meaningless change or to meaningful change?"""
+    from proactiv.analysis.radius import projection_distance, stored_instance_breakpoints
+
+    view, analysis = open_analysed(run, ("radius",))
+    return radius_figure(
+        analysis["radius"], projection_distance(view), stored_instance_breakpoints(view.run), norm
+    )

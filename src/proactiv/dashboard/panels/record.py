@@ -21,7 +21,8 @@ def kept_columns(data: RunData) -> list[str]:
     if data.run.schema.classifier:
         extra = ["label_name", "pred_t", "pred_proj"]
     else:
-        extra = [c for c in (data.run.schema.group_column, "correct_t", "psnr_out_t") if c in data.columns]
+        extra = [c for c in ("correct_t", "psnr_out_t") if data.run.schema.has(c)]
+        extra = [data.view.group_column, *extra] if data.view.group_column else extra
     return ["instance", "point", *data.grid_columns, *extra, "loss_t", "d_x"]
 
 
