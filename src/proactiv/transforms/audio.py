@@ -45,6 +45,27 @@ def power(x: torch.Tensor) -> torch.Tensor:
 # functional cores
 
 
+def _by_rows(fft, x: torch.Tensor, n: int | None) -> torch.Tensor:
+    """``fft`` of the last axis one row at a time: a batched FFT rounds differently from the same row alone,
+    and the pitch transform's phase vocoder carries such 1e-7 differences into audible ones, so a record would
+    depend on which clips shared its batch."""
+    rows = x.reshape(-1, x.shape[-1])
+    if len(rows) == 0:
+        return fft(x, n=n)
+    out = torch.stack([fft(r, n=n) for r in rows])
+    return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+def rfft(x: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    """``torch.fft.rfft`` whose rows do not depend on the batch they come in."""
+    return _by_rows(torch.fft.rfft, x, n)
+
+
+def irfft(spec: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    """``torch.fft.irfft`` whose rows do not depend on the batch they come in."""
+    return _by_rows(torch.fft.irfft, spec, n)
+
+
 def fit_length(x: torch.Tensor, n: int) -> torch.Tensor:
     """Centre-crop or symmetrically zero-pad the last axis to ``n`` samples."""
     length = x.shape[-1]
@@ -65,11 +86,11 @@ def resample(x: torch.Tensor, n_out: int) -> torch.Tensor:
     n_in = x.shape[-1]
     if n_out == n_in:
         return x
-    spec = torch.fft.rfft(x, n=2 * n_in)
+    spec = rfft(x, n=2 * n_in)
     keep = min(spec.shape[-1], n_out + 1)
     out = torch.zeros(*spec.shape[:-1], n_out + 1, dtype=spec.dtype, device=spec.device)
     out[..., :keep] = spec[..., :keep]
-    y = torch.fft.irfft(out, n=2 * n_out) * (n_out / n_in)
+    y = irfft(out, n=2 * n_out) * (n_out / n_in)
     return y[..., :n_out]
 
 
@@ -118,10 +139,10 @@ def shape_spectrum_(noise: torch.Tensor, exponent: float, f_min: float = 20.0) -
     which no log-mel bin sees, and the nominal SNR would overstate how loud the noise is.
     """
     n = noise.shape[-1]
-    spec = torch.fft.rfft(noise)
+    spec = rfft(noise)
     freqs = torch.fft.rfftfreq(n, d=1.0 / SAMPLE_RATE).to(noise.device)
     weight = torch.where(freqs >= f_min, freqs.clamp_min(f_min) ** (-exponent / 2.0), torch.zeros_like(freqs))
-    return torch.fft.irfft(spec * weight.to(spec.dtype), n=n)
+    return irfft(spec * weight.to(spec.dtype), n=n)
 
 
 def speech_shaped_babble_(white: torch.Tensor, envelopes: torch.Tensor) -> torch.Tensor:
@@ -133,10 +154,10 @@ def speech_shaped_babble_(white: torch.Tensor, envelopes: torch.Tensor) -> torch
     n = white.shape[-1]
     freqs = torch.fft.rfftfreq(n, d=1.0 / SAMPLE_RATE).to(white.device)
     speech = (freqs / 100.0).clamp(max=1.0) ** 2 / torch.sqrt(1.0 + (freqs / 500.0) ** 2)
-    talkers = torch.fft.irfft(torch.fft.rfft(white) * speech, n=n)
+    talkers = irfft(rfft(white) * speech, n=n)
     syllabic = (freqs <= 6.0).to(freqs.dtype)
     syllabic[0] = 0.0
-    env = torch.fft.irfft(torch.fft.rfft(envelopes) * syllabic, n=n)
+    env = irfft(rfft(envelopes) * syllabic, n=n)
     env = env / env.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-12)
     env = torch.nn.functional.softplus(2.0 * env)
     return (talkers * env).sum(1)
@@ -150,7 +171,7 @@ def band_filter_(
     The edges lie *inside* the band, so nothing above ``high_hz`` (or below ``low_hz``) survives.
     """
     n = x.shape[-1]
-    spec = torch.fft.rfft(x, n=2 * n)
+    spec = rfft(x, n=2 * n)
     freqs = torch.fft.rfftfreq(2 * n, d=1.0 / SAMPLE_RATE).to(x.device)
     resp = torch.ones_like(freqs)
     if high_hz < SAMPLE_RATE / 2:
@@ -161,7 +182,7 @@ def band_filter_(
         w = min(transition_hz, 0.25 * low_hz)
         t = ((freqs - low_hz) / w).clamp(0.0, 1.0)
         resp = resp * (0.5 - 0.5 * torch.cos(math.pi * t))
-    return torch.fft.irfft(spec * resp.to(spec.dtype), n=2 * n)[..., :n]
+    return irfft(spec * resp.to(spec.dtype), n=2 * n)[..., :n]
 
 
 def phase_vocoder_(spec: torch.Tensor, rate: float, hop: int) -> torch.Tensor:
@@ -387,7 +408,7 @@ class Reverb(Transform):
         length = max(2, min(n, math.ceil(value * SAMPLE_RATE)))
         rir = exponential_rir_(generator.randn(length).to(dtype=x.dtype, device=x.device), value)
         size = n + length
-        wet = torch.fft.irfft(torch.fft.rfft(x, n=size) * torch.fft.rfft(rir, n=size), n=size)[..., :n]
+        wet = irfft(rfft(x, n=size) * rfft(rir, n=size), n=size)[..., :n]
         scale = torch.sqrt(power(x) / power(wet).clamp_min(1e-20))
         return wet * scale[:, None]
 
