@@ -5,7 +5,12 @@ The budget is < 1 s per callback on 2 cores. Analysis (t-SNE embeddings, bias ma
 not timed here (see bench_analysis.py). Prints the median and worst of --repeats calls per callback.
 Griffin-Lim audio needs a KWS model; the synthetic run has none, so its "audio" callback only reports that.
 
+The what-if studio needs a run with a model: on each --whatif-run (default: the KWS and digits demo runs)
+it times a transform change (targets ≤ 1 s) and a projection (≤ 3 s) as the tab's callbacks
+make them, figures included, on the run's worst kept records (failures first), one torch thread.
+
     python benchmarks/bench_dashboard.py [--instances 2000] [--repeats 5] [--kws-run runs/kws-try]
+                                         [--whatif-run runs/kws-demo --whatif-run runs/digits-demo]
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from proactiv.testing import BENCH_CLASSES as CLASSES
 from proactiv.testing import bench_grid, write_synthetic_run
 
 BUDGET_S = 1.0
+#: what-if studio targets: a transform change, a projection (seconds)
+WHATIF_BUDGET_S = {"transform": 1.0, "projection": 3.0}
+WHATIF_RUNS = [Path("runs/kws-demo"), Path("runs/digits-demo")]
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -42,6 +50,8 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--kws-run", type=Path, help="a feature-domain KWS run: also time Griffin-Lim audio")
+    parser.add_argument("--whatif-run", type=Path, action="append",
+                        help="a run with a model: time the what-if studio (repeatable; default: the demo runs)")  # fmt: skip
     args = parser.parse_args()
 
     grid = bench_grid()
@@ -108,6 +118,47 @@ def main() -> None:
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    for path in args.whatif_run or WHATIF_RUNS:
+        if path.exists():
+            whatif_times(path, args.repeats)
+        else:
+            print(f"what-if studio: no run at {path} (make it with `make demo` / `make demo-digits`)")
+
+
+def whatif_times(path: Path, repeats: int) -> None:
+    """Median and worst of ``repeats`` transform changes and projections in the what-if tab of one run."""
+    import torch
+
+    from proactiv.dashboard.panels import whatif
+
+    torch.set_num_threads(1)
+    data = RunData(path, compute=False)
+    start = time.perf_counter()
+    rows = views.kept_rows(data, None)[:repeats]  # the worst kept records, failures first
+    _, _, sliders = whatif.controls(data, rows[0])  # builds the studio: the model and raw inputs
+    print(f"what-if studio of {path.name}: first open {time.perf_counter() - start:.2f} s")
+    ids = [row.children[1].id for row in sliders]
+    scales = [whatif.scale(p) for p in whatif.studio(data).parameters()]
+
+    def positions(row: dict, k: int | None = None) -> list[float]:
+        """The slider positions of a record's grid values; with ``k``, the first slider moved off the grid (to
+        another place for each k)."""
+        at = [s.position(data.run.grid[int(row["point"])].values[s.parameter.column]) for s in scales]
+        if k is not None:
+            at[0] = scales[0].low + (k + 0.37) / (repeats + 1) * (scales[0].high - scales[0].low)
+        return at
+
+    cases = {
+        "transform": [lambda k=k, r=r: whatif.transform_view(data, r["instance"], ids, positions(r, k))
+                      for k, r in enumerate(rows)],
+        "projection": [lambda r=r: whatif.projection_view(data, r["instance"], ids, positions(r))
+                       for r in rows],
+    }  # fmt: skip
+    for name, calls in cases.items():
+        times = [timed(call, 1)[0] for call in calls]
+        verdict = "within" if statistics.median(times) <= WHATIF_BUDGET_S[name] else "OVER"
+        print(f"{'what-if ' + name:<28} {statistics.median(times):9.3f} {max(times):9.3f}  "
+              f"({verdict} the {WHATIF_BUDGET_S[name]:.0f} s target, median of {len(times)})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,14 +7,23 @@ import torch
 from typer.testing import CliRunner
 
 import proactiv as pv
-from proactiv.analysis import STEPS, AnalysisError, analyze, breakpoints, get, load_analysis, stale_steps
+from proactiv.analysis import (
+    STEPS,
+    AnalysisError,
+    analyze,
+    breakpoints,
+    get,
+    load_analysis,
+    registered,
+    stale_steps,
+)
 from proactiv.analysis.pipeline import default_settings, require_run
 from proactiv.cli import app
 from proactiv.testing import write_synthetic_run
 
 FILES = [
     "manifest.json", "curves.parquet", "breakpoints.parquet", "slices.parquet", "embedding_points.parquet",
-    "embedding_instances.parquet", "bias_maps.npz", "bias_ranking.parquet",
+    "embedding_instances.parquet", "bias_maps.npz", "bias_ranking.parquet", "counterexamples.parquet",
 ]  # fmt: skip
 
 
@@ -47,7 +56,8 @@ def test_stale_steps_follow_settings_files_and_records(run):
     assert stale_steps(run, default_settings(method="pca", threshold=0.5)) == ["breakpoints"]
     assert analyze(run, method="pca", threshold=0.5).computed == ["breakpoints"]
     (run.path / "analysis" / "slices.parquet").unlink()
-    assert analyze(run, method="pca", threshold=0.5).computed == ["slices"]
+    readers = [s.name for s in registered() if "slices" in (*s.after, *s.uses)]
+    assert readers and analyze(run, method="pca", threshold=0.5).computed == ["slices", *readers]
     # more records (a resumed sweep finished another unit): everything is stale
     extra = run.records[run.records.instance < 16].copy()
     extra["instance"] += 1000

@@ -93,3 +93,30 @@ def test_bias_and_compare_views_open(page):
     )
     assert "All 18 grid points" in page.find_element("id", "cmp-grid-note").text
     assert "model-a" in page.find_element("id", "view-compare").text
+
+
+def test_what_if_studio_moves_a_slider_and_projects(tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    from proactiv.dashboard.data import RunData
+    from proactiv.testing import sweep_image_run
+
+    run = sweep_image_run(tmp_path / "img", image_to_image=False)  # a run with a model to rebuild
+    with served([RunData(run.path, compute=False)]) as url, chromium() as page:
+        page.get(url)
+        _wait(page, lambda d: _css(d, "#tab-whatif"))[0].click()
+        _wait(page, lambda d: "(grid point 0)" in d.find_element("id", "whatif-facts").text)
+        thumb = _css(page, ".whatif-slider [role=slider]")[0]
+        thumb.send_keys(Keys.END)  # rotate to the slider's end, past the grid's values
+        _wait(page, lambda d: "between grid points" in d.find_element("id", "whatif-facts").text)
+        box = _css(page, ".whatif-slider input")[1]  # type a blur between the grid's 0 and 1 px
+        box.click()
+        box.send_keys(Keys.BACKSPACE * 5, "0.55", Keys.TAB)
+        _wait(page, lambda d: "blur.sigma = 0.55 px" in d.find_element("id", "whatif-facts").text)
+        assert _plotted(page, "whatif-inputs", ".hm, image") and _plotted(page, "whatif-output", ".trace")
+        button = page.find_element("id", "whatif-project")
+        page.execute_script("arguments[0].scrollIntoView();", button)
+        button.click()
+        _wait(page, lambda d: "projection converged" in d.find_element("id", "whatif-projection").text)
+        assert _plotted(page, "whatif-attributions", ".hm, image")
+        assert _plotted(page, "whatif-moved", ".hm, image")

@@ -28,6 +28,9 @@ from proactiv.analysis.cka import (
     transform_cka,
 )
 from proactiv.analysis.radius import radius
+from proactiv.analysis.influence import influence, self_influence
+from proactiv.analysis.attribution import attribute
+from proactiv.analysis.counterexamples import counterexamples
 
 # isort: on
 from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
@@ -54,15 +57,18 @@ __all__ = [
     "StepContext",
     "TableStep",
     "analyze",
+    "attribute",
     "bias_maps",
     "breakpoints",
     "cka",
     "compare_models_cka",
+    "counterexamples",
     "curves",
     "difference_matrix",
     "embed",
     "error_slices",
     "get",
+    "influence",
     "input_kind",
     "instance_boundary",
     "instance_breakpoints",
@@ -77,6 +83,7 @@ __all__ = [
     "radius",
     "register",
     "registered",
+    "self_influence",
     "stale_steps",
     "transform_cka",
     "unregister",

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
-from dash import Input, Output, State, ctx, dash_table, dcc, html
+from dash import ALL, Input, Output, State, ctx, dash_table, dcc, html
 
 from proactiv.dashboard import panels
 from proactiv.dashboard.data import RunData, open_runs
+from proactiv.dashboard.panels import whatif
 from proactiv.dashboard.steps_panel import step_panels
 
 #: the page's stylesheet, inlined so the app needs no asset files (nothing to lose when packaged)
@@ -139,6 +140,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         "view-slices",
     )
     kept_cols = panels.kept_table_columns(first)
+    methods, targets = panels.attribution_methods(first), panels.attribution_targets(first)
     record = _card(
         "Record detail (interim view)",
         [
@@ -148,6 +150,16 @@ def _layout(runs: list[RunData | str]) -> html.Div:
                 html.Div([dcc.Graph(id="interim", config={"displaylogo": False}), html.Div(id="facts")])
             ),
             dcc.Loading(html.Div(id="audio")),  # "Listen" and the players; nothing for image runs
+            html.H4("Attributions: where the decision rests on x, xT and x̂T"),
+            html.Div(
+                [
+                    _dropdown("attr-method", methods, methods[0]["value"] if methods else None, "method"),
+                    _dropdown("attr-target", targets, targets[0]["value"] if targets else None, "toward"),
+                ]
+            ),
+            dcc.Loading(dcc.Graph(id="attr-graph", config={"displaylogo": False})),
+            html.H4("Influential training examples (TracIn over the training checkpoints)"),
+            dcc.Loading(html.Div(id="influence")),
         ],
         "view-record",
     )
@@ -171,6 +183,9 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         dcc.Tab(label=label, value=f"step-{k}", children=[_card(label, [panel])])
         for k, (label, panel) in enumerate(step_panels(first))
     ]
+    studio = _card("What-if studio: move the transform parameters, project on the spot", [whatif.tab()],
+                   "view-whatif")  # fmt: skip
+    tabs.append(dcc.Tab(label="What-if studio", value="whatif", id="tab-whatif", children=[studio]))
     if len(usable) >= 2:
         c_opts = panels.compare_colour_options([r for _, r in usable])
         compare = _card(
@@ -232,6 +247,13 @@ def _layout(runs: list[RunData | str]) -> html.Div:
             dcc.Tabs(id="tabs", value="main", children=tabs),
         ]
     )
+
+
+def has_counterexamples(data: RunData) -> bool:
+    """Whether the run's counterexample tab (drawn from its stored result; the tabs follow the first run) is in
+    the layout."""
+    table = data.analysis["counterexamples"]
+    return table is not None and not table.empty
 
 
 def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Dash:
@@ -367,6 +389,28 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
     def _sound(chosen, index):
         return panels.record_sound(run_of(index), chosen)
 
+    @app.callback(Output("attr-graph", "figure"), Input("record", "data"), Input("attr-method", "value"),
+                  Input("attr-target", "value"), State("run", "value"))  # fmt: skip
+    def _attribution(chosen, method, target, index):
+        return panels.record_attribution(run_of(index), chosen, method, target)
+
+    @app.callback(Output("influence", "children"), Input("record", "data"), State("run", "value"))
+    def _influence(chosen, index):
+        return panels.record_influence(run_of(index), chosen)
+
+    if has_counterexamples(next(r for r in runs if isinstance(r, RunData))):
+
+        @app.callback(Output("counterexamples-table", "data"), Input("filter", "data"), State("run", "value"))
+        def _counterexamples(store, index):
+            return panels.counterexample_rows(run_of(index), store)
+
+        @app.callback(Output("counterexample-figure", "figure"), Output("counterexample-facts", "children"),
+                      Input("counterexamples-table", "active_cell"), State("counterexamples-table",
+                      "derived_viewport_data"), State("run", "value"), prevent_initial_call=True)  # fmt: skip
+        def _counterexample(cell, rows, index):
+            row = rows[cell["row"]] if cell and rows and 0 <= cell["row"] < len(rows) else None
+            return panels.counterexample_detail(run_of(index), row)
+
     @app.callback(
         Output("bias", "figure"),
         Input("run", "value"),
@@ -375,6 +419,31 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
     )
     def _bias(index, cls, value):
         return panels.bias_view(run_of(index), cls, value)
+
+    sliders = {"type": whatif.SLIDER, "column": ALL}
+
+    @app.callback(Output("whatif-instance", "options"), Output("whatif-instance", "value"),
+                  Output("whatif-sliders", "children"), Output("whatif-built", "data"), Input("tabs", "value"),
+                  Input("run", "value"), Input("record", "data"), State("whatif-built", "data"))  # fmt: skip
+    def _whatif_controls(tab, index, chosen, built):
+        key = whatif.controls_key(index, chosen)
+        if tab != "whatif" or built == key:  # built when the tab is opened, again for another run or record
+            return dash.no_update, dash.no_update, dash.no_update, dash.no_update
+        return (*whatif.controls(run_of(index), chosen), key)
+
+    @app.callback(Output("whatif-inputs", "figure"), Output("whatif-output", "figure"), Output("whatif-audio", "children"),
+                  Output("whatif-facts", "children"), Input("whatif-instance", "value"), Input(sliders, "value"),
+                  State(sliders, "id"), State("run", "value"), prevent_initial_call=True)  # fmt: skip
+    def _whatif_transform(instance, positions, ids, index):
+        return whatif.transform_view(run_of(index), instance, ids, positions)
+
+    @app.callback(Output("whatif-projection", "children"), Input("whatif-project", "n_clicks"),
+                  Input("whatif-instance", "value"), Input(sliders, "value"), State(sliders, "id"),
+                  State("run", "value"), prevent_initial_call=True)  # fmt: skip
+    def _whatif_project(_clicks, instance, positions, ids, index):
+        if ctx.triggered_id != "whatif-project":  # a new instance or new values: the last projection is stale
+            return whatif.PROJECT_HINT
+        return whatif.projection_view(run_of(index), instance, ids, positions)
 
     if sum(isinstance(r, RunData) for r in runs) >= 2:
 

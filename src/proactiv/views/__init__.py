@@ -14,6 +14,9 @@ missing) and returns a :class:`plotly.graph_objects.Figure`, which renders inlin
     pv.views.cka(run)                         # CKA of clean x vs xT per layer and transform value
     pv.views.instance_breakpoints(run)        # which classes break first, per transform parameter
     pv.views.radius(run)                      # certified ≤ adversarial radius vs d_x vs breakpoints
+    pv.views.attribution(run, instance=3, point=17, method="gradcam")   # evidence on x, xT and x̂T
+    pv.views.influence(run, instance=3, point=17)   # training examples that support / oppose (TracIn)
+    pv.views.counterexamples(run)             # confident failures beside their nearest passing partners
 
 The dashboard and the report call the lower-level functions of each module (``curves_figure``,
 ``heatmap_figure``, ``embedding_figure``, ``record_figure``, ``bias_figure``, ``grid_diff_figure``) with the
@@ -25,19 +28,22 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from proactiv.analysis.interim import interim
+from proactiv.views.attribution import attribution
 from proactiv.views.bias_map import run_bias_maps
 from proactiv.views.cka import cka
+from proactiv.views.counterexamples import counterexamples
 from proactiv.views.curves import run_curves
 from proactiv.views.embedding import run_embedding
 from proactiv.views.heatmap import run_heatmaps
+from proactiv.views.influence import influence
 from proactiv.views.instance_breakpoints import instance_boundary, instance_breakpoints
 from proactiv.views.radius import radius
 from proactiv.views.record import record_facts, record_figure
 from proactiv.views.source import RunLike, open_analysed
 
 __all__ = [
-    "bias_map", "cka", "curves", "embedding", "heatmap", "instance_boundary", "instance_breakpoints", "radius",
-    "record",
+    "attribution", "bias_map", "cka", "counterexamples", "curves", "embedding", "heatmap",
+    "influence", "instance_boundary", "instance_breakpoints", "radius", "record",
 ]  # fmt: skip
 
 

@@ -54,7 +54,9 @@ def load_task(
     splits = digits_split(0, image_size)
     if split not in splits:
         raise ValueError(f"data.split={split!r}: the digits task has splits {sorted(splits)}")
-    model = cached_digits_cnn(*splits["train"], seed=0)
+    model = cached_digits_cnn(
+        *splits["train"], seed=0, training={"kind": "digits", "split_seed": 0, "image_size": image_size}
+    )
     x, y = splits[split]
     chosen = pick_per_class(y, instances_per_class, seed)
     return TaskData(

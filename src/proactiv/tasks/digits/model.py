@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from proactiv.checkpoints import CACHE_SUFFIX, CheckpointWriter
 from proactiv.progress import progress_bar
 from proactiv.tasks.base import cache_dir
 
@@ -43,20 +45,26 @@ def train_digits_cnn(
     epochs: int = 30,
     n_classes: int | None = None,
     progress: bool = False,
+    checkpoints: CheckpointWriter | None = None,
 ) -> DigitsCNN:
-    """Train with Adam on shuffled minibatches of 64; deterministic for a seed on the CPU."""
+    """Train with Adam on shuffled minibatches of 64; deterministic for a seed on the CPU. ``checkpoints``
+    saves a few along the way (see :mod:`proactiv.checkpoints`)."""
     torch.manual_seed(seed)
     model = DigitsCNN(n_classes or int(labels.max()) + 1, images.shape[-1])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(seed)
     with progress_bar("images", progress) as bar:
         task = bar.add_task("training the CNN", total=epochs * images.shape[0])
-        for _ in range(epochs):
+        for epoch in range(epochs):
             for batch in torch.randperm(images.shape[0], generator=gen).split(64):
                 opt.zero_grad()
                 nn.functional.cross_entropy(model(images[batch]), labels[batch]).backward()
                 opt.step()
                 bar.advance(task, len(batch))
+            if checkpoints is not None:
+                checkpoints.epoch_done(epoch + 1, epochs, model, opt.param_groups[0]["lr"])
+    if checkpoints is not None:
+        checkpoints.finish(model)
     return model.eval()
 
 
@@ -65,7 +73,7 @@ def cached_model(name: str, make: callable, build: callable) -> nn.Module:
 
     A corrupt or incompatible cache entry is trained again rather than trusted.
     """
-    path = cache_dir() / f"{name}-torch{torch.__version__}.pt"
+    path = cache_file(name)
     if path.exists():
         model = build()
         try:
@@ -78,6 +86,12 @@ def cached_model(name: str, make: callable, build: callable) -> nn.Module:
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
     return model.eval()
+
+
+def cache_file(name: str) -> Path:
+    """Where the model cached under ``name`` keeps its weights (its checkpoints: the same name with
+    :data:`~proactiv.checkpoints.CACHE_SUFFIX` instead of ``.pt``)."""
+    return cache_dir() / f"{name}-torch{torch.__version__}.pt"
 
 
 def training_key(images: torch.Tensor, labels: torch.Tensor, **settings) -> str:
@@ -95,12 +109,17 @@ def cached_digits_cnn(
     epochs: int = 30,
     n_classes: int | None = None,
     progress: bool = False,
+    training: dict | None = None,
 ) -> DigitsCNN:
-    """The trained CNN for these images and settings, from the cache when it was trained before."""
+    """The trained CNN for these images and settings, from the cache when it was trained before. A training
+    here also saves checkpoints next to the cached weights; ``training`` says how to rebuild the training
+    set for them (a spec of :mod:`proactiv.checkpoints`; None: they cannot say)."""
     n_classes = n_classes or int(labels.max()) + 1
     key = training_key(images, labels, seed=seed, epochs=epochs, n_classes=n_classes)
-    return cached_model(
-        f"digits-cnn-{images.shape[-1]}px-{key}",
-        lambda: train_digits_cnn(images, labels, seed, epochs, n_classes, progress),
-        lambda: DigitsCNN(n_classes, images.shape[-1]),
-    )
+    name = f"digits-cnn-{images.shape[-1]}px-{key}"
+
+    def make() -> DigitsCNN:
+        writer = CheckpointWriter(cache_file(name).with_suffix(CACHE_SUFFIX), training)
+        return train_digits_cnn(images, labels, seed, epochs, n_classes, progress, writer)
+
+    return cached_model(name, make, lambda: DigitsCNN(n_classes, images.shape[-1]))

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from proactiv.checkpoints import CheckpointWriter
 from proactiv.progress import progress_bar
 from proactiv.tasks.kws.augment import SAMPLE_RATE, Augment, load_noise_bank
 from proactiv.tasks.kws.frontend import LogMel
@@ -147,6 +148,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     device: str = "cpu",
+    checkpoints: CheckpointWriter | None = None,
 ) -> tuple[nn.Module, dict]:
     """Train a fresh model on in-memory splits; return the best model by validation and a history.
 
@@ -212,6 +214,8 @@ def fit(
             else:
                 score = (epoch, epoch)
             history.append(record)
+            if checkpoints is not None:
+                checkpoints.epoch_done(epoch, planned, model, opt.param_groups[0]["lr"])
             if score >= best:
                 best = score
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -222,6 +226,8 @@ def fit(
                 f"val {record.get('val_accuracy', float('nan')):.3f}",
             )
     model.load_state_dict(best_state)
+    if checkpoints is not None:
+        checkpoints.finish(model)
     model.eval()
     return model, {
         "history": history,
@@ -246,7 +252,8 @@ def train(
     augment: Augment | None = None,
     unknown_weight: float = 2.0,
 ) -> dict:
-    """Train a KWS model on ``data_root`` and write ``<out>/model.pt`` and ``<out>/metrics.json``.
+    """Train a KWS model on ``data_root`` and write ``<out>/model.pt``, ``<out>/metrics.json`` and a few
+    training checkpoints in ``<out>/checkpoints/`` (for TracIn; see :mod:`proactiv.checkpoints`).
 
     ``exclude_engines`` drops those text-to-speech engines from training and validation; their clips
     (from every split) then form the ``held_out`` evaluation. Returns the metrics: test accuracy overall,
@@ -290,6 +297,18 @@ def train(
         progress=progress,
         device=device,
         unknown_weight=unknown_weight,
+        checkpoints=CheckpointWriter(
+            out / "checkpoints",
+            frontend=frontend.config(),
+            training={
+                "kind": "speech_commands",
+                "root": str(Path(data_root).resolve()),
+                "split": "train",
+                "seed": 0,
+                "exclude_engines": sorted(excluded),
+                "n": len(splits["train"]),
+            },
+        ),
     )
     metrics = {
         "arch": arch,
