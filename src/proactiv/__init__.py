@@ -6,7 +6,7 @@ PyTorch model.
 
 __version__ = "0.1.0"
 
-from proactiv import analysis, tasks, transforms, views  # noqa: E402
+from proactiv import analysis, tasks, transforms, views, whatif  # noqa: E402
 from proactiv.optimize import ProjectionResult, Projector
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
@@ -27,4 +27,5 @@ __all__ = [
     "tasks",
     "transforms",
     "views",
+    "whatif",
 ]

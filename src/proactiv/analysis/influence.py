@@ -334,7 +334,7 @@ class SelfInfluenceStep(TableStep):
     """Training examples ranked by self-influence (:meth:`TracIn.self_influence`)."""
 
     name = "self_influence"
-    title = "Suspicious training examples (TracIn self-influence)"
+    title = "Suspicious training examples: TracIn self-influence"
     command = "self-influence"
     needs = frozenset({"model"})
     settings = {"checkpoints": None, "layer": None}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dash
 from dash import ALL, Input, Output, State, ctx, dash_table, dcc, html
+from dash.exceptions import DependencyException
+from werkzeug.exceptions import BadRequest, NotFound
 
 from proactiv.dashboard import panels
 from proactiv.dashboard.data import RunData, open_runs
@@ -180,7 +182,7 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         dcc.Tab(label="Bias maps", value="bias", id="tab-bias", children=[bias]),
     ]
     tabs += [
-        dcc.Tab(label=label, value=f"step-{k}", children=[_card(label, [panel])])
+        dcc.Tab(label=label.split(":")[0], value=f"step-{k}", children=[_card(label, [panel])])
         for k, (label, panel) in enumerate(step_panels(first))
     ]
     studio = _card("What-if studio: move the transform parameters, project on the spot", [whatif.tab()],
@@ -256,12 +258,29 @@ def has_counterexamples(data: RunData) -> bool:
     return table is not None and not table.empty
 
 
+def _refuse(err: Exception) -> None:
+    """A callback's error: a value the page never sends (a run index, record, column or filter that is not the
+    run's: the panels raise ValueError, or TypeError on the wrong kind of value) is a bad request (400) naming
+    it; anything else stays a server error."""
+    if isinstance(err, ValueError | TypeError):
+        raise BadRequest(f"invalid callback input: {err}") from None
+    raise err
+
+
+def _not_found(_err: DependencyException) -> NotFound:
+    """A component file Dash did not register (e.g. a ``..`` path) is simply not there."""
+    return NotFound()
+
+
 def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Dash:
-    """The Dash app over opened runs or run directories (opened here, computing missing analyses)."""
+    """The Dash app over opened runs or run directories (opened here, computing missing analyses). It serves
+    Dash's own registered files and the callbacks' answers, nothing from the file system by name."""
     runs = [r if isinstance(r, RunData) else open_runs([r], compute=compute)[0] for r in runs]
     app = dash.Dash(
-        __name__, serve_locally=True, title="proactiv dashboard", assets_ignore=".*", update_title=None
-    )
+        __name__, serve_locally=True, title="proactiv dashboard", assets_ignore=".*", update_title=None,
+        on_error=_refuse,
+    )  # fmt: skip
+    app.server.register_error_handler(DependencyException, _not_found)
     app.index_string = INDEX
     app.layout = _layout(runs)
     if not any(isinstance(r, RunData) for r in runs):

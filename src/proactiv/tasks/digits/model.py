@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from proactiv.checkpoints import CACHE_SUFFIX, CheckpointWriter
+from proactiv.checkpoints import CACHE_SUFFIX, FORMAT, CheckpointWriter
 from proactiv.progress import progress_bar
 from proactiv.tasks.base import cache_dir
 
@@ -115,7 +115,8 @@ def cached_digits_cnn(
     here also saves checkpoints next to the cached weights; ``training`` says how to rebuild the training
     set for them (a spec of :mod:`proactiv.checkpoints`; None: they cannot say)."""
     n_classes = n_classes or int(labels.max()) + 1
-    key = training_key(images, labels, seed=seed, epochs=epochs, n_classes=n_classes)
+    # the checkpoint format is part of the key: a model cached before checkpoints existed is trained again
+    key = training_key(images, labels, seed=seed, epochs=epochs, n_classes=n_classes, checkpoints=FORMAT)
     name = f"digits-cnn-{images.shape[-1]}px-{key}"
 
     def make() -> DigitsCNN:
