@@ -160,7 +160,6 @@ def _layout(runs: list[RunData | str]) -> html.Div:
                 ]
             ),
             dcc.Loading(dcc.Graph(id="attr-graph", config={"displaylogo": False})),
-            html.H4("Influential training examples (TracIn over the training checkpoints)"),
             dcc.Loading(html.Div(id="influence")),
         ],
         "view-record",

@@ -84,7 +84,7 @@ def record_influence(data: RunData, chosen: dict | None, k: int = K) -> list:
         table = tracin.record(instance, point, k=int(k))
         data._cache[key] = (table, example_media(data.run.schema, tracin.training, table.train_index))
     table, media = data._cache[key]
-    out = [html.H4("Influential training examples (TracIn)"),
+    out = [html.H4("Influential training examples (TracIn over the training checkpoints)"),
            dcc.Graph(figure=influence_figure(table), id="influence-graph")]  # fmt: skip
     for on, part in table.groupby("on", sort=False):
         name, what = ON_TITLES.get(on, (on, "its target"))
