@@ -23,7 +23,8 @@ from proactiv.testing import write_synthetic_run
 
 FILES = [
     "manifest.json", "curves.parquet", "breakpoints.parquet", "slices.parquet", "embedding_points.parquet",
-    "embedding_instances.parquet", "bias_maps.npz", "bias_ranking.parquet", "counterexamples.parquet",
+    "embedding_instances.parquet", "bias_maps.npz", "bias_ranking.parquet", "confusions.parquet",
+    "counterexamples.parquet",
 ]  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from proactiv.analysis.instance_breakpoints import (
     instance_breakpoints,
 )
 from proactiv.analysis.slices import error_slices
+from proactiv.analysis.confusions import confusions
 from proactiv.analysis.embedding import difference_matrix, embed
 from proactiv.analysis.bias import BiasMaps, bias_maps
 from proactiv.analysis.cka import (
@@ -62,6 +63,7 @@ __all__ = [
     "breakpoints",
     "cka",
     "compare_models_cka",
+    "confusions",
     "counterexamples",
     "curves",
     "difference_matrix",

@@ -31,6 +31,7 @@ from proactiv.analysis.interim import interim
 from proactiv.views.attribution import attribution
 from proactiv.views.bias_map import run_bias_maps
 from proactiv.views.cka import cka
+from proactiv.views.confusions import confusions
 from proactiv.views.counterexamples import counterexamples
 from proactiv.views.curves import run_curves
 from proactiv.views.embedding import run_embedding
@@ -42,7 +43,7 @@ from proactiv.views.record import record_facts, record_figure
 from proactiv.views.source import RunLike, open_analysed
 
 __all__ = [
-    "attribution", "bias_map", "cka", "counterexamples", "curves", "embedding", "heatmap",
+    "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "heatmap",
     "influence", "instance_boundary", "instance_breakpoints", "radius", "record",
 ]  # fmt: skip
 

@@ -116,3 +116,24 @@ def test_lowpass_and_eq_augmentations():
     assert spec[0, 6000] < 1e-3 * spec[0, 500] and torch.allclose(y[1], x[1], atol=1e-4)
     eq = random_eq(3, 40, 6.0, torch.Generator().manual_seed(0))
     assert eq.shape == (3, 40, 1) and eq.abs().max() <= 9.0 and eq.std() > 0.5
+
+
+def test_context_adds_a_neighbour_word_just_before_or_after_the_word():
+    """A word of the bank lands 50-300 ms before or after the clip's word, never over it, at most as loud."""
+    x = torch.zeros(64, SAMPLE_RATE)
+    x[:, 7000:9000] = 0.5  # the word: 0.44-0.56 s
+    bank = torch.zeros(2, SAMPLE_RATE)
+    bank[0, 1000:4200] = 0.2  # neighbour words of 0.2 s, early and late in their clips
+    bank[1, 12000:15200] = 0.1
+    out = Augment(**OFF, context_p=1.0, context_bank=bank).waveforms(x, seeded(0))
+    added = (out - x).abs() > 0
+    assert not added[:, 7000 - 800 : 9000 + 800].any()  # a pause of at least 50 ms around the word
+    first = added.to(torch.uint8).argmax(1)
+    last = SAMPLE_RATE - 1 - added.flip(1).to(torch.uint8).argmax(1)
+    before = last < 7000
+    assert 10 < before.sum() < 54 and (first[~before] > 9000).all()  # both sides, about equally often
+    assert ((7000 - last[before]) <= 0.3 * SAMPLE_RATE + 1).all()  # just before: at most 300 ms of pause
+    level = (out - x).abs().amax(1) / 0.5  # the neighbour's peak: 0.3-1.0 times the word's
+    assert ((level >= 0.3 - 1e-4) & (level <= 1.0 + 1e-4)).all()
+    assert torch.equal(Augment(**OFF, context_p=0.0, context_bank=bank).waveforms(x, seeded(0)), x)
+    assert torch.equal(Augment(**OFF, context_p=1.0).waveforms(x, seeded(0)), x)  # no bank, no context

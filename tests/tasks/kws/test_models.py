@@ -104,3 +104,33 @@ def test_load_errors_name_the_file(tmp_path):
         load_model(wrong)
     with pytest.raises(ValueError, match="arch"):
         build_model("transformer")
+
+
+def test_the_decision_offset_is_stored_applied_and_fingerprinted(tmp_path):
+    from proactiv.fingerprint import model_hash
+    from proactiv.tasks.kws.models import KeywordModel
+
+    torch.manual_seed(0)
+    net = build_model("cnn", 12).eval()
+    fe = LogMel()
+    plain = load_model(save_model(tmp_path / "a.pt", net, arch="cnn", frontend_config=fe.config(),
+                                  class_names=CLASSES))  # fmt: skip
+    assert plain.logit_offset is None and "logit_offset" not in plain.state_dict()
+    offset = [0.0] * 10 + [2.5, 0.0]
+    path = save_model(tmp_path / "b.pt", net, arch="cnn", frontend_config=fe.config(), class_names=CLASSES,
+                      logit_offset=offset)  # fmt: skip
+    calibrated = load_model(path)
+    x = torch.randn(3, 40, 101)
+    torch.testing.assert_close(calibrated(x), net(x) + torch.tensor(offset))
+    assert (
+        calibrated.waveform_model()(torch.zeros(1, 16000))[0, 10]
+        > plain.waveform_model()(torch.zeros(1, 16000))[0, 10]
+    )
+    # an uncalibrated model fingerprints as before the offset existed; a calibrated one differs
+    wrapped = KeywordModel(net, arch="cnn", frontend=fe, class_names=CLASSES, extra={})
+    assert model_hash(plain) == model_hash(wrapped) != model_hash(calibrated)
+    again = load_model(save_model(tmp_path / "c.pt", calibrated, arch="cnn", frontend_config=fe.config(),
+                                  class_names=CLASSES))  # fmt: skip
+    assert again.logit_offset.tolist() == offset  # a KeywordModel saves its own offset
+    with pytest.raises(ValueError, match="one value per class"):
+        KeywordModel(net, arch="cnn", frontend=fe, class_names=CLASSES, extra={}, logit_offset=torch.zeros(3))

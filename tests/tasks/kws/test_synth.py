@@ -13,14 +13,18 @@ import pandas as pd
 import pytest
 
 from proactiv.tasks.kws import synth
+from proactiv.tasks.kws.engines import SENTENCE_MARGIN_S
+from proactiv.tasks.kws.speech_commands import SpeechCommands
 from proactiv.tasks.kws.synth import (
     BACKGROUND_DIR,
     CLASS_NAMES,
     COLUMNS,
+    HOMOPHONES_DIR,
     KEYWORDS,
     SAMPLE_RATE,
+    SENTENCE_COLUMNS,
+    SPEECH_DIR,
     UNKNOWN,
-    UNKNOWN_WORDS,
     missing_engines,
     synthesize,
 )
@@ -51,7 +55,6 @@ def _files(root):
 def test_constants():
     assert len(CLASS_NAMES) == 12 and CLASS_NAMES[:10] == KEYWORDS
     assert CLASS_NAMES[10:] == ("_unknown_", "_silence_")
-    assert len(set(UNKNOWN_WORDS)) >= 15 and not set(UNKNOWN_WORDS) & set(KEYWORDS)
     assert SAMPLE_RATE == 16000
 
 
@@ -63,9 +66,10 @@ def test_all_engines_installed():
 def test_layout_and_audio_format(corpus):
     out, meta, seconds = corpus
     assert seconds < 30
-    assert set(meta.word) == {"yes", "no", "up", "cat"}
+    assert set(meta.word) >= {"yes", "no", "up"} and len(set(meta.word)) >= 15
     files = _files(out)
-    wavs = [f for f in files if f.endswith(".wav") and not f.startswith(BACKGROUND_DIR)]
+    extra = (BACKGROUND_DIR, HOMOPHONES_DIR, SPEECH_DIR)
+    wavs = [f for f in files if f.endswith(".wav") and not f.startswith(extra)]
     assert sorted(meta.path) == wavs
     for rel in wavs:
         word, name = rel.split("/")
@@ -134,6 +138,48 @@ def test_speaker_disjoint_splits_cover_every_engine(corpus):
         assert listed == sorted(meta.path[meta.split == split])
 
 
+def test_unknown_words_are_held_out_by_word_and_homophones_kept_apart(corpus):
+    out, meta, _ = corpus
+    unknown = meta[meta.label == UNKNOWN]
+    assert (
+        set(unknown.kind) == {"near_miss", "other"} and (meta.kind[meta.label != UNKNOWN] == "keyword").all()
+    )
+    assert (unknown.resembles[unknown.kind == "near_miss"] != "").all()
+    words = {split: set(unknown.word[unknown.split == split]) for split in ("train", "validation", "test")}
+    assert not words["train"] & words["test"] and not words["train"] & words["validation"]
+    homophones = pd.read_csv(out / HOMOPHONES_DIR / "metadata.csv", keep_default_na=False)
+    assert list(homophones.columns) == list(COLUMNS) and set(homophones.kind) == {"homophone"}
+    assert set(homophones.split) == {"test"} and set(homophones.word) == {"know"} and len(homophones) == 3
+    assert all((out / p).exists() for p in homophones.path)
+    listed = (out / "testing_list.txt").read_text()
+    loaded = SpeechCommands(out, split=None, silence_per_class=0).metadata
+    assert HOMOPHONES_DIR not in listed and not loaded.path.str.startswith(HOMOPHONES_DIR).any()
+    assert len(loaded) == len(meta)
+
+
+def test_running_speech_has_keywords_at_the_times_it_says(corpus):
+    out, meta, _ = corpus
+    sentences = pd.read_csv(out / SPEECH_DIR / "sentences.csv")
+    assert list(sentences.columns) == list(SENTENCE_COLUMNS) and len(sentences) == 3 * 4
+    assert set(sentences.split) == {"test"} and set(sentences.engine) == ENGINES
+    assert set(sentences.speaker) <= set(meta.speaker[meta.split == "test"])
+    with_keyword = sentences[sentences.keyword.notna()]
+    assert len(with_keyword) == 3 and set(with_keyword.keyword) <= {"yes", "no", "up"}
+    margin = round(SENTENCE_MARGIN_S * SAMPLE_RATE)
+    for row in sentences.itertuples():
+        x, rate = read_wav(out / row.path)
+        assert rate == SAMPLE_RATE and len(x) == round(row.seconds * SAMPLE_RATE)
+        assert not x[:margin].any() and not x[-margin:].any() and abs(np.abs(x).max() - row.amplitude) < 2e-4
+        words = row.text.split()
+        assert 6 <= len(words) - (1 if isinstance(row.keyword, str) else 0) <= 14
+    for row in with_keyword.itertuples():
+        x, _ = read_wav(out / row.path)
+        start, end = (round(t * SAMPLE_RATE / 1000) for t in (row.keyword_start_ms, row.keyword_end_ms))
+        assert margin < start < end < len(x) - margin and 0.15 < (end - start) / SAMPLE_RATE < 1.0
+        assert row.keyword in row.text.split() and x[start : start + 160].any()
+        assert not x[start - 80 : start].any() and not x[end : end + 80].any()  # the pauses around it
+
+
 def test_same_seed_gives_identical_bytes(corpus, tmp_path):
     out, _, _ = corpus
     again = tmp_path / "again"
@@ -167,8 +213,25 @@ def test_other_options_need_force(corpus, tmp_path):
         synthesize(copy, size="tiny", seed=3, progress=False)
     meta = synthesize(copy, size="tiny", seed=3, force=True, progress=False)
     assert json.loads((copy / ".complete").read_text())["seed"] == 3
-    wavs = [f for f in _files(copy) if f.endswith(".wav") and not f.startswith(BACKGROUND_DIR)]
+    wavs = [
+        f
+        for f in _files(copy)
+        if f.endswith(".wav") and not f.startswith((BACKGROUND_DIR, HOMOPHONES_DIR, SPEECH_DIR))
+    ]
     assert wavs == sorted(meta.path)  # nothing left over from the seed-0 corpus
+
+
+def test_a_corpus_of_an_older_synthesis_is_rebuilt_with_a_warning(corpus, tmp_path):
+    out, meta, _ = corpus
+    copy = tmp_path / "old"
+    shutil.copytree(out, copy)
+    marker = json.loads((copy / ".complete").read_text())
+    (copy / ".complete").write_text(json.dumps({**marker, "version": 1, "fingerprint": "older"}))
+    (copy / "xylophone").mkdir()  # a word folder the old synthesis made and the new one does not
+    with pytest.warns(UserWarning, match="older synthesis"):
+        again = synthesize(copy, size="tiny", seed=0, progress=False)
+    pd.testing.assert_frame_equal(again, meta)
+    assert json.loads((copy / ".complete").read_text()) == marker and not (copy / "xylophone").exists()
 
 
 def test_refuses_foreign_folder(tmp_path):

@@ -98,6 +98,14 @@ def test_train_end_to_end_writes_a_loadable_model_and_metrics(tmp_path):
     assert saved["held_out"]["n"] == metrics["held_out"]["n"] > 0
     model = load_model(tmp_path / "run" / "model.pt")
     assert model.class_names[-1] == "_silence_" and model.extra["metrics"]["arch"] == "cnn"
+    # the _unknown_ offset chosen on validation is stored with the model and decides its predictions
+    offset = saved["calibration"]["unknown_offset"]
+    assert model.logit_offset.tolist() == saved["calibration"]["logit_offset"]
+    assert model.logit_offset[10] == offset and model.extra["metrics"]["unknown_offset"] == offset
+    feats = torch.randn(2, 40, 101)
+    torch.testing.assert_close(model(feats), model.net(feats) + model.logit_offset)
+    words = saved["open_set"]["unknown_words"]  # the test split's "cat" clips (no running speech here)
+    assert words["n"] == 2 and set(saved["open_set"]) == {"unknown_words"}
 
 
 def test_excluding_an_unknown_engine_is_an_error(tmp_path):

@@ -3,7 +3,6 @@
 import math
 from collections import Counter
 
-import pandas as pd
 import pytest
 
 from proactiv.tasks.kws.voices import (
@@ -11,14 +10,18 @@ from proactiv.tasks.kws.voices import (
     ESPEAK_VOICES,
     FESTIVAL_VOICES,
     FLITE_VOICES,
+    HOMOPHONES_DIR,
     KEYWORDS,
     SIZES,
-    UNKNOWN_WORDS,
+    SPEECH_DIR,
     Size,
     _assign_splits,
     _clips,
     _pseudo_speakers,
+    _sentences,
     _speakers,
+    _unknown_words,
+    vocabulary,
 )
 
 EVERY_VOICE = {
@@ -80,18 +83,30 @@ def test_splits_are_by_speaker_stratified_by_engine_and_seeded():
         assert {v for k, v in few.items() if k.startswith(engine)} == {"train", "validation", "test"}
 
 
-def test_demo_plan_is_balanced_and_split_by_engine():
-    """The default size's plan with every voice: class balance, unknown-word spread, split coverage."""
+@pytest.fixture(scope="module")
+def demo_plan():
+    """The default size's plan with every voice: speakers, splits, vocabulary, unknown words, clips."""
     spec = SIZES["demo"]
     speakers = _speakers(spec, EVERY_VOICE)
-    clips = [c for i, s in enumerate(speakers) for c in _clips(s, i, spec, 0)]
-    assert 4000 <= len(clips) <= 6000
-    words = pd.Series([c.word for c in clips])
-    keyword_class = words[words == "yes"].size
-    unknown = words[~words.isin(KEYWORDS)]
-    assert keyword_class <= unknown.size <= 1.5 * keyword_class
-    assert set(unknown) == set(UNKNOWN_WORDS) and unknown.value_counts().min() >= 0.8 * unknown.size / 20
     splits = _assign_splits(speakers, 0)
+    vocab = vocabulary(spec, 0)
+    unknown = _unknown_words(speakers, splits, spec, vocab)
+    clips = {s.id: _clips(s, unknown[s.id], spec, vocab, 0) for s in speakers}
+    return spec, speakers, splits, vocab, clips
+
+
+def test_demo_plan_is_balanced_and_split_by_engine(demo_plan):
+    spec, speakers, splits, _, plan = demo_plan
+    clips = [c for mine in plan.values() for c in mine if c.kind != "homophone"]
+    assert 6000 <= len(clips) <= 7500
+    kinds = Counter(c.kind for c in clips)
+    assert kinds["keyword"] == len(speakers) * spec.reps * len(KEYWORDS)
+    unknown = kinds["near_miss"] + kinds["other"]
+    assert unknown == len(speakers) * spec.unknown and kinds["near_miss"] == pytest.approx(
+        0.4 * unknown, abs=1
+    )
+    words = Counter(c.word for c in clips if c.kind == "other")
+    assert len(words) > 1000 and max(words.values()) <= 3  # a large vocabulary, each word said a few times
     for engine in EVERY_VOICE:
         ids = [s.id for s in speakers if s.voice.engine == engine]
         assert len(ids) >= 40
@@ -102,15 +117,64 @@ def test_demo_plan_is_balanced_and_split_by_engine():
             assert len(voices) >= 2
 
 
+def test_unknown_words_are_split_by_word_as_well_as_by_speaker(demo_plan):
+    _, speakers, splits, vocab, plan = demo_plan
+    said = {split: set() for split in ("train", "validation", "test")}
+    for s in speakers:
+        said[splits[s.id]] |= {c.word for c in plan[s.id] if c.kind in ("near_miss", "other")}
+    assert not said["train"] & said["test"] and not said["train"] & said["validation"]
+    for split, words in said.items():
+        assert words <= set(vocab.words[split])
+    near = Counter(vocab.resembles[w] for w in said["test"] if w in vocab.resembles)
+    assert set(near) == set(KEYWORDS)  # every keyword's near-misses are tested
+    homophones = [(s.id, c) for s in speakers for c in plan[s.id] if c.kind == "homophone"]
+    assert {splits[i] for i, _ in homophones} == {"test"} and len(homophones) == list(splits.values()).count(
+        "test"
+    )
+    assert all(
+        c.path(s).startswith(f"{HOMOPHONES_DIR}/")
+        for s in speakers
+        for c in plan[s.id]
+        if c.kind == "homophone"
+    )
+    assert {c.resembles for _, c in homophones} == {"no", "right"}
+
+
+def test_running_speech_is_said_by_test_speakers_with_keywords_at_known_pieces(demo_plan):
+    spec, speakers, splits, vocab, _ = demo_plan
+    speech = _sentences(speakers, splits, spec, vocab, seed=0)
+    assert {splits[i] for i in speech} == {"test"}
+    by_engine = Counter(i.split("-")[0] for i, mine in speech.items() for _ in mine)
+    assert by_engine == dict.fromkeys(EVERY_VOICE, spec.sentences)
+    sentences = [(i, s) for i, mine in speech.items() for s in mine]
+    with_keyword = [s for _, s in sentences if s.keyword]
+    assert len(with_keyword) == 3 * spec.sentences // 4 and {s.keyword for s in with_keyword} == set(KEYWORDS)
+    for s in with_keyword:
+        assert len(s.pieces) == 3 and s.pieces[1].word == s.keyword and len(s.pauses_ms) == 2
+    for _, s in sentences:
+        words = s.text.split()
+        assert not (set(words) - {s.keyword}) & (set(KEYWORDS) | set(vocab.homophones))
+        assert len({(p.rate, p.pitch, p.amplitude) for p in s.pieces}) == 1  # one delivery
+    speaker = next(sp for sp in speakers if sp.id == sentences[0][0])
+    assert sentences[0][1].path(speaker) == f"{SPEECH_DIR}/{speaker.id}_0.wav"
+    assert _sentences(speakers, splits, spec, vocab, seed=0) == speech
+
+
 def test_each_speaker_says_every_keyword_reps_times_with_seeded_deliveries():
-    spec = Size({"flite": 2}, 3, ("yes", "no"), ("cat", "dog", "bird"))
+    spec = Size({"flite": 2}, 3, ("yes", "no"), 50, 5, 0)
+    vocab = vocabulary(spec, 0)
     speaker = _pseudo_speakers(F0_VOICE)[5]
-    clips = _clips(speaker, 0, spec, seed=0)
+    unknown = ["cat", "dog", "bird", "cat", "so"]
+    clips = _clips(speaker, unknown, spec, vocab, seed=0)
     words = Counter(c.word for c in clips)
-    assert words["yes"] == words["no"] == 3 and sum(words[w] for w in ("cat", "dog", "bird")) == 5
+    assert words["yes"] == words["no"] == 3 and sum(words[w] for w in ("cat", "dog", "bird", "so")) == 5
     assert sorted(c.n for c in clips if c.word == "yes") == [0, 1, 2]
-    assert clips == _clips(speaker, 0, spec, seed=0) and clips != _clips(speaker, 0, spec, seed=1)
-    assert _clips(speaker, 1, spec, seed=0) != clips  # another speaker index: other unknown words
+    assert sorted(c.n for c in clips if c.word == "cat") == [0, 1]
+    assert clips == _clips(speaker, unknown, spec, vocab, seed=0)
+    assert clips != _clips(speaker, unknown, spec, vocab, seed=1)
+    assert {(c.word, c.kind, c.resembles) for c in clips if c.word in ("yes", "so")} == {
+        ("yes", "keyword", ""), ("so", "near_miss", "no")
+    }  # fmt: skip
     for c in clips:
         assert 0.8 <= c.rate <= 1.25 and 0.1 <= c.amplitude <= 0.9 and 0 <= c.place < 1
         assert c.shift == speaker.shift and abs(c.pitch - speaker.pitch) <= 1.5
@@ -119,7 +183,8 @@ def test_each_speaker_says_every_keyword_reps_times_with_seeded_deliveries():
 
 def test_deliveries_of_voices_without_f0_control_realise_pitch_by_the_shift():
     spec = SIZES["tiny"]
+    vocab = vocabulary(spec, 0)
     speaker = _pseudo_speakers(PLAIN_VOICE)[3]
-    assert all(c.pitch == c.shift != 0 for c in _clips(speaker, 0, spec, seed=0))
+    assert all(c.pitch == c.shift != 0 for c in _clips(speaker, ["cat"], spec, vocab, seed=0))
     espeak = _speakers(spec, {"espeak": ESPEAK_VOICES})[0]
-    assert all(c.shift == 0 and abs(c.pitch) <= 3 for c in _clips(espeak, 0, spec, seed=0))
+    assert all(c.shift == 0 and abs(c.pitch) <= 3 for c in _clips(espeak, ["cat"], spec, vocab, seed=0))

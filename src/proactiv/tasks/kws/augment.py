@@ -3,8 +3,10 @@
 A synthetic corpus has few voices per engine, so a model overfits to the voices it has seen. The voice is
 changed by speed (resampling: tempo and pitch together), vocal-tract-length warping of the mel axis,
 speaking rate without pitch and a random equaliser; the channel by time shift, reverb, band limiting and
-background noise; SpecAugment masks hide parts of the features. Every draw comes from the
-``torch.Generator`` passed in, so a seed fixes the augmented batch.
+background noise; SpecAugment masks hide parts of the features. Corpus clips hold one word in silence, but
+a keyword spotter listens to running speech, where a 1-s window also holds the ends of neighbouring words:
+the context step adds another word (an unknown-word clip of the training split) just before or after the
+clip's word. Every draw comes from the ``torch.Generator`` passed in, so a seed fixes the augmented batch.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ class Augment:
 
     Waveform: time shift (uniform ±``shift_ms``), speed by resampling (tempo and pitch together), reverb
     (synthetic RIR), band limiting (random low-pass cutoff: 8-kHz voices, telephone-like channels), noise
-    (segments of the corpus's ``_background_noise_`` files, else pink noise) at a random SNR. Features:
+    (segments of the corpus's ``_background_noise_`` files, else pink noise) at a random SNR, context (the
+    word of a ``context_bank`` clip just before or after the sample's word, ``context_gap_s`` apart, its peak
+    ``context_level`` times the sample's; none without a bank). Features:
     vocal-tract-length warping (mel axis), speaking rate without pitch (frame axis), a smooth random
     equaliser curve (±``eq_db``/2 per term), SpecAugment time and frequency masks (sample-mean fill).
     """
@@ -48,11 +52,15 @@ class Augment:
     eq_db: float = 6.0
     tempo_p: float = 0.7
     tempo_range: tuple[float, float] = (0.75, 1.33)
-    time_masks: int = 2
+    time_masks: int = 1
     time_mask_frames: int = 10
-    freq_masks: int = 2
+    freq_masks: int = 1
     freq_mask_bins: int = 4
+    context_p: float = 0.5
+    context_gap_s: tuple[float, float] = (0.05, 0.3)
+    context_level: tuple[float, float] = (0.3, 1.0)
     noise_bank: list[torch.Tensor] = field(default_factory=list)
+    context_bank: torch.Tensor | None = None
 
     def waveforms(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Shift, speed (resampling: tempo and pitch together), reverb and noise, per sample."""
@@ -65,6 +73,8 @@ class Augment:
         lo, hi = self.speed_range
         factor = torch.where(draw(b) < self.speed_p, lo + (hi - lo) * draw(b), torch.ones(b, device=x.device))
         x = audio.speed_linear_(x, factor, shift)
+        if self.context_p > 0 and self.context_bank is not None and len(self.context_bank):
+            x = self._context(x, draw(b) < self.context_p, gen)
         if self.reverb_p > 0:
             x = self._reverb(x, draw(b) < self.reverb_p, gen)
         if self.lowpass_p > 0:
@@ -96,6 +106,28 @@ class Augment:
         )
         x = x.clone()
         x[idx] = wet
+        return x
+
+    def _context(self, x: torch.Tensor, on: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Add a word of ``context_bank`` just before or after the word of the samples where ``on`` (a pause
+        of ``context_gap_s`` between them; the side is drawn, and whatever falls outside the clip is cut)."""
+        idx = on.nonzero()[:, 0]
+        k = len(idx)
+        pick = torch.randint(len(self.context_bank), (k,), generator=gen)
+        lo, hi = self.context_gap_s
+        gap = ((lo + (hi - lo) * torch.rand(k, generator=gen)) * SAMPLE_RATE).round()
+        before = torch.rand(k, generator=gen) < 0.5
+        lo, hi = self.context_level
+        level = lo + (hi - lo) * torch.rand(k, generator=gen)
+        if k == 0:
+            return x
+        word, other = x[idx], self.context_bank[pick].to(x)
+        (start, end), (o_start, o_end) = _extent(word), _extent(other)
+        shift = torch.where(before.to(x.device), start - gap.to(x) - o_end, end + gap.to(x) - o_start)
+        peak = word.abs().amax(1, keepdim=True) / other.abs().amax(1, keepdim=True).clamp_min(1e-6)
+        other = audio.speed_linear_(other, torch.ones(k, device=x.device), shift)
+        x = x.clone()
+        x[idx] = word + other * peak * level.to(x)[:, None]
         return x
 
     def _noise(self, b: int, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -138,6 +170,15 @@ class Augment:
                 start = (torch.rand(b, generator=gen) * (m - width + 1)).floor()
                 feats = audio.mask_(feats, start, width, axis=1)
         return feats
+
+
+def _extent(x: torch.Tensor, floor: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last sample (B,) louder than ``floor`` times the peak of each row of ``x`` (B, N)."""
+    loud = x.abs() > floor * x.abs().amax(1, keepdim=True).clamp_min(1e-12)
+    n = x.shape[1]
+    first = loud.to(torch.uint8).argmax(1)
+    last = n - 1 - loud.flip(1).to(torch.uint8).argmax(1)
+    return first.to(x.dtype), last.to(x.dtype)
 
 
 def lowpass(x: torch.Tensor, cutoff_hz: torch.Tensor, transition_hz: float = 300.0) -> torch.Tensor:

@@ -54,7 +54,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="model folder: model.pt and metrics.json")],
     arch: Annotated[str, typer.Option(help="cnn | dscnn")] = "dscnn",
     seed: Annotated[int, typer.Option()] = 0,
-    epochs: Annotated[int, typer.Option(help="training epochs")] = 30,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 60,
     time_budget: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads (1 is faster on a busy machine)")] = 2,
     exclude_engine: Annotated[list[str] | None, typer.Option(help="hold out a TTS engine")] = None,
@@ -64,6 +64,7 @@ def train(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Train a keyword model; skipped when OUT already holds one trained on the same data and settings."""
+    from proactiv.tasks.kws.train import TRAINER_VERSION
     from proactiv.tasks.kws.train import train as train_model
 
     if not data.is_dir():
@@ -80,6 +81,7 @@ def train(
         "time_budget": time_budget,
         "exclude": sorted(exclude_engine or []),
         "threads": threads,
+        "trainer": TRAINER_VERSION,
     }
     key_file = out / "train_key.json"
     if (
@@ -116,3 +118,37 @@ def train(
         if report:
             engines = ", ".join(f"{e} {a:.3f}" for e, a in report.get("per_engine", {}).items())
             typer.echo(f"{name} accuracy {report.get('accuracy', float('nan')):.3f}  per engine: {engines}")
+    if "calibration" in metrics:
+        typer.echo(
+            f"_unknown_ logit offset {metrics['calibration']['unknown_offset']:+.2f} (chosen on validation)"
+        )
+    for line in open_set_lines(metrics.get("open_set", {})):
+        typer.echo(line)
+
+
+def open_set_lines(report: dict) -> list[str]:
+    """The open-set figures of a training's metrics, one line each (empty without them)."""
+    lines = []
+    words = report.get("unknown_words")
+    if words:
+        engines = ", ".join(f"{e} {r:.1%}" for e, r in words["per_engine"].items())
+        lines.append(
+            f"held-out unknown words taken for a keyword: {words['false_accept_rate']:.1%} of {words['n']} "
+            f"(near-misses {words['near_miss']['false_accept_rate']:.1%}, other words "
+            f"{words['other']['false_accept_rate']:.1%}; per engine: {engines})"
+        )
+    homophones = report.get("homophones")
+    if homophones:
+        lines.append(
+            f"homophones ({', '.join(homophones['words'])}) taken for their keyword: "
+            f"{homophones['taken_for_their_keyword']:.0%} of {homophones['n']} (not counted)"
+        )
+    speech = report.get("running_speech")
+    if speech:
+        engines = ", ".join(f"{e} {r['per_hour']:.0f}" for e, r in speech["per_engine"].items())
+        lines.append(
+            f"running speech ({speech['hours'] * 60:.1f} min): {speech['false_accepts_per_hour']:.0f} false "
+            f"accepts per hour (per engine: {engines}); keyword hit rate {speech['hit_rate']:.0%} of "
+            f"{speech['keyword_sentences']} sentences"
+        )
+    return lines

@@ -7,7 +7,8 @@ and festival ``int_lr_params`` target mean scaled from the voice's default F0, e
 resample shift. ``amplitude`` is applied after synthesis (:func:`_render`), so it means the same for every
 engine. The word is trimmed of leading and trailing silence (frame energy 40 dB below the loudest 10-ms
 frame), then placed at its offset in the 1-s clip. A word still longer than 1 s is not time-compressed: the
-clip keeps the first second from the start of speech. The engines are deterministic.
+clip keeps the first second from the start of speech. A sentence of running speech is its pieces, each
+trimmed, joined by its pauses, with half a second of silence before and after. The engines are deterministic.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from proactiv.tasks.kws.voices import Clip, Speaker, Voice
+from proactiv.tasks.kws.voices import Clip, Sentence, Speaker, Voice
 from proactiv.tasks.kws.wavio import read_wav, resample
 
 SAMPLE_RATE = 16000
+SENTENCE_MARGIN_S = 0.5  # silence before and after a sentence of running speech
 _TRIM_DB = 40.0
 
 
@@ -115,14 +117,41 @@ def _trim(x: np.ndarray) -> np.ndarray:
     return x[loud[0] * frame : (loud[-1] + 1) * frame]
 
 
-def _render(raw: Path, clip: Clip, where: str) -> tuple[np.ndarray, int]:
-    """Engine output -> the 1-s 16-kHz clip and the word's offset in samples."""
+def _speech(raw: Path, clip: Clip, where: str) -> np.ndarray:
+    """Engine output -> the trimmed utterance at 16 kHz, shifted by ``clip.shift`` semitones."""
     x, rate = read_wav(raw)
     x = resample(x, rate * 2.0 ** (clip.shift / 12.0), SAMPLE_RATE)
     if len(x) < SAMPLE_RATE // 100 or not np.any(x):
         raise RuntimeError(f"the engine produced no audio for {where}")
-    word = _trim(x)[:SAMPLE_RATE]  # longer than 1 s: keep the first second from the start of speech
+    return _trim(x)
+
+
+def _render(raw: Path, clip: Clip, where: str) -> tuple[np.ndarray, int]:
+    """Engine output -> the 1-s 16-kHz clip and the word's offset in samples."""
+    word = _speech(raw, clip, where)[:SAMPLE_RATE]  # longer than 1 s: keep the first second from the start
     offset = int(clip.place * (SAMPLE_RATE - len(word) + 1))
     out = np.zeros(SAMPLE_RATE, np.float32)
     out[offset : offset + len(word)] = word * (clip.amplitude / np.abs(word).max())
     return out, offset
+
+
+def _render_sentence(
+    raws: Sequence[Path], sentence: Sentence, where: str
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Engine outputs of a sentence's pieces -> the recording (``SENTENCE_MARGIN_S`` of silence before and
+    after, the pieces joined by their pauses, peak ``amplitude``) and the samples where each piece starts
+    and ends."""
+    margin = round(SENTENCE_MARGIN_S * SAMPLE_RATE)
+    parts, spans, at = [np.zeros(margin, np.float32)], [], margin
+    for k, (raw, piece) in enumerate(zip(raws, sentence.pieces, strict=True)):
+        if k:
+            pause = np.zeros(round(sentence.pauses_ms[k - 1] * SAMPLE_RATE / 1000), np.float32)
+            parts.append(pause)
+            at += len(pause)
+        audio = _speech(raw, piece, f"{where}, piece {piece.word!r}")
+        parts.append(audio.astype(np.float32))
+        spans.append((at, at + len(audio)))
+        at += len(audio)
+    parts.append(np.zeros(margin, np.float32))
+    out = np.concatenate(parts)
+    return out * np.float32(sentence.pieces[0].amplitude / np.abs(out).max()), spans

@@ -165,19 +165,37 @@ class KeywordModel(nn.Module):
     """A loaded keyword model on log-mel dB features ``(B, n_mels, frames)`` → logits ``(B, n_classes)``.
 
     Attributes: ``arch``, ``class_names``, ``frontend`` (the :class:`LogMel` it was trained with), ``extra``
-    (whatever was saved alongside, e.g. training metrics).
+    (whatever was saved alongside, e.g. training metrics), ``logit_offset`` (the decision calibration chosen
+    on validation, added to the logits, see :mod:`proactiv.tasks.kws.decision`; None for models saved
+    without one, whose fingerprint it then leaves as it was).
     """
 
-    def __init__(self, net: nn.Module, *, arch: str, frontend: LogMel, class_names: list[str], extra: dict):
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        arch: str,
+        frontend: LogMel,
+        class_names: list[str],
+        extra: dict,
+        logit_offset: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.net = net
         self.arch = arch
         self.frontend = frontend
         self.class_names = list(class_names)
         self.extra = extra
+        if logit_offset is not None and tuple(logit_offset.shape) != (len(self.class_names),):
+            raise ValueError(
+                f"logit_offset of shape {tuple(logit_offset.shape)}: expected one value per class "
+                f"({len(self.class_names)})"
+            )
+        self.register_buffer("logit_offset", logit_offset)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features)
+        logits = self.net(features)
+        return logits if self.logit_offset is None else logits + self.logit_offset
 
     def waveform_model(self) -> WaveformModel:
         """An ``nn.Module`` mapping waveforms to logits (this model's frontend, then this model), in eval mode."""
@@ -192,13 +210,18 @@ def save_model(
     frontend_config: dict,
     class_names: list[str],
     extra: dict | None = None,
+    logit_offset: list[float] | None = None,
 ) -> Path:
-    """Save ``model`` (built by :func:`build_model`) with everything needed to rebuild it, as one file.
+    """Save ``model`` (built by :func:`build_model`) with everything needed to rebuild it, as one file;
+    ``logit_offset`` (one value per class) is its decision calibration (a :class:`KeywordModel`'s own when
+    not given).
 
     The file is a ``torch.save`` of plain containers and tensors (loadable with ``weights_only=True``),
     written to a temporary name then renamed, so a crash never leaves a half-written model.
     """
     if isinstance(model, KeywordModel):
+        if logit_offset is None and model.logit_offset is not None:
+            logit_offset = model.logit_offset.tolist()
         model = model.net
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,6 +234,8 @@ def save_model(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
+    if logit_offset is not None:
+        payload["logit_offset"] = [float(v) for v in logit_offset]
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -239,12 +264,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> K
         net = build_model(payload["arch"], payload["n_classes"])
         net.load_state_dict(payload["state_dict"])
         frontend = LogMel.from_config(payload["frontend"])
+        offset = payload.get("logit_offset")
         model = KeywordModel(
             net,
             arch=payload["arch"],
             frontend=frontend,
             class_names=payload["class_names"],
             extra=payload.get("extra", {}),
+            logit_offset=None if offset is None else torch.tensor(offset, dtype=torch.float32),
         )
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
         raise ValueError(f"model file {str(path)!r} has an invalid model ({err})") from None

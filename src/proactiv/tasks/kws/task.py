@@ -24,6 +24,8 @@ META_COLUMNS = (
     "pitch",
     "amplitude",
     "word",
+    "kind",
+    "resembles",
 )
 
 

@@ -7,6 +7,12 @@ vocal-tract-length warping of the mel axis) and the channel (time shift, backgro
 SpecAugment masks), per-utterance feature normalisation inside the model, and model selection on the
 *worst engine's* validation accuracy rather than the mean.
 
+Outside its corpus a keyword model mostly fails by false accepts: other words taken for keywords. Against
+that: ``_unknown_`` drawn four times as often as a keyword class (it stands for every other word), neighbouring
+words added around the clip's word (running speech), an ``_unknown_`` logit offset chosen on validation and
+stored with the model (:mod:`proactiv.tasks.kws.decision`), and the open-set measures in the metrics
+(:mod:`proactiv.tasks.kws.openset`).
+
 Waveform augmentation needs the features recomputed every batch (the frontend costs ~0.4 ms per clip, a
 fraction of a training step); validation and test features are computed once.
 """
@@ -30,12 +36,16 @@ from torch import nn
 from proactiv.checkpoints import CheckpointWriter
 from proactiv.progress import progress_bar
 from proactiv.tasks.kws.augment import SAMPLE_RATE, Augment, load_noise_bank
+from proactiv.tasks.kws.decision import calibrate
 from proactiv.tasks.kws.frontend import LogMel
-from proactiv.tasks.kws.models import build_model, count_macs, count_params, save_model
+from proactiv.tasks.kws.models import KeywordModel, build_model, count_macs, count_params, save_model
 
 #: The "engine" of ``_silence_`` clips, which are cut from background noise files.
 SILENCE_ENGINE = "_background_"
 UNKNOWN = "_unknown_"
+#: what this trainer writes; part of ``proactiv kws train``'s cache key, so a model written by an older
+#: trainer (without checkpoints, calibration or open-set metrics) is trained again
+TRAINER_VERSION = 2
 
 
 @dataclass
@@ -82,12 +92,15 @@ def compute_features(
 
 
 @torch.no_grad()
+def logits_of(model: nn.Module, feats: torch.Tensor, device: str = "cpu", batch: int = 512) -> torch.Tensor:
+    """Logits of feature batches (model put in eval mode)."""
+    model.eval()
+    return torch.cat([model(feats[i : i + batch].to(device)).cpu() for i in range(0, len(feats), batch)])
+
+
 def predict(model: nn.Module, feats: torch.Tensor, device: str = "cpu", batch: int = 512) -> torch.Tensor:
     """Predicted class indices of feature batches (model put in eval mode)."""
-    model.eval()
-    return torch.cat(
-        [model(feats[i : i + batch].to(device)).argmax(1).cpu() for i in range(0, len(feats), batch)]
-    )
+    return logits_of(model, feats, device, batch).argmax(1)
 
 
 def accuracy_report(
@@ -242,7 +255,7 @@ def train(
     *,
     arch: str = "dscnn",
     out: str | os.PathLike,
-    epochs: int | None = 30,
+    epochs: int | None = 60,
     time_budget_s: float | None = None,
     exclude_engines: Sequence[str] = (),
     seed: int = 0,
@@ -250,7 +263,7 @@ def train(
     device: str = "cpu",
     threads: int | None = 2,
     augment: Augment | None = None,
-    unknown_weight: float = 2.0,
+    unknown_weight: float = 4.0,
 ) -> dict:
     """Train a KWS model on ``data_root`` and write ``<out>/model.pt``, ``<out>/metrics.json`` and a few
     training checkpoints in ``<out>/checkpoints/`` (for TracIn; see :mod:`proactiv.checkpoints`).
@@ -283,6 +296,9 @@ def train(
     augment = augment or Augment()
     if not augment.noise_bank:
         augment = dataclasses.replace(augment, noise_bank=load_noise_bank(data_root))
+    if augment.context_bank is None and UNKNOWN in class_names:  # neighbouring words: training unknowns
+        unknown = splits["train"].labels == class_names.index(UNKNOWN)
+        augment = dataclasses.replace(augment, context_bank=splits["train"].waves[unknown])
     frontend = LogMel()
     model, info = fit(
         splits["train"],
@@ -322,7 +338,7 @@ def train(
         "history": info["history"],
         "class_names": class_names,
     }
-    model.to(device)
+    model = _calibrated(model.to(device), frontend, splits["validation"], class_names, arch, metrics, device)
     for name in ("validation", "test"):
         split = splits[name]
         if len(split):
@@ -335,6 +351,10 @@ def train(
         metrics["held_out"] = accuracy_report(
             predict(model, feats, device), held_out.labels, held_out.engines, class_names
         )
+    if UNKNOWN in class_names:
+        from proactiv.tasks.kws.openset import evaluate as open_set
+
+        metrics["open_set"] = open_set(model, data_root, device=device)
     out.mkdir(parents=True, exist_ok=True)
     save_model(
         out / "model.pt",
@@ -350,10 +370,41 @@ def train(
     return metrics
 
 
+def _calibrated(
+    net: nn.Module,
+    frontend: LogMel,
+    validation: Split,
+    class_names: list[str],
+    arch: str,
+    metrics: dict,
+    device: str,
+) -> KeywordModel:
+    """``net`` as a :class:`KeywordModel` deciding with the ``_unknown_`` offset chosen on ``validation``
+    (:func:`proactiv.tasks.kws.decision.calibrate`, recorded in ``metrics["calibration"]``); without a
+    validation split or an ``_unknown_`` class, uncalibrated."""
+    offset = None
+    if len(validation) and UNKNOWN in class_names:
+        logits = logits_of(net, compute_features(frontend, validation.waves, device), device)
+        metrics["calibration"] = calibrate(logits, validation.labels, class_names)
+        offset = torch.tensor(metrics["calibration"]["logit_offset"], device=device)
+    return KeywordModel(net, arch=arch, frontend=frontend, class_names=class_names, extra={},
+                        logit_offset=offset).to(device)  # fmt: skip
+
+
 def _summary(metrics: dict) -> dict:
     """The scalar part of the metrics (stored inside the model file)."""
     keep = {k: metrics[k] for k in ("arch", "params", "macs", "seed", "train_seconds", "epochs")}
     for name in ("test", "validation", "held_out"):
         if name in metrics:
             keep[name] = {"accuracy": metrics[name]["accuracy"], "per_engine": metrics[name]["per_engine"]}
+    if "calibration" in metrics:
+        keep["unknown_offset"] = metrics["calibration"]["unknown_offset"]
+    if "open_set" in metrics:
+        found = metrics["open_set"]
+        keep["open_set"] = {
+            "unknown_false_accept_rate": found["unknown_words"]["false_accept_rate"],
+            "near_miss_false_accept_rate": found["unknown_words"]["near_miss"]["false_accept_rate"],
+            **({"false_accepts_per_hour": found["running_speech"]["false_accepts_per_hour"],
+                "hit_rate": found["running_speech"]["hit_rate"]} if "running_speech" in found else {}),
+        }  # fmt: skip
     return keep

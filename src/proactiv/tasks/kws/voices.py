@@ -16,7 +16,14 @@ Deliveries
 Splits
     By speaker, never by clip, stratified by engine: per engine 20 % of the speakers (at least one) are
     test speakers and 10 % (at least one) validation speakers. Pseudo-speakers of one flite/festival voice
-    can fall into different splits; the ``voice`` column allows a stricter per-voice evaluation.
+    can fall into different splits; the ``voice`` column allows a stricter per-voice evaluation. The
+    ``_unknown_`` words are split too (:mod:`proactiv.tasks.kws.vocabulary`): a speaker says only its split's
+    words, so test and validation clips hold neither a voice nor an unknown word heard in training.
+Unknown words, homophones, running speech
+    Each speaker says ``unknown`` words of its split, 40 % of them near-misses of the keywords (every keyword's
+    in turn), dealt so that consecutive speakers say different words. Test speakers also say one homophone
+    of a keyword each, and the running speech: per engine ``sentences`` sentences of common words (no
+    keyword, no homophone), every fourth with one keyword said alone in its middle, at known times.
 
 Every random choice is drawn from a generator seeded by (seed, speaker, word, repetition), so the plan of a
 corpus depends on nothing but its options.
@@ -36,30 +43,40 @@ from pathlib import Path
 
 import numpy as np
 
+from proactiv.tasks.kws.vocabulary import SPLITS, Vocabulary, build_vocabulary, sentence
+
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-UNKNOWN_WORDS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "bed", "bird", "cat", "dog", "happy", "house", "tree", "wow", "marvin", "sheila",
-)  # fmt: skip
-_UNKNOWN_RATIO = 1.5  # _unknown_ clips per keyword-class clip
+_NEAR_SHARE = 0.4  # share of a speaker's unknown words that are near-misses of a keyword
+_KEYWORD_SENTENCE = 4  # every fourth sentence of running speech holds a keyword
+_SENTENCE_WORDS = (6, 14)  # words per sentence of running speech, uniform in this range
 _TEST_SHARE, _VALIDATION_SHARE = 0.2, 0.1
 
 
 @dataclass(frozen=True)
 class Size:
-    """How big a corpus is: speakers per engine, repetitions per (speaker, keyword), words."""
+    """How big a corpus is: speakers per engine, repetitions per (speaker, keyword), the keywords, the size of
+    the unknown vocabulary, unknown words per speaker, sentences of running speech per engine."""
 
     speakers: dict[str, int]
     reps: int
     keywords: tuple[str, ...]
-    unknown_words: tuple[str, ...]
+    vocabulary: int
+    unknown: int
+    sentences: int
 
 
 SIZES = {
-    "tiny": Size({"espeak": 4, "flite": 3, "festival": 3}, 1, ("yes", "no", "up"), ("cat",)),
-    "demo": Size({"espeak": 112, "flite": 60, "festival": 54}, 2, KEYWORDS, UNKNOWN_WORDS),
-    "large": Size({"espeak": 320, "flite": 150, "festival": 120}, 3, KEYWORDS, UNKNOWN_WORDS),
+    "tiny": Size({"espeak": 4, "flite": 3, "festival": 3}, 1, ("yes", "no", "up"), 200, 2, 4),
+    "demo": Size({"espeak": 112, "flite": 60, "festival": 54}, 2, KEYWORDS, 2000, 10, 60),
+    "large": Size({"espeak": 320, "flite": 150, "festival": 120}, 3, KEYWORDS, 4000, 15, 120),
 }
+
+
+def vocabulary(size: Size, seed: int) -> Vocabulary:
+    """The unknown vocabulary of a corpus size (see :mod:`proactiv.tasks.kws.vocabulary`): never a word of
+    the ten keyword classes, even when a small corpus says only some of them."""
+    return build_vocabulary(size.vocabulary, KEYWORDS, seed)
+
 
 # ---------------------------------------------------------------------------------------------- voices
 
@@ -235,9 +252,15 @@ def _assign_splits(speakers: Sequence[Speaker], seed: int) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------ deliveries
 
 
+HOMOPHONES_DIR = "_homophones_"  # homophones of keywords: test material outside the Speech Commands layout
+SPEECH_DIR = "_running_speech_"  # sentences of running speech
+
+
 @dataclass(frozen=True)
 class Clip:
-    """One utterance to synthesise and how to deliver it."""
+    """One utterance to synthesise and how to deliver it; ``kind`` is ``keyword``, ``near_miss``, ``other``
+    or ``homophone`` (``resembles`` names the keyword of a near-miss or homophone), or ``speech`` for a
+    piece of a sentence."""
 
     word: str
     n: int
@@ -246,9 +269,31 @@ class Clip:
     amplitude: float  # peak level
     shift: float  # resample-based shift in semitones
     place: float  # in [0, 1): where in the free space of the 1-s clip the word starts
+    kind: str = "keyword"
+    resembles: str = ""
 
     def path(self, speaker: Speaker) -> str:
-        return f"{self.word}/{speaker.id}_nohash_{self.n}.wav"
+        folder = f"{HOMOPHONES_DIR}/" if self.kind == "homophone" else ""
+        return f"{folder}{self.word}/{speaker.id}_nohash_{self.n}.wav"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of running speech: pieces said one after another with ``pauses_ms`` between them, in one
+    delivery (the pieces' rate, pitch, shift; ``amplitude`` is the sentence's peak). A keyword, when there
+    is one, is a piece of its own, so its place in the recording is known."""
+
+    n: int
+    pieces: tuple[Clip, ...]
+    keyword: str
+    pauses_ms: tuple[float, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(piece.word for piece in self.pieces)
+
+    def path(self, speaker: Speaker) -> str:
+        return f"{SPEECH_DIR}/{speaker.id}_{self.n}.wav"
 
 
 def _rng(seed: int, *keys: str) -> np.random.Generator:
@@ -256,24 +301,80 @@ def _rng(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
 
 
-def _clips(speaker: Speaker, index: int, size: Size, seed: int) -> list[Clip]:
-    """The utterances of one speaker: every keyword ``reps`` times, plus its share of unknown words."""
-    n_unknown = math.ceil(_UNKNOWN_RATIO * size.reps)
-    words = [w for w in size.keywords for _ in range(size.reps)]
-    words += [size.unknown_words[(index * n_unknown + k) % len(size.unknown_words)] for k in range(n_unknown)]
+def _delivery(speaker: Speaker, rng: np.random.Generator) -> tuple[float, float, float, float]:
+    """Rate, net pitch (semitones), peak amplitude and resample shift of one utterance."""
+    rate = round(float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))), 3)
+    jitter = round(float(rng.uniform(-1.5, 1.5)), 2)
+    amplitude = round(float(np.exp(rng.uniform(np.log(0.1), np.log(0.9)))), 3)
+    if speaker.voice.engine == "espeak":
+        pitch, shift = 2 * jitter, 0.0
+    elif speaker.voice.f0 is None:  # no F0 control: pitch only through the resample shift
+        pitch = shift = round(speaker.shift + jitter, 2)
+    else:
+        pitch, shift = round(speaker.pitch + jitter, 2), float(speaker.shift)
+    return rate, pitch, amplitude, shift
+
+
+def _unknown_words(
+    speakers: Sequence[Speaker], splits: dict[str, str], size: Size, vocab: Vocabulary
+) -> dict[str, list[str]]:
+    """Speaker id -> the unknown words it says: ``size.unknown`` words of its split (near-misses first), then
+    for a test speaker one homophone. Words are dealt in turn within a split, so speakers say different ones."""
+    homophones = sorted(vocab.homophones)
+    n_near = round(_NEAR_SHARE * size.unknown)
+    out = {}
+    for split in SPLITS:
+        near, other = vocab.near_misses(split), vocab.others(split)
+        quota = n_near if near else 0
+        for i, speaker in enumerate(s for s in speakers if splits[s.id] == split):
+            words = [near[(i * quota + k) % len(near)] for k in range(quota)]
+            words += [
+                other[(i * (size.unknown - quota) + k) % len(other)] for k in range(size.unknown - quota)
+            ]
+            if split == "test" and homophones:
+                words.append(homophones[i % len(homophones)])
+            out[speaker.id] = words
+    return out
+
+
+def _clips(speaker: Speaker, unknown: Sequence[str], size: Size, vocab: Vocabulary, seed: int) -> list[Clip]:
+    """The utterances of one speaker: every keyword ``reps`` times, then its unknown words (and homophone)."""
+    words = [w for w in size.keywords for _ in range(size.reps)] + list(unknown)
     clips, seen = [], dict.fromkeys(words, 0)
     for word in words:
         n, seen[word] = seen[word], seen[word] + 1
         rng = _rng(seed, speaker.id, word, str(n))
-        rate = round(float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))), 3)
-        jitter = round(float(rng.uniform(-1.5, 1.5)), 2)
-        amplitude = round(float(np.exp(rng.uniform(np.log(0.1), np.log(0.9)))), 3)
+        rate, pitch, amplitude, shift = _delivery(speaker, rng)
         place = float(rng.uniform())
-        if speaker.voice.engine == "espeak":
-            pitch, shift = 2 * jitter, 0.0
-        elif speaker.voice.f0 is None:  # no F0 control: pitch only through the resample shift
-            pitch = shift = round(speaker.shift + jitter, 2)
-        else:
-            pitch, shift = round(speaker.pitch + jitter, 2), float(speaker.shift)
-        clips.append(Clip(word, n, rate, pitch, amplitude, shift, place))
+        kind = "keyword" if word in size.keywords else vocab.kind(word)
+        resembles = vocab.resembles.get(word) or vocab.homophones.get(word, "")
+        clips.append(Clip(word, n, rate, pitch, amplitude, shift, place, kind, resembles))
     return clips
+
+
+def _sentences(
+    speakers: Sequence[Speaker], splits: dict[str, str], size: Size, vocab: Vocabulary, seed: int
+) -> dict[str, list[Sentence]]:
+    """Speaker id -> its sentences of running speech: ``size.sentences`` per engine, dealt in turn to the
+    engine's test speakers; every ``_KEYWORD_SENTENCE``-th holds a keyword (each keyword in turn)."""
+    out: dict[str, list[Sentence]] = {}
+    for engine in sorted({s.voice.engine for s in speakers}):
+        tests = [s for s in speakers if s.voice.engine == engine and splits[s.id] == "test"]
+        for k in range(size.sentences):
+            speaker = tests[k % len(tests)]
+            rng = _rng(seed, "sentence", engine, str(k))
+            words = sentence(vocab, rng, int(rng.integers(_SENTENCE_WORDS[0], _SENTENCE_WORDS[1] + 1)))
+            rate, pitch, amplitude, shift = _delivery(speaker, rng)
+            keyword = ""
+            texts = [" ".join(words)]
+            if k % _KEYWORD_SENTENCE == _KEYWORD_SENTENCE - 1:
+                keyword = size.keywords[(k // _KEYWORD_SENTENCE) % len(size.keywords)]
+                cut = int(rng.integers(1, len(words)))
+                texts = [" ".join(words[:cut]), keyword, " ".join(words[cut:])]
+            pieces = tuple(
+                Clip(t, i, rate, pitch, amplitude, shift, 0.0, "speech") for i, t in enumerate(texts)
+            )
+            pauses = tuple(round(float(rng.uniform(80.0, 200.0)), 1) for _ in texts[1:])
+            mine = out.setdefault(speaker.id, [])
+            mine.append(Sentence(len(mine), pieces, keyword, pauses))
+    return out

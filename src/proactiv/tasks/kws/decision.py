@@ -1,0 +1,117 @@
+"""How a keyword model decides: an ``_unknown_`` offset chosen on validation, and a rule for running speech.
+
+Clip decisions
+    A model trained on a corpus cannot have heard every other word, so its ``_unknown_`` logit is raised by an
+    offset chosen on the validation split (voices and unknown words never used in training): the offset on a
+    grid that maximises keyword recall minus the false-accept rate (Youden's index: a point of either weighs
+    the same; of equal scores the offset nearest 0 wins). The offset is stored with the model
+    (:func:`proactiv.tasks.kws.models.save_model`) and added to its logits in every forward pass, so the
+    sweep, the analyses and the views all call the calibrated decision; their loss is that of the calibrated
+    logits too.
+Running speech (:class:`StreamRule`)
+    A 1-s window slides over the recording by ``hop_s``; each window gets the model's clip decision. A keyword
+    fires when it has been the decision of ``hops`` consecutive windows (once per such run of windows), unless
+    another firing came less than ``refractory_s`` before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+#: offsets tried for the ``_unknown_`` logit
+OFFSETS = np.round(np.arange(-2.0, 8.01, 0.25), 2)
+
+
+def false_accepts(pred: torch.Tensor, labels: torch.Tensor, keywords: Sequence[int]) -> tuple[float, float]:
+    """(keyword recall, false-accept rate): the share of keyword clips decided as their keyword, and of the
+    other clips (``_unknown_``, ``_silence_``) decided as any keyword (NaN when there are none)."""
+    keyword = torch.isin(labels, torch.as_tensor(list(keywords)))
+    recall = (pred[keyword] == labels[keyword]).double().mean().item() if keyword.any() else float("nan")
+    accepted = torch.isin(pred[~keyword], torch.as_tensor(list(keywords)))
+    return recall, accepted.double().mean().item() if (~keyword).any() else float("nan")
+
+
+def calibrate(logits: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str]) -> dict:
+    """The ``_unknown_`` offset that maximises keyword recall minus false-accept rate on ``logits`` (N, K)
+    of validation clips with ``labels``; returns the offset, the logit offset vector (K,) and both rates
+    without and with it."""
+    names = list(class_names)
+    if "_unknown_" not in names:
+        raise ValueError(f"class names {names}: no '_unknown_' class to calibrate")
+    unknown = names.index("_unknown_")
+    keywords = [i for i, n in enumerate(names) if not n.startswith("_")]
+    plain = false_accepts(logits.argmax(1), labels, keywords)
+    if np.isnan(plain).any():  # no keyword clips, or no other clips: nothing to trade
+        return {
+            "unknown_offset": 0.0,
+            "logit_offset": [0.0] * len(names),
+            "rule": "not calibrated: the validation split lacks keyword clips or other clips",
+            "validation": {"without": dict(zip(("keyword_recall", "false_accept_rate"), plain, strict=True))},
+        }
+    scores = []
+    for offset in OFFSETS:
+        shifted = logits.clone()
+        shifted[:, unknown] += float(offset)
+        recall, fa = false_accepts(shifted.argmax(1), labels, keywords)
+        scores.append(recall - fa)
+    ties = OFFSETS[np.isclose(scores, max(scores))]
+    best = float(ties[np.argmin(np.abs(ties))])
+    vector = [0.0] * len(names)
+    vector[unknown] = best
+    chosen = false_accepts((logits + torch.tensor(vector)).argmax(1), labels, keywords)
+    return {
+        "unknown_offset": best,
+        "logit_offset": vector,
+        "rule": "the offset in [-2, 8] (step 0.25) maximising keyword recall - false-accept rate on validation",
+        "validation": {
+            "without": {"keyword_recall": plain[0], "false_accept_rate": plain[1]},
+            "with": {"keyword_recall": chosen[0], "false_accept_rate": chosen[1]},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class StreamRule:
+    """When a keyword fires in running speech (see the module docstring)."""
+
+    window_s: float = 1.0
+    hop_s: float = 0.1
+    hops: int = 3
+    refractory_s: float = 1.0
+
+    def __post_init__(self):
+        if not (self.window_s > 0 and 0 < self.hop_s <= self.window_s and self.hops >= 1):
+            raise ValueError(f"stream rule {self}: expected window_s > 0, 0 < hop_s <= window_s, hops >= 1")
+
+    def describe(self) -> dict:
+        return {
+            **asdict(self),
+            "decision": f"a keyword fires when it has been the clip decision of {self.hops} consecutive "
+            f"{self.window_s:g}-s windows {self.hop_s * 1000:.0f} ms apart (once per run), unless a keyword "
+            f"fired less than {self.refractory_s:g} s before",
+        }
+
+    def windows(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """The windows (W, window samples) of one recording (1-D), the last padded with silence."""
+        size, hop = round(self.window_s * sample_rate), round(self.hop_s * sample_rate)
+        count = max(1, int(np.ceil(max(0, len(wave) - size) / hop)) + 1)
+        padded = torch.nn.functional.pad(wave, (0, (count - 1) * hop + size - len(wave)))
+        return padded.unfold(0, size, hop)
+
+    def fire(self, decisions: Sequence[int], keywords: Sequence[int]) -> list[tuple[int, int]]:
+        """(window, class) of each firing, given the clip decision of every window in order; the window is
+        the last of the run of ``hops`` that fired."""
+        keywords = set(keywords)
+        quiet = round(self.refractory_s / self.hop_s)
+        fired, run, last, blocked_until = [], 0, None, -1
+        for i, d in enumerate(decisions):
+            run = run + 1 if d == last else 1
+            last = d
+            if d in keywords and run == self.hops and i > blocked_until:
+                fired.append((i, int(d)))
+                blocked_until = i + quiet
+        return fired

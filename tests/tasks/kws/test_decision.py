@@ -1,0 +1,66 @@
+"""Decision rules: the _unknown_ offset chosen on validation, and firing in running speech."""
+
+import pytest
+import torch
+
+from proactiv.tasks.kws.decision import StreamRule, calibrate, false_accepts
+
+NAMES = ["yes", "no", "_unknown_", "_silence_"]
+
+
+def logits_for(rows):
+    """Logits (N, 4) from (yes, no, unknown) scores; silence always far behind."""
+    return torch.tensor([[*r, -10.0] for r in rows])
+
+
+def test_false_accepts_count_keyword_recall_and_other_clips_taken_for_keywords():
+    labels = torch.tensor([0, 1, 2, 2, 3])
+    pred = torch.tensor([0, 2, 1, 2, 0])
+    recall, fa = false_accepts(pred, labels, [0, 1])
+    assert recall == 0.5 and fa == pytest.approx(2 / 3)
+
+
+def test_calibration_raises_unknown_until_false_accepts_stop_paying_off():
+    # keywords win by 3 or more; unknown words are taken for "yes" by margins up to 2
+    keywords = [(4.0, 0.0, 1.0)] * 10 + [(0.0, 5.0, 2.0)] * 10
+    unknown = [(1.0 + m, 0.0, 1.0) for m in (0.5, 1.0, 1.5, 2.0)] * 5 + [(0.0, 0.0, 3.0)] * 20
+    logits = logits_for(keywords + unknown)
+    labels = torch.tensor([0] * 10 + [1] * 10 + [2] * 40)
+    found = calibrate(logits, labels, NAMES)
+    assert 2.0 < found["unknown_offset"] < 3.0  # beats every false accept, keeps every keyword
+    assert found["logit_offset"] == [0.0, 0.0, found["unknown_offset"], 0.0]
+    assert found["validation"]["without"]["false_accept_rate"] == 0.5
+    assert found["validation"]["with"] == {"keyword_recall": 1.0, "false_accept_rate": 0.0}
+
+
+def test_calibration_keeps_a_model_that_needs_none_and_needs_an_unknown_class():
+    logits = logits_for([(3.0, 0.0, 0.0), (0.0, 3.0, 0.0), (0.0, 0.0, 3.0)])
+    assert calibrate(logits, torch.tensor([0, 1, 2]), NAMES)["unknown_offset"] == 0.0
+    keywords_only = calibrate(logits[:2], torch.tensor([0, 1]), NAMES)  # nothing to trade: no offset
+    assert keywords_only["unknown_offset"] == 0.0 and "not calibrated" in keywords_only["rule"]
+    with pytest.raises(ValueError, match="_unknown_"):
+        calibrate(logits, torch.tensor([0, 1, 2]), ["yes", "no", "other", "_silence_"])
+
+
+def test_windows_slide_by_the_hop_and_pad_the_last():
+    rule = StreamRule(window_s=1.0, hop_s=0.25)
+    wave = torch.arange(2.1 * 8, dtype=torch.float32)  # 2.1 s at 8 Hz
+    windows = rule.windows(wave, 8)
+    assert windows.shape == (6, 8)  # starts 0, .25, ..., 1.25 s: the last reaches past the end
+    assert windows[1, 0] == 2 and windows[-1, -1] == 0 and windows[-1, 0] == 10
+    assert rule.windows(torch.ones(3), 8).shape == (1, 8)  # shorter than a window: one, padded
+
+
+def test_a_keyword_fires_after_n_consecutive_windows_then_waits():
+    rule = StreamRule(hop_s=0.1, hops=3, refractory_s=0.5)
+    u, y, n = 2, 0, 1
+    decisions = [u, y, y, u, y, y, y, y, y, y, y, y, y, y, n, n, n]
+    fired = rule.fire(decisions, keywords=[0, 1])
+    # 2 windows of "yes" are not enough; the third of a run fires (window 6), once however long the run;
+    # "no" fires on its third window (16), more than 5 hops after the last firing
+    assert fired == [(6, 0), (16, 1)]
+    assert rule.fire([y, y, y, n, n, n], keywords=[0, 1]) == [(2, 0)]  # within the refractory time
+    assert rule.fire([u] * 10, keywords=[0, 1]) == []
+    assert StreamRule(hops=1).fire([u, y, u], [0, 1]) == [(1, 0)]
+    with pytest.raises(ValueError, match="hop_s"):
+        StreamRule(hop_s=2.0)
