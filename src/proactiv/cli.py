@@ -9,17 +9,36 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Where a model breaks under input transformations."
 )
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # an error message is one line a test can grep
+# soft wrap: a message is printed whole (never cut at 80 columns when the output is not a terminal), so paths
+# and names in it stay on one line a user can copy and a test can grep
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(err: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True)
     raise typer.Exit(2)
+
+
+def _stopped(config: Path, out: Path) -> None:
+    """Ctrl-C during a sweep: what the run keeps and the command that continues it (exit code 130, SIGINT's)."""
+    from proactiv.store import RunError, open_run
+
+    try:
+        kept = open_run(out).state()
+    except RunError:
+        kept = "nothing written yet"
+    err_console.print(
+        f"stopped by Ctrl-C: run {out} {kept}; continue it with `proactiv sweep {config} --out {out} --resume`",
+        highlight=False,
+        markup=False,
+    )
+    raise typer.Exit(130)
 
 
 @app.command()
@@ -29,17 +48,29 @@ def sweep(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    executor: Annotated[str, typer.Option(help="what computes the units: local | ray")] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster: auto | HOST:PORT | ray://HOST:10001 (default: a local Ray)"),
+    ] = None,
 ) -> None:
     """Project every instance at every grid point of CONFIG and store the records in OUT."""
     from proactiv.config import load_config
+    from proactiv.executors import ExecutorError
     from proactiv.store import RunError
     from proactiv.sweep import sweep_config
 
     try:
         cfg = load_config(config)
-        run = sweep_config(cfg, out, device=device, resume=resume, progress=progress)
-    except (ValueError, TypeError, RunError) as err:
+        run = sweep_config(
+            cfg, out, device=device, resume=resume, progress=progress, executor=executor, address=address
+        )
+    except (ValueError, TypeError, OSError, RunError, ExecutorError) as err:
         _fail(err)
+    except KeyboardInterrupt:
+        _stopped(config, out)
+    for unit, problem in run.recomputed.items():
+        console.print(f"recomputed damaged unit {unit} ({problem})", highlight=False, markup=False)
     console.print(f"run written to [bold]{run.path}[/] ({len(run.records)} records)")
 
 
@@ -54,7 +85,7 @@ def info(run: Annotated[Path, typer.Argument(help="run directory")]) -> None:
         s = summarize(r)
     except (ValueError, RunError) as err:
         _fail(err)
-    typer.echo(f"{r.path}  status: {s['status']}")
+    typer.echo(f"{r.path}  status: {r.state()}")
     typer.echo(
         f"records: {s['records']} of {s['expected_records']}  ({s['instances']} instances x {s['points']} points)"
     )
@@ -284,6 +315,10 @@ _mount_steps()
 
 
 def main() -> None:
+    # typer draws usage errors in a box at 80 columns when stderr is not a terminal, cutting long paths in
+    # two: there click's plain messages, printed whole, serve better
+    if not sys.stderr.isatty():
+        app.rich_markup_mode = None
     app(prog_name="proactiv")
 
 

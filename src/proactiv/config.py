@@ -5,9 +5,10 @@ Errors name the field path and the bad value, e.g. ``grid[1].snr_db: ... (got 'l
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -127,6 +128,29 @@ class SweepConfig(_Strict):
         return Grid.from_spec(self.grid)
 
 
+def _fields_at(loc: tuple) -> list[str]:
+    """The field names of the config section that holds ``loc``'s last part ([] when that is not a section)."""
+    model: type[BaseModel] = SweepConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        kinds = (field.annotation, *get_args(field.annotation)) if field is not None else ()
+        sections = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if not sections:
+            return []
+        model = sections[0]
+    return list(model.model_fields)
+
+
+def _unknown_field(loc: tuple) -> str:
+    """The message for a field the config does not have, with the closest known name and all of them."""
+    known = _fields_at(loc)
+    if not known:
+        return "Extra inputs are not permitted"
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"Extra inputs are not permitted: unknown field{hint}; known fields here: {', '.join(known)}"
+
+
 def _format(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
@@ -134,8 +158,14 @@ def _format(err: ValidationError, source: str) -> str:
             "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
             or "(top level)"
         )
-        got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
-        msg = e["msg"].removeprefix("Value error, ")
+        value = e.get("input")  # echoed when short: a long echo (a whole grid) hides the point
+        shown = "input" in e and not isinstance(value, dict) and len(repr(value)) <= 60
+        got = f" (got {value!r})" if shown else ""
+        msg = (
+            _unknown_field(e["loc"])
+            if e["type"] == "extra_forbidden"
+            else e["msg"].removeprefix("Value error, ")
+        )
         lines.append(f"  {where}: {msg}{got}")
     return f"{source}: invalid config\n" + "\n".join(lines)
 
@@ -157,6 +187,8 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
         raise ConfigError(f"{path}: config file not found")
     try:
         data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror or err})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     cfg = parse_config(data, str(path))

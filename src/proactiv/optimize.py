@@ -169,6 +169,15 @@ class Projector:
                 return self._project_per_sample(inputs, targets, on_done)
             return self._project_batch_mean(inputs, targets, on_done)
 
+    def check(self, sample: torch.Tensor, targets: torch.Tensor) -> None:
+        """Refuse what :meth:`project` would refuse, before any work is done or written: the model is probed
+        (one forward and backward pass) on the first model input of ``sample``, and all ``targets`` are checked
+        against its output (label range, target shape)."""
+        sample = self._check_inputs(sample)[:1]
+        targets = torch.as_tensor(targets)
+        with _Frozen(self.model):
+            self._check_targets(sample.expand(targets.shape[0], *sample.shape[1:]), targets)
+
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         """Model outputs for ``inputs`` in batches, on the CPU (no gradient)."""
         with _Frozen(self.model), torch.no_grad():
@@ -177,7 +186,8 @@ class Projector:
 
     # ------------------------------------------------------------------------------------------ checks
     def _name(self) -> str:
-        return type(self.model).__name__
+        """The model's class name (a TorchScript model's original one, not RecursiveScriptModule)."""
+        return getattr(self.model, "original_name", None) or type(self.model).__name__
 
     def _check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
         if not isinstance(inputs, torch.Tensor):

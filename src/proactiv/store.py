@@ -6,10 +6,13 @@ RUN/model.pt                     a copy of an in-memory model (``pv.sweep`` with
 RUN/data.pt                      and of its raw inputs, labels, metadata and frontend (``Run.task``)
 RUN/records/part-<unit>.parquet  one row per (instance, grid point) of one unit of work
 RUN/arrays/part-<unit>.npz       xT and x̂T of the kept pairs of that unit; clean-<iblock>.npy the clean inputs
-RUN/done/<unit>.json             completion marker, written last: a shard without one does not exist
+RUN/done/<unit>.json             completion marker, written last: a shard without one does not exist; it
+                                 holds the unit's row count and file sizes, so a damaged shard is found
 RUN/.lock                        held by the sweep writing the run (pid@host); stale locks are taken over
 ```
-Every file is written to a temporary name and renamed, so a killed sweep leaves whole files or none.
+Every file is written to a temporary name and renamed, so a killed sweep leaves whole files or none. A unit whose
+files no longer match their marker (truncated, corrupt, missing) is recomputed when the sweep resumes; a write
+that fails (a full disk, a read-only folder) keeps every unit written before it, and the run stays resumable.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import os
 import socket
 from collections.abc import Callable
@@ -25,6 +29,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from proactiv.schema import RunSchema, derive_schema
@@ -72,18 +77,62 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _cannot_write(path: Path, what: str, err: OSError) -> RunError:
+    """A failed write as a RunError naming the run, what was being written and the system's reason."""
+    where = f": {err.filename}" if err.filename else ""
+    return RunError(f"run {path}: cannot write {what} ({err.strerror or err}{where})")
+
+
+def _unit_files(path: Path, name: str) -> tuple[Path, Path, Path]:
+    """The completion marker, record shard and array file of unit ``name``."""
+    return (
+        path / "done" / f"{name}.json",
+        path / "records" / f"part-{name}.parquet",
+        path / "arrays" / f"part-{name}.npz",
+    )
+
+
+def _unit_problem(path: Path, name: str) -> str | None:
+    """What is wrong with a completed unit's files, or None: the marker must parse, the files it lists must have
+    the sizes it recorded, and the shard's Parquet footer must read and count the rows it recorded (markers
+    written before sizes were recorded are checked by the footer alone)."""
+    marker, shard, arrays = _unit_files(path, name)
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, json.JSONDecodeError):
+        return f"{marker.name}: unreadable completion marker"
+    for file, size in ((f, info.get("bytes", {}).get(f.name)) for f in (shard, arrays)):
+        actual = file.stat().st_size if file.exists() else None
+        if size is not None and actual != size:
+            found = "missing" if actual is None else f"{actual} bytes"
+            return f"{file.name}: {found}, its completion marker says {size} bytes"
+    try:
+        rows = pq.read_metadata(shard).num_rows
+    except (OSError, ValueError, pa.ArrowException) as err:
+        return f"{shard.name}: unreadable ({str(err).splitlines()[0]})"
+    if rows != info.get("rows", rows):
+        return f"{shard.name}: {rows} rows, its completion marker says {info['rows']}"
+    return None
+
+
 # --------------------------------------------------------------------------------------------- writing
 class RunWriter:
     """Write side of a run: lock, resume checks, atomic shards. Used by the sweep."""
 
     def __init__(self, path: str | os.PathLike, header: dict, resume: bool):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        for sub in ("records", "arrays", "done"):
-            (self.path / sub).mkdir(exist_ok=True)
-        self._lock()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            for sub in ("records", "arrays", "done"):
+                (self.path / sub).mkdir(exist_ok=True)
+            self._lock()
+        except OSError as err:
+            raise _cannot_write(self.path, "the run directory", err) from None
         try:
             self._start(header, resume)
+        except OSError as err:
+            self.release()
+            raise _cannot_write(self.path, "its header", err) from None
         except BaseException:
             self.release()
             raise
@@ -134,6 +183,7 @@ class RunWriter:
                 )
             self.header = old
             self.header.setdefault("schema", header.get("schema"))  # a run from before runs had a schema
+            self.header["recomputed"] = self._drop_damaged()
         else:
             if any((self.path / "done").iterdir()):
                 raise RunError(f"{self.path}: holds shards but no run.json; choose an empty output directory")
@@ -142,17 +192,37 @@ class RunWriter:
         self.header["updated"] = _now()
         write_json(meta_path, self.header)
 
+    def _drop_damaged(self) -> dict[str, str]:
+        """Remove the completion marker (then the files) of every unit whose files do not match it, so the
+        sweep computes it again; returns what was wrong with each."""
+        damaged = {}
+        for name in sorted(self.completed_units()):
+            problem = _unit_problem(self.path, name)
+            if problem is not None:
+                damaged[name] = problem
+                for file in _unit_files(self.path, name):
+                    file.unlink(missing_ok=True)
+        return damaged
+
     def completed_units(self) -> set[str]:
         return {p.stem for p in (self.path / "done").glob("*.json")}
 
     def write_unit(self, name: str, records: pd.DataFrame, arrays: dict[str, np.ndarray] | None) -> None:
-        """Arrays, then records, then the completion marker, each atomically."""
-        if arrays:
-            atomic_write(self.path / "arrays" / f"part-{name}.npz", lambda tmp: _savez(tmp, arrays))
-        atomic_write(
-            self.path / "records" / f"part-{name}.parquet", lambda tmp: records.to_parquet(tmp, index=False)
-        )
-        write_json(self.path / "done" / f"{name}.json", {"rows": len(records), "written": _now()})
+        """Arrays, then records, then the completion marker (with the row count and file sizes), each atomically.
+        A failed write raises a RunError saying the units written before are kept and the run can be resumed."""
+        marker, shard, array_file = _unit_files(self.path, name)
+        try:
+            if arrays:
+                atomic_write(array_file, lambda tmp: _savez(tmp, arrays))
+            atomic_write(shard, lambda tmp: records.to_parquet(tmp, index=False))
+            sizes = {f.name: f.stat().st_size for f in (shard, array_file) if arrays or f == shard}
+            write_json(marker, {"rows": len(records), "bytes": sizes, "written": _now()})
+        except OSError as err:
+            raise RunError(
+                f"{_cannot_write(self.path, f'unit {name}', err)}; the {len(self.completed_units())} units written "
+                "before it are kept: free some space or fix the folder's permissions, then resume the sweep "
+                "(--resume, resume=True)"
+            ) from err
 
     def write_clean(
         self, iblock: int, clean: np.ndarray, instances: np.ndarray, targets: np.ndarray | None = None
@@ -195,10 +265,16 @@ class RunWriter:
             atomic_write(self.path / DATA_FILE, lambda tmp: torch.save(kept, tmp))
 
     def finish(self, status: str = "complete") -> None:
+        """Record the final status and release the lock. For an unfinished run a status that cannot be written
+        (e.g. the disk is full) is let go: the error that stopped the sweep matters, and the completion markers,
+        not the status, decide what a resumed sweep computes."""
         self.header["status"] = status
         self.header["updated"] = _now()
-        write_json(self.path / "run.json", self.header)
-        self.release()
+        try:
+            with contextlib.suppress(OSError) if status != "complete" else contextlib.nullcontext():
+                write_json(self.path / "run.json", self.header)
+        finally:
+            self.release()
 
 
 def _savez(tmp: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -236,11 +312,17 @@ def _differences(old: dict, new: dict) -> list[str]:
                 "frontend",
             ):  # frontend: a repr older runs stored; now in the schema
                 continue
-            if json.dumps(a.get(key), default=str, sort_keys=True) != json.dumps(
-                b.get(key), default=str, sort_keys=True
-            ):
-                out.append(f"{section}.{key}: stored {_short(a.get(key))}, now {_short(b.get(key))}")
+            x, y = a.get(key), b.get(key)
+            if _json(x) != _json(y):
+                if isinstance(x, dict) and isinstance(y, dict):  # name the settings that differ, not all
+                    changed = [k for k in sorted(set(x) | set(y)) if _json(x.get(k)) != _json(y.get(k))]
+                    x, y = ({k: v.get(k) for k in changed} for v in (x, y))
+                out.append(f"{section}.{key}: stored {_short(x)}, now {_short(y)}")
     return out
+
+
+def _json(value) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
 
 
 def _short(value) -> str:
@@ -412,6 +494,51 @@ class Run:
         """Names of the units whose completion marker exists: only their files count as written."""
         return {p.stem for p in (self.path / "done").glob("*.json")}
 
+    def damaged_units(self) -> dict[str, str]:
+        """Completed units whose files do not match their completion marker, with what is wrong (a resumed
+        sweep computes them again)."""
+        found = {name: _unit_problem(self.path, name) for name in sorted(self.completed_units())}
+        return {name: problem for name, problem in found.items() if problem is not None}
+
+    @property
+    def recomputed(self) -> dict[str, str]:
+        """Units the last resume found damaged and computed again, with what was wrong with each."""
+        return self.header.get("recomputed") or {}
+
+    def unit_count(self) -> int | None:
+        """How many units of work the sweep cut the run into (blocks of instances × blocks of grid points, as
+        its config records them); None for runs that did not record their unit sizes."""
+        units, n = self.config.get("units") or {}, self.config.get("n_instances")
+        if not units or n is None:
+            return None
+        return math.ceil(n / units["instances"]) * math.ceil(len(self.grid) / units["points"])
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether a live sweep holds the run's lock, i.e. is writing it now."""
+        try:
+            holder = (self.path / ".lock").read_text().strip()
+        except OSError:
+            return False
+        return _alive(holder)
+
+    def state(self) -> str:
+        """The run's state in words: ``complete``; ``in progress: k of n units`` while a sweep writes it; or
+        ``interrupted: k of n units`` (its sweep stopped; resuming it completes the run). Reads the header, lock
+        and markers afresh, so it follows a sweep that is still running."""
+        status = read_header(self.path).get("status")
+        if status == "complete" and not self.in_progress:
+            return "complete"
+        total = self.unit_count()
+        done = (
+            f"{len(self.completed_units())} of {total} units"
+            if total
+            else f"{len(self.completed_units())} units"
+        )
+        if self.in_progress:
+            return f"in progress: {done}"
+        return f"interrupted: {done}"
+
     def _parts(self, folder: str, suffix: str) -> list[Path]:
         done = self.completed_units()
         return sorted(p for p in (self.path / folder).glob(f"part-*{suffix}") if p.stem[5:] in done)
@@ -455,12 +582,27 @@ class Run:
             if not files:
                 self._records = pd.DataFrame()
             else:
+                try:
+                    parts = [pd.read_parquet(f) for f in files]
+                except (OSError, ValueError, pa.ArrowException) as err:
+                    raise self._unreadable(err) from None
                 self._records = (
-                    pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+                    pd.concat(parts, ignore_index=True)
                     .sort_values(["instance", "point"])
                     .reset_index(drop=True)
                 )
         return self._records
+
+    def _unreadable(self, err: Exception) -> RunError:
+        """A read error as a RunError naming the damaged units (when the markers show them)."""
+        damaged = self.damaged_units()
+        if not damaged:
+            return RunError(f"run {self.path}: cannot read its record shards ({str(err).splitlines()[0]})")
+        listed = "; ".join(f"unit {n}: {why}" for n, why in damaged.items())
+        return RunError(
+            f"run {self.path}: {len(damaged)} damaged unit(s) ({listed}); resume its sweep (--resume, "
+            "resume=True) to compute them again"
+        )
 
     def load_records(self, con: duckdb.DuckDBPyConnection, table: str = "records") -> int:
         """Load the completed records into a DuckDB table of ``con`` (shards written by different versions may
@@ -474,7 +616,7 @@ class Run:
                 f'CREATE TABLE "{table}" AS SELECT * FROM read_parquet([{listing}], union_by_name = true)'
             )
         except duckdb.Error as err:
-            raise RunError(f"run {self.path}: cannot read its record shards ({err})") from None
+            raise self._unreadable(err) from None
         return con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][
             0
         ]  # fetchone leaves the result open

@@ -3,10 +3,12 @@
 The work is cut into units (a block of grid points × a block of instances). Each unit is transformed,
 projected in one queue (its grid points share the working batch) and written as its own shard, so a killed
 sweep resumes at the first unit without a completion marker and gives the same records as an uninterrupted one.
+An executor (:mod:`proactiv.executors`: this process, or Ray tasks) computes the units; the sweep writes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -19,6 +21,7 @@ from torch import nn
 
 from proactiv import __version__
 from proactiv.config import ArraysSpec, UnitsSpec
+from proactiv.executors import Executor, LocalExecutor, Unit, get_executor
 from proactiv.fingerprint import data_hash, model_hash
 from proactiv.metrics import differences
 from proactiv.optimize import ProjectionResult, Projector
@@ -30,7 +33,7 @@ from proactiv.schema import (
     group_column,
     input_spec,
 )
-from proactiv.store import Run, RunWriter, open_run, unit_name
+from proactiv.store import Run, RunWriter, open_run
 from proactiv.transforms import Grid
 
 KEEP_ARRAYS = ("none", "sample", "all")
@@ -61,6 +64,7 @@ def sweep(
     sample_rate: int | None = None,
     model_spec: dict | None = None,
     schema: RunSchema | None = None,
+    executor: str | Executor = "local",
 ) -> Run:
     """Project every instance at every grid point and store the records in the run directory ``out``.
 
@@ -86,7 +90,11 @@ def sweep(
     model_spec : how later analyses rebuild the model (``{"source": "spec", "model": {"torchscript": …}}``,
         or a config's ``{"source": "config", "config": …}``); without one the run keeps a copy of ``model``.
     schema : the whole :class:`~proactiv.schema.RunSchema`, when the caller knows better than the defaults.
+    executor : what computes the units: ``"local"`` (this process), ``"ray"`` (Ray tasks on the Ray this process
+        initialised, else a local one) or an executor object such as ``RayExecutor(address="auto")``
+        (:mod:`proactiv.executors`); the records are the same whichever computes them.
     """
+    executor = get_executor(executor)
     projector = projector or Projector(model)
     inputs, labels, metadata = _check(inputs, labels, metadata, class_names, keep_arrays)
     if pixel_range is not None and not (math.isfinite(pixel_range) and pixel_range > 0 and inputs.dim() == 4):
@@ -121,6 +129,10 @@ def sweep(
     )
     header["schema"] = schema.to_dict()
     kept = _kept_instances(_groups(labels, metadata, schema), keep_arrays, arrays_per_class)  # before writing
+    sample = model_inputs(
+        grid, frontend, inputs[:1], [0], seed
+    )  # a model that cannot project is refused here
+    projector.check(sample, sample if projector.loss == "own_prediction" else labels)
     writer = RunWriter(out, header, resume)
     try:
         if schema.model is not None and schema.model.get("source") == "run":
@@ -134,21 +146,19 @@ def sweep(
             model, projector, grid, frontend, inputs, labels, metadata, class_names, seed, kept, pixel_range
         )
         done = writer.completed_units()
-        todo = [
-            (g, i) for g in range(len(gblocks)) for i in range(len(iblocks)) if unit_name(g, i) not in done
-        ]
+        todo = [Unit(g, i, ib, gb) for g, gb in enumerate(gblocks) for i, ib in enumerate(iblocks)]
+        todo = [unit for unit in todo if unit.name not in done]
         total = n * len(grid)
-        finished = total - sum(len(gblocks[g]) * len(iblocks[i]) for g, i in todo)
         with progress_bar("projections", progress) as bar:
-            task = bar.add_task("projecting", total=total, completed=finished)
-            for g, i in todo:
-                ids, points = iblocks[i], gblocks[g]
-                records, arrays, clean = units.run(ids, points, lambda k: bar.advance(task, k))
-                if clean is not None:
-                    mine = np.isin(ids, kept)
-                    targets = None if classifier else labels[torch.as_tensor(ids[mine])].numpy()
-                    writer.write_clean(i, clean[mine], ids[mine], targets)
-                writer.write_unit(unit_name(g, i), records, arrays)
+            task = bar.add_task("projecting", total=total, completed=total - sum(u.size for u in todo))
+            results = executor.run(units, todo, lambda k: bar.advance(task, k))
+            with contextlib.closing(results):  # stops an executor's outstanding work if writing fails
+                for unit, (records, arrays, clean) in results:
+                    if clean is not None:
+                        mine = np.isin(unit.ids, kept)
+                        targets = None if classifier else labels[torch.as_tensor(unit.ids[mine])].numpy()
+                        writer.write_clean(unit.iblock, clean[mine], unit.ids[mine], targets)
+                    writer.write_unit(unit.name, records, arrays)
         writer.finish("complete")
     except BaseException:
         writer.finish("interrupted")
@@ -388,14 +398,24 @@ class _Units:
 
 
 def sweep_config(
-    cfg, out: str | os.PathLike, device: str = "auto", resume: bool = False, progress: bool = True
+    cfg,
+    out: str | os.PathLike,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    executor: str | Executor = "local",
+    address: str | None = None,
 ) -> Run:
-    """Run the sweep a validated :class:`~proactiv.config.SweepConfig` describes (what ``proactiv sweep`` does)."""
+    """Run the sweep a validated :class:`~proactiv.config.SweepConfig` describes (what ``proactiv sweep`` does),
+    computed by ``executor`` (``"local"`` or ``"ray"``, on the Ray cluster at ``address``; there ``device`` says
+    whether tasks ask for GPUs and the driver keeps the CPU)."""
     from proactiv.tasks import load_task
 
+    runner = get_executor(executor, address=address, device=device)
     task = load_task(cfg)
     settings = {**task.projection_defaults, **cfg.projection.given()}
-    projector = Projector(task.model, device=device, **settings)
+    on = device if isinstance(runner, LocalExecutor) else "cpu"
+    projector = Projector(task.model, device=on, **settings)
     record = cfg.model_dump(mode="json", exclude={"grid", "projection", "arrays", "seed", "units"})
     rebuild = cfg.model_dump(mode="json", include={"task", "domain", "model", "data"})
     return sweep(
@@ -420,4 +440,5 @@ def sweep_config(
         input_kind=task.input_kind,
         sample_rate=task.sample_rate,
         model_spec={"source": "config", "config": rebuild},
+        executor=runner,
     )

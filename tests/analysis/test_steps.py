@@ -128,7 +128,9 @@ def test_a_registered_step_reaches_the_cli_manifest_report_and_dashboard(toy, ru
     assert (run.path / "analysis" / "toy.parquet").stat().st_mtime_ns == stamp  # the report reused it
 
     tabs = build_app([run.path]).layout["tabs"].children
-    tab = next(t for t in tabs if t.label == "Toy")  # the tab says the title up to its colon, the card all of it
+    tab = next(
+        t for t in tabs if t.label == "Toy"
+    )  # the tab says the title up to its colon, the card all of it
     assert tab.children[0].children[0].children == "Toy: mean d_x per class"
     assert [item.children for item in tab["toy-panel"].children][-1] == f"yes: {2 * expected['yes']:.6f}"
 

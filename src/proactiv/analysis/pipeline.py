@@ -141,8 +141,14 @@ def stale_steps(run: Run, settings: dict[str, dict] | None = None) -> list[str]:
 
 
 def _stored(step: Step, folder: Path) -> Any:
-    """A step's stored result, or None when any of its files is missing."""
-    return step.load(folder) if all((folder / f).exists() for f in step.files) else None
+    """A step's stored result, or None when any of its files is missing or cannot be read back (a damaged file
+    counts as missing: :func:`analyze` computes the step again)."""
+    if not all((folder / f).exists() for f in step.files):
+        return None
+    try:
+        return step.load(folder)
+    except Exception:  # a damaged file raises whatever its reader raises (Arrow, zip, JSON, pickle, numpy)
+        return None
 
 
 def _run_step(step: Step, ctx: StepContext, settings: dict, folder: Path, tick) -> tuple[str, list[str]]:
@@ -189,13 +195,16 @@ def analyze(
     cfg = default_settings(settings, **flat)
     fingerprint = records_fingerprint(run)  # before loading: shards added meanwhile leave the steps stale
     stale = order if force else stale_steps(run, cfg)
+    have = load_analysis(run)  # a fresh step whose files no longer read back (damaged) is stale too
+    written = {name for name, entry in read_manifest(run)["steps"].items() if entry.get("files")}
+    stale = [*stale, *(n for n in order if n not in stale and n in written and have[n] is None)]
     wanted = set(order if steps is None else steps)
     for step in reversed(registered()):  # a wanted step's stale inputs are wanted too (they come earlier)
         if step.name in wanted:
             wanted.update(a for a in step.after if a in stale)
     todo = [get(n) for n in order if n in wanted and n in stale]
     if not todo:
-        return load_analysis(run)
+        return have
     folder = analysis_dir(run)
     folder.mkdir(exist_ok=True)
     ctx = StepContext(run, device=device)

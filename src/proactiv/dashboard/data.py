@@ -55,22 +55,15 @@ class Filter:
 
     @classmethod
     def from_store(cls, store: dict | None) -> Filter:
-        """Parse the browser's filter store, keeping only integers (anything else is dropped)."""
-        store = store or {}
+        """Parse the browser's filter store, keeping only integers that can be ids (anything else is dropped:
+        a store that is not a mapping, a part that is not a list, non-numbers, fractions, ids beyond 64 bits)."""
+        store = store if isinstance(store, dict) else {}
 
         def ints(v) -> tuple[int, ...] | None:
-            if v is None:
-                return None
-            return tuple(
-                sorted({int(x) for x in v if isinstance(x, (int, float)) and not isinstance(x, bool)})
-            )
+            return tuple(sorted({int(x) for x in v if _id(x)})) if isinstance(v, list) else None
 
         sl = store.get("slice")
-        return cls(
-            ints(store.get("points")),
-            ints(store.get("instances")),
-            int(sl) if isinstance(sl, (int, float)) and not isinstance(sl, bool) else None,
-        )
+        return cls(ints(store.get("points")), ints(store.get("instances")), int(sl) if _id(sl) else None)
 
     def without(self, what: str) -> Filter:
         """The same filter minus one part (a view is not filtered by its own selection)."""
@@ -79,6 +72,13 @@ class Filter:
     @property
     def empty(self) -> bool:
         return self.points is None and self.instances is None and self.slice is None
+
+
+def _id(x) -> bool:
+    """Whether a value from the browser is a whole number usable as an id (JSON has no integer type)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    return math.isfinite(x) and x == int(x) and abs(x) < 2**63
 
 
 def fmt_value(v: float) -> str:
@@ -245,7 +245,8 @@ class RunData:
             "records": int(self.n_records),
             "grid": grid,
             "clean_accuracy": None if clean is None else float(clean),
-            "status": self.run.status,
+            "status": self.run.state(),  # read afresh: follows a sweep still writing the run
+            "in_progress": self.run.in_progress,
             "notes": {k: v for k, v in self.analysis.notes.items() if v.startswith("skipped")},
         }
 

@@ -72,10 +72,16 @@ def load_task(cfg: SweepConfig) -> TaskData:
         )
     inputs = _read_tensor(cfg.data.inputs, "inputs")
     labels = _read_tensor(cfg.data.labels, "labels")
+    if labels.dim() == 0 or labels.shape[0] != inputs.shape[0]:
+        count = "a single value" if labels.dim() == 0 else f"{labels.shape[0]} labels"
+        raise ConfigError(
+            f"data.labels: {cfg.data.labels} holds {count} for the {inputs.shape[0]} inputs of {cfg.data.inputs}; "
+            "expected one per input"
+        )
     if not inputs.is_floating_point():
         inputs = inputs.float()
     chosen = torch.arange(inputs.shape[0])
-    if not labels.is_floating_point() and labels.shape[0] == inputs.shape[0]:
+    if not labels.is_floating_point():
         chosen = pick_per_class(labels, cfg.data.instances_per_class, cfg.data.seed)
     return TaskData(
         model=load_model(cfg.model),

@@ -80,6 +80,10 @@ def summary_children(data: RunData) -> list:
     out = [
         html.Div([html.Span(k, className="k"), html.Span(v, className="v")], className="kv") for k, v in items
     ]
+    if s["in_progress"]:
+        out.append(html.Div(f"a sweep is still writing this run: the views show the {s['records']:,} records "
+                            "complete when the dashboard opened it; restart the dashboard to see more",
+                            className="note"))  # fmt: skip
     for step, note in s["notes"].items():
         out.append(html.Div(f"{step}: {note}", className="note"))
     return out

@@ -3,6 +3,8 @@ slice clicks, validated), and grid axes."""
 
 from __future__ import annotations
 
+import math
+
 from proactiv.dashboard.data import Filter, RunData
 from proactiv.views.style import ParamAxis, param_axis
 
@@ -28,14 +30,14 @@ def usable_pair(runs: list[RunData | str]) -> tuple[RunData, RunData] | None:
 
 def selected_ids(selected: dict | None) -> list[int] | None:
     """The point or instance ids of a plotly selection or click (``customdata``), integers only."""
-    if not selected or "points" not in selected:
+    if not isinstance(selected, dict) or not isinstance(selected.get("points"), list):
         return None
     out = []
     for p in selected["points"]:
-        v = p.get("customdata")
+        v = p.get("customdata") if isinstance(p, dict) else None
         if isinstance(v, list):
             v = v[0] if v else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
             out.append(int(v))
     return sorted(set(out))
 
