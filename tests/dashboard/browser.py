@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,29 +13,14 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def served(runs: list[Path]) -> Iterator[str]:
-    """The dashboard over ``runs`` on a free local port, as its URL."""
-    from werkzeug.serving import make_server
-
+    """The dashboard over ``runs`` on a free local port, as its URL (ending in ``/``)."""
+    from proactiv.dashboard import loadtest
     from proactiv.dashboard.app import build_app
 
-    app = build_app(list(runs))
-    port = free_port()
-    server = make_server("127.0.0.1", port, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.shutdown()
-        thread.join(10)
+    with loadtest.served(build_app(list(runs))) as url:
+        yield url + "/"
 
 
 @contextlib.contextmanager
