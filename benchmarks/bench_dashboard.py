@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -76,7 +77,7 @@ def main() -> None:
         by_points = {"points": lasso, "instances": None, "slice": None}
         by_instances = {"points": None, "instances": big, "slice": None}
         by_slice = {"points": None, "instances": None, "slice": int(every[0]["slice"])}
-        kept = views.kept_rows(data, by_slice)
+        kept = views.kept_rows(data, by_slice) or views.kept_rows(data, None)  # large runs keep few records
         chosen = {"instance": kept[0]["instance"], "point": kept[0]["point"]}
         classes, values = views.bias_options(data)
         selected = {"points": [{"customdata": p} for p in big]}
@@ -116,6 +117,9 @@ def main() -> None:
         print(
             f"worst callback {worst:.3f} s: {verdict} the {BUDGET_S:.0f} s budget (load average {load:.1f})"
         )
+        # the server's memory: this process holds what a served dashboard holds (both runs, their analyses)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak memory of this process (two runs open, as served): {peak_mb:,.0f} MB")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for path in args.whatif_run or WHATIF_RUNS:
