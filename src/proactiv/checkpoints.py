@@ -32,6 +32,7 @@ spaced over the epochs) keep the folder small: ~0.5 MB for the 22 k-parameter DS
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,13 @@ TRAINING_FILE = "training.pt"
 CACHE_SUFFIX = ".checkpoints"
 #: how many checkpoints a training keeps (evenly spaced, the last epoch included)
 KEEP = 5
-TRAINING_KINDS = ("speech_commands", "digits", "tensors")
+#: training-set kind → ``module:function`` with ``function(spec, folder) -> TrainingSet`` (the task that knows
+#: its data rebuilds it; imported only when used, as the tasks are)
+TRAINING_SETS = {
+    "speech_commands": "proactiv.tasks.kws.task:training_set",
+    "digits": "proactiv.tasks.digits:training_set",
+    "tensors": "proactiv.checkpoints:tensors_training_set",
+}
 
 
 class CheckpointError(ValueError):
@@ -83,32 +90,8 @@ class TrainingSet:
         return self.read(None if indices is None else [int(i) for i in indices])
 
 
-def _speech_commands(spec: dict) -> TrainingSet:
-    from proactiv.tasks.kws.speech_commands import SpeechCommands
-    from proactiv.tasks.kws.task import META_COLUMNS
-
-    data = SpeechCommands(spec["root"], split=spec.get("split", "train"), seed=int(spec.get("seed", 0)))
-    meta = data.metadata
-    keep = ~meta.get("engine", pd.Series("", index=meta.index)).isin(list(spec.get("exclude_engines", [])))
-    rows = keep.to_numpy().nonzero()[0]
-    wanted = [c for c in META_COLUMNS if c in meta.columns]
-
-    def read(indices):
-        if indices is None:
-            return data.waveforms()[torch.as_tensor(rows)]
-        return torch.stack([data[int(rows[i])][0] for i in indices])
-
-    return TrainingSet(data.labels[rows], meta.iloc[rows][wanted].reset_index(drop=True), read)
-
-
-def _digits(spec: dict) -> TrainingSet:
-    from proactiv.tasks.digits import digits_split
-
-    x, y = digits_split(int(spec.get("split_seed", 0)), int(spec.get("image_size", 28)))["train"]
-    return TrainingSet(y, pd.DataFrame(index=range(len(y))), lambda idx: x if idx is None else x[idx])
-
-
-def _tensors(spec: dict, folder: Path) -> TrainingSet:
+def tensors_training_set(spec: dict, folder: Path) -> TrainingSet:
+    """A training set saved with the checkpoints (``training.pt``: inputs, labels, optional metadata)."""
     path = folder / spec.get("file", TRAINING_FILE)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
@@ -175,15 +158,11 @@ class Checkpoints:
                 "CheckpointWriter(folder, training=...)"
             )
         kind = spec.get("kind")
-        if kind not in TRAINING_KINDS:
-            raise CheckpointError(f"{where}: training.kind={kind!r}: expected one of {TRAINING_KINDS}")
+        if kind not in TRAINING_SETS:
+            raise CheckpointError(f"{where}: training.kind={kind!r}: expected one of {sorted(TRAINING_SETS)}")
+        module, function = TRAINING_SETS[kind].split(":")
         try:
-            if kind == "speech_commands":
-                data = _speech_commands(spec)
-            elif kind == "digits":
-                data = _digits(spec)
-            else:
-                data = _tensors(spec, self.folder)
+            data = getattr(importlib.import_module(module), function)(spec, self.folder)
         except CheckpointError:
             raise
         except (FileNotFoundError, KeyError, ValueError) as err:

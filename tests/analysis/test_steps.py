@@ -40,6 +40,13 @@ class MeanDx(TableStep):
             [html.Li(f"{r.label_name}: {r.mean_d_x:.6f}") for r in table.itertuples()], id="toy-panel"
         )
 
+    def callbacks(self, app, run_of):
+        from dash import Input, Output, State
+
+        @app.callback(Output("toy-panel", "title"), Input("filter", "data"), State("run", "value"))
+        def _title(store, index):
+            return f"{run_of(index).n_records} records"
+
 
 class ModelSize(TableStep):
     """The number of parameters of the run's model and where it runs: a toy step that needs the model."""
@@ -127,7 +134,9 @@ def test_a_registered_step_reaches_the_cli_manifest_report_and_dashboard(toy, ru
     assert f"<p class='toy'>yes: {2 * expected['yes']:.6f}</p>" in page
     assert (run.path / "analysis" / "toy.parquet").stat().st_mtime_ns == stamp  # the report reused it
 
-    tabs = build_app([run.path]).layout["tabs"].children
+    dash_app = build_app([run.path])
+    assert "toy-panel.title" in dash_app.callback_map  # the step made its own tab interactive
+    tabs = dash_app.layout["tabs"].children
     tab = next(
         t for t in tabs if t.label == "Toy"
     )  # the tab says the title up to its colon, the card all of it

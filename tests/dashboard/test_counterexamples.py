@@ -71,3 +71,16 @@ def test_image_to_image_panel_has_no_audio_and_says_why(denoise_run):
     assert "nothing to listen to" in " ".join(str(c.children) for c in children)
     tab = counterexamples_panel(data.analysis["counterexamples"], StepContext(data.run, view=data.view))
     assert tab.id == "counterexamples-panel" and fig.data
+
+
+def test_the_tab_is_interactive_in_the_app_and_an_empty_tab_keeps_its_components(data):
+    from proactiv.dashboard.app import build_app
+
+    app = build_app([data])  # the step registers the table's and the detail's callbacks itself
+    assert "counterexamples-table.data" in app.callback_map
+    assert any(k.startswith("..counterexample-figure.figure") for k in app.callback_map)
+    empty = counterexamples_panel(
+        data.analysis["counterexamples"].iloc[:0], StepContext(data.run, view=data.view)
+    )
+    ids = {getattr(c, "id", None) for c in empty.children}
+    assert {"counterexamples-table", "counterexample-figure", "counterexample-facts"} <= ids

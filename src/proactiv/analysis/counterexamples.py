@@ -345,5 +345,10 @@ class CounterexamplesStep(TableStep):
 
         return counterexamples_panel(table, ctx)
 
+    def callbacks(self, app, run_of):
+        from proactiv.dashboard.panels.counterexamples import counterexample_callbacks
+
+        counterexample_callbacks(app, run_of)
+
 
 register(CounterexamplesStep())

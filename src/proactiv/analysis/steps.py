@@ -126,6 +126,11 @@ class Step:
         """A Dash component for a dashboard tab (None: no tab)."""
         return None
 
+    def callbacks(self, app, run_of: Callable[[Any], Any]) -> None:
+        """Register the Dash callbacks that make this step's tab interactive (called once when its tab is in
+        the page; ``run_of(index)`` is the dashboard's data of the chosen run, the stores ``filter`` and
+        ``run`` are there to listen to). Default: none."""
+
 
 class TableStep(Step):
     """A step whose result is one table, stored as the Parquet file ``files[0]``."""

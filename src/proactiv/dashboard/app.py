@@ -79,7 +79,8 @@ def _card(title: str, children, id_: str | None = None) -> html.Div:
     return html.Div([html.H3(title), *children], className="card", **kw)
 
 
-def _layout(runs: list[RunData | str]) -> html.Div:
+def _layout(runs: list[RunData | str], steps: list[tuple] = ()) -> html.Div:
+    """The page; ``steps``: (step, panel) of the analysis steps that get a tab (drawn from the first run)."""
     errors = [html.Div(r, className="error") for r in runs if isinstance(r, str)]
     usable = [(i, r) for i, r in enumerate(runs) if not isinstance(r, str)]
     header = html.Div([html.H1("proactiv — where does the model break?"), *errors], className="header")
@@ -181,8 +182,8 @@ def _layout(runs: list[RunData | str]) -> html.Div:
         dcc.Tab(label="Bias maps", value="bias", id="tab-bias", children=[bias]),
     ]
     tabs += [
-        dcc.Tab(label=label.split(":")[0], value=f"step-{k}", children=[_card(label, [panel])])
-        for k, (label, panel) in enumerate(step_panels(first))
+        dcc.Tab(label=step.title.split(":")[0], value=f"step-{k}", children=[_card(step.title, [panel])])
+        for k, (step, panel) in enumerate(steps)
     ]
     studio = _card("What-if studio: move the transform parameters, project on the spot", [whatif.tab()],
                    "view-whatif")  # fmt: skip
@@ -250,13 +251,6 @@ def _layout(runs: list[RunData | str]) -> html.Div:
     )
 
 
-def has_counterexamples(data: RunData) -> bool:
-    """Whether the run's counterexample tab (drawn from its stored result; the tabs follow the first run) is in
-    the layout."""
-    table = data.analysis["counterexamples"]
-    return table is not None and not table.empty
-
-
 def _refuse(err: Exception) -> None:
     """A callback's error: a value the page never sends (a run index, record, column or filter that is not the
     run's: the panels raise ValueError, or TypeError on the wrong kind of value) is a bad request (400) naming
@@ -281,8 +275,10 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
     )  # fmt: skip
     app.server.register_error_handler(DependencyException, _not_found)
     app.index_string = INDEX
-    app.layout = _layout(runs)
-    if not any(isinstance(r, RunData) for r in runs):
+    first = next((r for r in runs if isinstance(r, RunData)), None)
+    steps = list(step_panels(first)) if first is not None else []
+    app.layout = _layout(runs, steps)
+    if first is None:
         return app
 
     def run_of(index) -> RunData:
@@ -416,18 +412,8 @@ def build_app(runs: list[RunData | str | Path], compute: bool = True) -> dash.Da
     def _influence(chosen, index):
         return panels.record_influence(run_of(index), chosen)
 
-    if has_counterexamples(next(r for r in runs if isinstance(r, RunData))):
-
-        @app.callback(Output("counterexamples-table", "data"), Input("filter", "data"), State("run", "value"))
-        def _counterexamples(store, index):
-            return panels.counterexample_rows(run_of(index), store)
-
-        @app.callback(Output("counterexample-figure", "figure"), Output("counterexample-facts", "children"),
-                      Input("counterexamples-table", "active_cell"), State("counterexamples-table",
-                      "derived_viewport_data"), State("run", "value"), prevent_initial_call=True)  # fmt: skip
-        def _counterexample(cell, rows, index):
-            row = rows[cell["row"]] if cell and rows and 0 <= cell["row"] < len(rows) else None
-            return panels.counterexample_detail(run_of(index), row)
+    for step, _ in steps:  # the steps whose tabs are in the page make them interactive
+        step.callbacks(app, run_of)
 
     @app.callback(
         Output("bias", "figure"),

@@ -15,7 +15,6 @@ from proactiv.dashboard.panels.compare import (
     compare_side,
     grid_difference,
 )
-from proactiv.dashboard.panels.counterexamples import counterexample_detail, counterexample_rows
 from proactiv.dashboard.panels.embeddings import colour_options, embedding_figure, embeddings
 from proactiv.dashboard.panels.influence import record_influence
 from proactiv.dashboard.panels.overview import curve_panels, overview, run_options, summary_children
@@ -32,7 +31,7 @@ from proactiv.dashboard.panels.slices import SLICE_COLUMNS, slices_rows
 
 __all__ = [
     "EMPTY_FILTER", "SLICE_COLUMNS", "attribution_methods", "attribution_targets", "bias_group", "bias_options", "bias_view", "choose_record", "colour_options",
-    "compare", "compare_colour_options", "compare_grid", "compare_metric", "compare_side", "counterexample_detail", "counterexample_rows", "curve_panels",
+    "compare", "compare_colour_options", "compare_grid", "compare_metric", "compare_side", "curve_panels",
     "embedding_figure", "embeddings", "filter_text", "grid_difference", "kept_columns", "kept_rows",
     "kept_table_columns", "overview", "pick", "record_attribution", "record_detail", "record_influence", "record_sound", "run_options", "slices_rows",
     "summary_children", "update_filter",

@@ -129,8 +129,14 @@ def counterexamples_panel(table: pd.DataFrame, ctx: StepContext):
     """The step's dashboard tab: every counterexample in a table (``counterexamples-table``) and the most
     confident failure drawn beside its partners (``counterexample-figure``; a click on a row can redraw it
     with :func:`counterexample_detail`)."""
-    if table.empty:
-        return html.P("No failing records in the error slices.", id="counterexamples-empty")
+    if table.empty:  # the same components (the tab's callbacks address them), with nothing in them
+        note = html.P("No failing records in the error slices.", id="counterexamples-empty")
+        return html.Div(
+            [note, dash_table.DataTable(id="counterexamples-table", columns=counterexample_columns(table), data=[]),
+             dcc.Graph(id="counterexample-figure", figure=message_figure("no counterexamples")),
+             html.Div(id="counterexample-facts")],
+            id="counterexamples-panel",
+        )  # fmt: skip
     first = gallery_rows(table).iloc[0]
     inputs, missing = transformed_inputs(ctx.run, [p for p in gallery_pairs(first).values() if p], ctx.task)
     return html.Div(
@@ -149,3 +155,19 @@ def counterexamples_panel(table: pd.DataFrame, ctx: StepContext):
         ],
         id="counterexamples-panel",
     )
+
+
+def counterexample_callbacks(app, run_of) -> None:
+    """The tab's callbacks: the table follows the filter, a clicked row (on the table's current page) is drawn."""
+    from dash import Input, Output, State
+
+    @app.callback(Output("counterexamples-table", "data"), Input("filter", "data"), State("run", "value"))
+    def _rows(store, index):
+        return counterexample_rows(run_of(index), store)
+
+    @app.callback(Output("counterexample-figure", "figure"), Output("counterexample-facts", "children"),
+                  Input("counterexamples-table", "active_cell"), State("counterexamples-table",
+                  "derived_viewport_data"), State("run", "value"), prevent_initial_call=True)  # fmt: skip
+    def _detail(cell, rows, index):
+        row = rows[cell["row"]] if cell and rows and 0 <= cell["row"] < len(rows) else None
+        return counterexample_detail(run_of(index), row)

@@ -4,11 +4,15 @@ autoencoder for the image-to-image example (:mod:`proactiv.tasks.digits.denoise`
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from proactiv.checkpoints import TrainingSet
 from proactiv.tasks.base import TaskData, pick_per_class
 from proactiv.tasks.digits.emnist import load_emnist, read_idx
 from proactiv.tasks.digits.model import DigitsCNN, cached_digits_cnn, train_digits_cnn
@@ -70,6 +74,13 @@ def load_task(
         pixel_range=1.0,
         input_kind="image",
     )
+
+
+def training_set(spec: dict, folder: Path) -> TrainingSet:
+    """The digits a CNN was trained on (a ``digits`` training-set spec of :mod:`proactiv.checkpoints`: split
+    seed and image size)."""
+    x, y = digits_split(int(spec.get("split_seed", 0)), int(spec.get("image_size", 28)))["train"]
+    return TrainingSet(y, pd.DataFrame(index=range(len(y))), lambda idx: x if idx is None else x[idx])
 
 
 __all__ = [

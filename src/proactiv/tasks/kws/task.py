@@ -7,6 +7,12 @@ frontend turns it into features, feature transforms (masks) act on those, and pr
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from proactiv.checkpoints import TrainingSet
 from proactiv.config import ConfigError, SweepConfig
 from proactiv.tasks.base import TaskData, pick_per_class
 from proactiv.tasks.kws.models import load_model
@@ -66,3 +72,21 @@ def load_task(cfg: SweepConfig) -> TaskData:
         input_kind="spectrogram" if domain == "feature" else "waveform",
         sample_rate=int(model.frontend.sample_rate),
     )
+
+
+def training_set(spec: dict, folder: Path) -> TrainingSet:
+    """The clips a keyword model was trained on (a ``speech_commands`` training-set spec of
+    :mod:`proactiv.checkpoints`: corpus root, split, seed, excluded engines), with their metadata; the clips are
+    read when asked."""
+    data = SpeechCommands(spec["root"], split=spec.get("split", "train"), seed=int(spec.get("seed", 0)))
+    meta = data.metadata
+    keep = ~meta.get("engine", pd.Series("", index=meta.index)).isin(list(spec.get("exclude_engines", [])))
+    rows = keep.to_numpy().nonzero()[0]
+    wanted = [c for c in META_COLUMNS if c in meta.columns]
+
+    def read(indices):
+        if indices is None:
+            return data.waveforms()[torch.as_tensor(rows)]
+        return torch.stack([data[int(rows[i])][0] for i in indices])
+
+    return TrainingSet(data.labels[rows], meta.iloc[rows][wanted].reset_index(drop=True), read)
