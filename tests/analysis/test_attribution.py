@@ -213,6 +213,20 @@ def test_attribute_targets_and_bad_records(cue_run):
         attribute(cue_run, [(0, 0)], method="gradcam", layer="nope")
     with pytest.raises(ValueError, match="method='lime'"):
         attribute(cue_run, [(0, 0)], method="lime")
+    with pytest.raises(AnalysisError, match=r"has no records \(instance, point\) \[\(999, 0\)\]"):
+        attribute(cue_run, [(0, 0), (999, 0)])
+
+
+def test_inputs_the_model_cannot_take_or_that_are_not_finite_are_named():
+    model = cue_model((12, 12), (slice(0, 4), slice(0, 4)))
+    x = cue_inputs((12, 12), (slice(0, 4), slice(0, 4)), n=2)
+    x[0, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="inputs: 1 values are NaN or infinite"):
+        attribution_maps(model, x, torch.tensor([1, 1]))
+    with pytest.raises(
+        ValueError, match=r"Sequential cannot attribute inputs of shape \(2, 7\) with saliency"
+    ):
+        attribution_maps(model, torch.zeros(2, 7), torch.tensor([1, 1]))
 
 
 def test_image_to_image_runs_attribute_toward_the_target(tmp_path):

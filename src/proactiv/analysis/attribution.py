@@ -183,37 +183,47 @@ def attribution_maps(
         target, extra = None, (wanted,)
     if isinstance(baseline, torch.Tensor):
         baseline = baseline.to(device).float()
-    if method == "saliency":
-        maps = Saliency(forward).attribute(x, target=target, additional_forward_args=extra)
-    elif method == "integrated_gradients":
-        maps = IntegratedGradients(forward).attribute(
-            x,
-            baselines=baseline,
-            target=target,
-            additional_forward_args=extra,
-            n_steps=n_steps,
-            internal_batch_size=max(len(x), 128),
-        )
-    elif method == "gradcam":
-        _, module = last_conv_layer(model, layer)
-        cam = LayerGradCam(forward, module).attribute(
-            x, target=target, additional_forward_args=extra, relu_attributions=True
-        )
-        maps = _to_input(cam, x.shape[1:])
-    else:
-        rank = spatial_rank(x.shape[1:])
-        shape = x.shape[1:]
-        lead = tuple(shape[: len(shape) - rank])
-        cut = [occlusion_window(s) for s in shape[len(shape) - rank :]]
-        maps = Occlusion(forward).attribute(
-            x,
-            sliding_window_shapes=(*lead, *[w for w, _ in cut]),
-            strides=(*lead, *[s for _, s in cut]),
-            baselines=baseline,
-            target=target,
-            additional_forward_args=extra,
-            perturbations_per_eval=max(1, 256 // max(len(x), 1)),
-        )
+    if not torch.isfinite(x).all():
+        raise ValueError(f"inputs: {int((~torch.isfinite(x)).sum())} values are NaN or infinite; attributions "
+                         "need finite inputs")  # fmt: skip
+    try:
+        if method == "saliency":
+            maps = Saliency(forward).attribute(x, target=target, additional_forward_args=extra)
+        elif method == "integrated_gradients":
+            maps = IntegratedGradients(forward).attribute(
+                x,
+                baselines=baseline,
+                target=target,
+                additional_forward_args=extra,
+                n_steps=n_steps,
+                internal_batch_size=max(len(x), 128),
+            )
+        elif method == "gradcam":
+            _, module = last_conv_layer(model, layer)
+            cam = LayerGradCam(forward, module).attribute(
+                x, target=target, additional_forward_args=extra, relu_attributions=True
+            )
+            maps = _to_input(cam, x.shape[1:])
+        else:
+            rank = spatial_rank(x.shape[1:])
+            shape = x.shape[1:]
+            lead = tuple(shape[: len(shape) - rank])
+            cut = [occlusion_window(s) for s in shape[len(shape) - rank :]]
+            maps = Occlusion(forward).attribute(
+                x,
+                sliding_window_shapes=(*lead, *[w for w, _ in cut]),
+                strides=(*lead, *[s for _, s in cut]),
+                baselines=baseline,
+                target=target,
+                additional_forward_args=extra,
+                perturbations_per_eval=max(1, 256 // max(len(x), 1)),
+            )
+    except AnalysisError:  # a layer that cannot be found says so itself
+        raise
+    except RuntimeError as err:  # the model refuses the batch (a wrong shape, a device mismatch …)
+        raise ValueError(
+            f"{type(model).__name__} cannot attribute inputs of shape {tuple(inputs.shape)} with {method} ({err})"
+        ) from err
     return maps.detach()
 
 
@@ -292,7 +302,8 @@ def _record_rows(view: RunView, pairs: pd.DataFrame, columns: Sequence[str]) -> 
     finally:
         view.con.unregister("_attr_pairs")
     if len(rows) != len(pairs):
-        raise AnalysisError(f"run {view.run.path}: some of the records asked for do not exist")
+        lost = [tuple(map(int, p)) for p in pairs.drop(index=rows._order)[["instance", "point"]].to_numpy()]
+        raise AnalysisError(f"run {view.run.path} has no records (instance, point) {lost[:5]}")
     return rows
 
 
