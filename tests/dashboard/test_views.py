@@ -7,9 +7,9 @@ import pytest
 
 from proactiv.dashboard import panels
 from proactiv.dashboard.app import build_app
-from proactiv.dashboard.audio import wav_data_uri
 from proactiv.dashboard.data import Filter, RunData, open_runs
 from proactiv.dashboard.serve import host_warning, url
+from proactiv.views.audio import wav_data_uri
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import html
 import math
 import re
 from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from plotly.subplots import make_subplots
 from proactiv.analysis.bias import as_2d
 from proactiv.analysis.counterexamples import gallery_pairs, transformed_inputs
 from proactiv.schema import RunSchema
+from proactiv.views.audio import input_audio
 from proactiv.views.record import line
 from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, colorscale, input_axes, message_figure
@@ -134,14 +134,6 @@ def counterexample_figure(
     return fig
 
 
-def input_players(run, arrays: Mapping[str, np.ndarray | None]) -> tuple[list[tuple[str, str]], str]:
-    """Audio players (role, WAV data URI) for the inputs of a gallery row, decided by the run's schema (the
-    dashboard's :func:`~proactiv.dashboard.audio.record_audio`, which needs only the run and a cache)."""
-    from proactiv.dashboard.audio import record_audio
-
-    return record_audio(SimpleNamespace(run=run, _cache={}), dict(arrays))
-
-
 def _players_html(players: list[tuple[str, str]]) -> str:
     return "".join(
         f"<div class='player'><span class='k'>{html.escape(ROLES[role])}</span> "
@@ -186,7 +178,7 @@ def report_html(table: pd.DataFrame, ctx) -> str:
                                         f"at point {int(r['point'])} beside its passing partners")  # fmt: skip
             if schema.audible:
                 arrays = {role: inputs.get(p) for role, p in gallery_pairs(r).items() if p in inputs}
-                players, note = input_players(run, arrays)
+                players, note = input_audio(run, dict(arrays))
                 body += _players_html(players)
     if note:
         body += f"<p class='note'>Audio: {html.escape(note)}</p>"

@@ -49,7 +49,7 @@ def example_media(schema: RunSchema, training, indices: Sequence[int]) -> list[t
     (image runs without a frontend) each; None when the run's inputs are neither."""
     spec = schema.input
     if schema.audible and spec.sample_rate:
-        from proactiv.dashboard.audio import wav_data_uri
+        from proactiv.views.audio import wav_data_uri
 
         return [("audio", wav_data_uri(x.numpy(), spec.sample_rate)) for x in training.raw(list(indices))]
     if spec.image and schema.frontend is None:

@@ -11,8 +11,8 @@ from dash import dash_table, dcc, html
 
 from proactiv.analysis.counterexamples import gallery_pairs, transformed_inputs
 from proactiv.analysis.steps import StepContext
-from proactiv.dashboard.audio import record_audio
 from proactiv.dashboard.data import Filter, RunData
+from proactiv.views.audio import input_audio
 from proactiv.views.counterexamples import ROLES, counterexample_facts, counterexample_figure, gallery_rows
 from proactiv.views.style import message_figure
 
@@ -113,14 +113,14 @@ def counterexample_detail(data: RunData, row: dict | None):
         ]
         arrays = {role: inputs[p] for role, p in pairs.items() if p in inputs}
         if schema.audible and arrays:
-            players, note = record_audio(data, arrays)
+            players, note = input_audio(data.run, arrays, data._cache)
             children += [html.H4("Listen"), html.Div(note, className="note")] + [
                 html.Div([html.Span(ROLES[role], className="k"),
                           html.Audio(src=uri, controls=True, id=f"counterexample-audio-{role}")])
                 for role, uri in players
             ]  # fmt: skip
         elif not schema.audible:
-            children.append(html.Div(record_audio(data, {})[1], className="note"))
+            children.append(html.Div(input_audio(data.run, {})[1], className="note"))
         data._cache[key] = (fig, children)
     return data._cache[key]
 

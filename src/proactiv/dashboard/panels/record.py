@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dash import html
 
-from proactiv.dashboard.audio import record_audio
 from proactiv.dashboard.data import Filter, RunData, fmt_value
 from proactiv.dashboard.panels.shared import selected_ids
+from proactiv.views.audio import input_audio
 from proactiv.views.record import record_facts, record_figure
 from proactiv.views.style import message_figure
 
@@ -118,11 +118,11 @@ def record_sound(data: RunData, chosen: dict | None) -> list:
     if pair is None or not data.is_kept(*pair):
         return []
     if not data.run.schema.audible:
-        return [html.Div(record_audio(data, {})[1], className="note")]
+        return [html.Div(input_audio(data.run, {}, data._cache)[1], className="note")]
     key = ("audio", *pair)
     if key not in data._cache:
         it = interim(data.run, *pair)
-        data._cache[key] = record_audio(data, {"x": it.x, "x_t": it.x_t, "x_proj": it.x_proj})
+        data._cache[key] = input_audio(data.run, {"x": it.x, "x_t": it.x_t, "x_proj": it.x_proj}, data._cache)
     players, note = data._cache[key]
     return [html.H4("Listen"), html.Div(note, className="note")] + [
         html.Div(

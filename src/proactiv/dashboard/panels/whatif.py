@@ -22,10 +22,10 @@ from plotly.subplots import make_subplots
 from proactiv.analysis.bias import as_2d
 from proactiv.analysis.interim import Interim
 from proactiv.analysis.runview import format_value
-from proactiv.dashboard.audio import wav_data_uri
 from proactiv.dashboard.data import RunData
 from proactiv.schema import InputSpec
 from proactiv.store import RunError
+from proactiv.views.audio import wav_data_uri
 from proactiv.views.record import LINE_COLOURS, line, record_figure
 from proactiv.views.style import DIVERGING, TEMPLATE, colorscale, finite_limit, input_axes, message_figure
 from proactiv.whatif import Parameter, Projected, Studio, Transformed

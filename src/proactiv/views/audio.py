@@ -1,4 +1,5 @@
-"""Audio for the record detail: WAV data URIs for ``html.Audio``, decided by the run's schema alone.
+"""Audio of model inputs, for the dashboard's and the report's players: WAV data URIs, decided by the run's
+schema alone.
 
 Waveform inputs play as they are, at the schema's sample rate. Spectrogram inputs whose frontend the schema
 can rebuild are inverted with Griffin-Lim through that frontend (no model file needed), and the page says
@@ -13,8 +14,8 @@ import wave
 
 import numpy as np
 
-from proactiv.dashboard.data import RunData
 from proactiv.schema import build_frontend
+from proactiv.store import Run
 
 #: Griffin-Lim iterations: enough to be recognisable, few enough for about a second on 2 cores
 GRIFFIN_LIM_ITERATIONS = 32
@@ -37,20 +38,22 @@ def wav_data_uri(samples: np.ndarray, sample_rate: int) -> str:
     return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _frontend(data: RunData):
-    """The run's frontend rebuilt from its schema (once per run), or the reason it cannot be."""
-    if "frontend" not in data._cache:
+def _frontend(run: Run, cache: dict):
+    """The run's frontend rebuilt from its schema (once per ``cache``), or the reason it cannot be."""
+    if "frontend" not in cache:
         try:
-            data._cache["frontend"] = build_frontend(data.run.schema.frontend)
+            cache["frontend"] = build_frontend(run.schema.frontend)
         except (ValueError, TypeError, KeyError) as err:
-            data._cache["frontend"] = f"cannot rebuild this run's frontend to invert it to audio: {err}"
-    return data._cache["frontend"]
+            cache["frontend"] = f"cannot rebuild this run's frontend to invert it to audio: {err}"
+    return cache["frontend"]
 
 
-def record_audio(data: RunData, arrays: dict[str, np.ndarray | None]) -> tuple[list[tuple[str, str]], str]:
-    """Players (label, data URI) for the given inputs of a record (x, xT, x̂T), and a note on what they are
-    or why there are none."""
-    schema = data.run.schema
+def input_audio(
+    run: Run, arrays: dict[str, np.ndarray | None], cache: dict | None = None
+) -> tuple[list[tuple[str, str]], str]:
+    """Players (label, data URI) for the given model inputs of a run (e.g. x, xT, x̂T of a record), and a note
+    on what they are or why there are none; ``cache`` keeps the rebuilt frontend between calls."""
+    schema = run.schema
     spec = schema.input
     names = [k for k, v in arrays.items() if v is not None]
     if not schema.audible:
@@ -62,7 +65,7 @@ def record_audio(data: RunData, arrays: dict[str, np.ndarray | None]) -> tuple[l
         return [(k, wav_data_uri(arrays[k], spec.sample_rate)) for k in names], (
             f"waveforms as the model received them ({spec.sample_rate} Hz)"
         )
-    frontend = _frontend(data)
+    frontend = _frontend(run, {} if cache is None else cache)
     if isinstance(frontend, str):
         return [], frontend
     import torch
