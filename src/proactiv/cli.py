@@ -110,6 +110,29 @@ def transforms() -> None:
 
 
 @app.command()
+def selftest(
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="keep the planted runs here (default: a temporary folder)")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+) -> None:
+    """Plant known faults in tiny models, sweep and analyse them, and show whether each view found its own;
+    exit 1 when one missed."""
+    from proactiv.selftest import print_result, run_selftest
+    from proactiv.store import RunError
+
+    try:
+        result = run_selftest(
+            keep, device=device, say=lambda m: console.print(m, highlight=False, markup=False)
+        )
+    except (ValueError, RunError) as err:
+        _fail(err)
+    print_result(result, console)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     run: Annotated[Path, typer.Argument(help="run directory")],
     run2: Annotated[Path | None, typer.Argument(help="a second run on the same grid, to compare")] = None,

@@ -24,7 +24,8 @@ from proactiv.testing import write_synthetic_run
 FILES = [
     "manifest.json", "curves.parquet", "breakpoints.parquet", "slices.parquet", "embedding_points.parquet",
     "embedding_instances.parquet", "bias_maps.npz", "bias_ranking.parquet", "confusions.parquet",
-    "counterexamples.parquet",
+    "counterexamples.parquet", "surrogate.json", "surrogate_importance.parquet", "surrogate_shapes.parquet",
+    "surrogate_interactions.parquet", "surrogate_contributions.parquet",
 ]  # fmt: skip
 
 

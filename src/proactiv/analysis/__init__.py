@@ -32,6 +32,7 @@ from proactiv.analysis.radius import radius
 from proactiv.analysis.influence import influence, self_influence
 from proactiv.analysis.attribution import attribute
 from proactiv.analysis.counterexamples import counterexamples
+from proactiv.analysis.surrogate import surrogate, explain_record
 
 # isort: on
 from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
@@ -69,6 +70,7 @@ __all__ = [
     "difference_matrix",
     "embed",
     "error_slices",
+    "explain_record",
     "get",
     "influence",
     "input_kind",
@@ -87,6 +89,7 @@ __all__ = [
     "registered",
     "self_influence",
     "stale_steps",
+    "surrogate",
     "transform_cka",
     "unregister",
     "worst_records",

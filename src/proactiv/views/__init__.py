@@ -17,6 +17,8 @@ missing) and returns a :class:`plotly.graph_objects.Figure`, which renders inlin
     pv.views.attribution(run, instance=3, point=17, method="gradcam")   # evidence on x, xT and x̂T
     pv.views.influence(run, instance=3, point=17)   # training examples that support / oppose (TracIn)
     pv.views.counterexamples(run)             # confident failures beside their nearest passing partners
+    pv.views.surrogate.importance(run)        # what drives failure (EBM over transform parameters + metadata)
+    pv.views.surrogate.record(run, 3, 17)     # one record's failure in those terms
 
 The dashboard and the report call the lower-level functions of each module (``curves_figure``,
 ``heatmap_figure``, ``embedding_figure``, ``record_figure``, ``bias_figure``, ``grid_diff_figure``) with the
@@ -28,6 +30,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from proactiv.analysis.interim import interim
+from proactiv.views import surrogate  # a module of figures: importance, shapes, record …
 from proactiv.views.attribution import attribution
 from proactiv.views.bias_map import run_bias_maps
 from proactiv.views.cka import cka
@@ -44,7 +47,7 @@ from proactiv.views.source import RunLike, open_analysed
 
 __all__ = [
     "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "heatmap",
-    "influence", "instance_boundary", "instance_breakpoints", "radius", "record",
+    "influence", "instance_boundary", "instance_breakpoints", "radius", "record", "surrogate",
 ]  # fmt: skip
 
 
