@@ -6,7 +6,8 @@ PyTorch model.
 
 __version__ = "0.1.0"
 
-from proactiv import analysis, tasks, transforms, views, whatif  # noqa: E402
+from proactiv import analysis, assertions, models, tasks, transforms, views, whatif  # noqa: E402
+from proactiv.models import export_onnx, from_onnx, load_model
 from proactiv.optimize import ProjectionResult, Projector
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
@@ -16,6 +17,11 @@ from proactiv.transforms import Grid, Transform
 __all__ = [
     "Grid",
     "analysis",
+    "assertions",
+    "export_onnx",
+    "from_onnx",
+    "load_model",
+    "models",
     "ProjectionResult",
     "Projector",
     "Run",

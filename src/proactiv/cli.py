@@ -133,6 +133,27 @@ def selftest(
 
 
 @app.command()
+def check(
+    checks: Annotated[Path, typer.Argument(help="CHECKS.yaml: a sweep config and the contracts to check")],
+    model: Annotated[
+        Path | None, typer.Option(help="the model under test: a directory or file (.pt, TorchScript, .onnx)")
+    ] = None,
+    baseline: Annotated[Path | None, typer.Option(help="the baseline run of no_worse_than checks")] = None,
+    run: Annotated[Path | None, typer.Option(help="check this run (of MODEL) instead of sweeping")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="where to sweep (default runs/checks/<model>-<config>)")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option(help="write JUnit XML here")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    progress: Annotated[bool, typer.Option(help="show a progress bar while sweeping")] = True,
+) -> None:
+    """Check MODEL against the contracts of CHECKS: a table, JUnit XML; exit 1 on a violation, 2 on bad input."""
+    from proactiv.assertions.checks import check_command
+
+    raise typer.Exit(check_command(checks, model, baseline, run, out, junit, device, progress))
+
+
+@app.command()
 def serve(
     run: Annotated[Path, typer.Argument(help="run directory")],
     run2: Annotated[Path | None, typer.Argument(help="a second run on the same grid, to compare")] = None,

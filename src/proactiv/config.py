@@ -25,9 +25,11 @@ class _Strict(BaseModel):
 
 
 class ModelSpec(_Strict):
-    """The model: a task's saved model file (``path``), a TorchScript file, or ``package.module:function``."""
+    """The model: a task's saved model file (``path``), an ONNX file (``onnx``: converted to torch and checked
+    against onnxruntime, see :mod:`proactiv.models`), a TorchScript file, or ``package.module:function``."""
 
     path: Path | None = None
+    onnx: Path | None = None
     torchscript: Path | None = None
     factory: str | None = None
     weights: Path | None = None
@@ -194,7 +196,7 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     cfg = parse_config(data, str(path))
     base = path.resolve().parent
     for spec, names in (
-        (cfg.model, ("path", "torchscript", "weights")),
+        (cfg.model, ("path", "onnx", "torchscript", "weights")),
         (cfg.data, ("root", "inputs", "labels")),
     ):
         for name in names:

@@ -1,8 +1,7 @@
-"""The ``custom`` task: a user's own model (TorchScript file or ``module:function``) and tensors from files."""
+"""The ``custom`` task: a user's own model (ONNX or TorchScript file, or ``module:function``) and tensors from files."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -14,39 +13,11 @@ from proactiv.tasks.base import TaskData, pick_per_class
 
 
 def load_model(spec: ModelSpec) -> nn.Module:
-    """Build the model a config names; errors name the file or the import path."""
-    if spec.torchscript is not None:
-        if not spec.torchscript.exists():
-            raise ConfigError(f"model.torchscript: file not found: {spec.torchscript}")
-        try:
-            return torch.jit.load(str(spec.torchscript), map_location="cpu").eval()
-        except (RuntimeError, ValueError) as err:
-            raise ConfigError(
-                f"model.torchscript: {spec.torchscript} is not a TorchScript file ({err})"
-            ) from None
-    if spec.factory is None:
-        raise ConfigError("model: give either 'torchscript: FILE' or 'factory: package.module:function'")
-    module_name, func_name = spec.factory.split(":", 1)
-    try:
-        func = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"model.factory: cannot import {spec.factory!r} ({err})") from None
-    model = func(**spec.kwargs)
-    if not isinstance(model, nn.Module):
-        raise ConfigError(
-            f"model.factory: {spec.factory} returned {type(model).__name__}, expected an nn.Module"
-        )
-    if spec.weights is not None:
-        if not spec.weights.exists():
-            raise ConfigError(f"model.weights: file not found: {spec.weights}")
-        try:
-            state = torch.load(spec.weights, map_location="cpu", weights_only=True)
-            model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-        except (RuntimeError, OSError, EOFError) as err:
-            raise ConfigError(
-                f"model.weights: cannot load {spec.weights} into {spec.factory} ({err})"
-            ) from None
-    return model.eval()
+    """Build the model a config names (see :func:`proactiv.models.load_model`); errors name the field and the file
+    or the import path."""
+    from proactiv.models import load_model as load
+
+    return load(spec)
 
 
 def _read_tensor(path: Path, field: str) -> torch.Tensor:
@@ -68,7 +39,7 @@ def _read_tensor(path: Path, field: str) -> torch.Tensor:
 def load_task(cfg: SweepConfig) -> TaskData:
     if cfg.model is None:
         raise ConfigError(
-            "model: the custom task needs a model (torchscript: FILE or factory: module:function)"
+            "model: the custom task needs a model (onnx: FILE, torchscript: FILE or factory: module:function)"
         )
     inputs = _read_tensor(cfg.data.inputs, "inputs")
     labels = _read_tensor(cfg.data.labels, "labels")

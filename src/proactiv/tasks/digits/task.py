@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from proactiv.config import ConfigError, SweepConfig
@@ -22,12 +24,16 @@ DENOISE_DEFAULTS = {"loss": "mse", "cutoff": 0.005, "clamp": (0.0, 1.0)}
 
 
 def load_digits(cfg: SweepConfig) -> TaskData:
+    """scikit-learn's digits; the model is ``model`` (ONNX, TorchScript, factory) or the CNN trained and cached."""
+    from proactiv.tasks.custom import load_model
+
     try:
-        return digits.load_task(
+        task = digits.load_task(
             cfg.data.instances_per_class, cfg.data.seed, cfg.data.split, cfg.data.image_size or 28
         )
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    return task if cfg.model is None else dataclasses.replace(task, model=load_model(cfg.model))
 
 
 def load_emnist_task(cfg: SweepConfig) -> TaskData:

@@ -14,6 +14,7 @@ import torch
 
 from proactiv.checkpoints import TrainingSet
 from proactiv.config import ConfigError, SweepConfig
+from proactiv.models import from_onnx, keyword_model
 from proactiv.tasks.base import TaskData, pick_per_class
 from proactiv.tasks.kws.models import load_model
 from proactiv.tasks.kws.speech_commands import SpeechCommands
@@ -36,15 +37,21 @@ META_COLUMNS = (
 
 
 def load_task(cfg: SweepConfig) -> TaskData:
-    if cfg.model is None or cfg.model.path is None:
-        raise ConfigError("model.path: the kws task needs a model file made by `proactiv kws train`")
+    if cfg.model is None or (cfg.model.path is None and cfg.model.onnx is None):
+        raise ConfigError(
+            "model.path: the kws task needs a model file made by `proactiv kws train` "
+            "(or model.onnx: a keyword model exported with proactiv.models.export_onnx)"
+        )
     if cfg.data.root is None:
         raise ConfigError("data.root: the kws task needs a corpus folder (Speech Commands layout)")
-    path = cfg.model.path / "model.pt" if cfg.model.path.is_dir() else cfg.model.path
+    field = "path" if cfg.model.onnx is None else "onnx"
     try:
-        model = load_model(path)
+        if field == "onnx":
+            model = keyword_model(from_onnx(cfg.model.onnx))
+        else:
+            model = load_model(cfg.model.path / "model.pt" if cfg.model.path.is_dir() else cfg.model.path)
     except ValueError as err:
-        raise ConfigError(f"model.path: {err}") from None
+        raise ConfigError(f"model.{field}: {err}") from None
     domain = cfg.domain or "feature"
     grid = cfg.build_grid()
     if domain == "waveform" and grid.has_stage("feature"):

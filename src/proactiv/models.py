@@ -1,0 +1,416 @@
+"""Model sources → ``nn.Module``: the one place that turns an ONNX file, a TorchScript file, a keyword model saved
+by ``proactiv kws train`` or a config's :class:`~proactiv.config.ModelSpec` into a module to sweep.
+
+ONNX models are converted to torch with onnx2torch, because projection needs gradients with respect to the
+input and onnxruntime gives none; every conversion is then checked against onnxruntime on the same seeded
+inputs, and refused when the two disagree. :func:`export_onnx` goes the other way, for users handing a model
+over and for the tests; a keyword model's export carries what the kws task needs to rebuild it (class names,
+frontend, architecture) in the file's ``metadata_props``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import sys
+import types
+import warnings
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from proactiv.config import ConfigError, ModelSpec
+
+#: opset of :func:`export_onnx`: the newest whose every operator onnx2torch 1.5 converts (opset 18+ exports of
+#: the keyword models use Reshape-19, or Reshape with allowzero=1, which it does not)
+ONNX_OPSET = 17
+#: the converted model may differ from onnxruntime by this much, times the largest output magnitude (at least 1)
+TOLERANCE = 1e-4
+#: size given to dynamic input dimensions when no sample is given: the batch (first) one, then any other
+DYNAMIC_BATCH = 2
+DYNAMIC_SIZE = 32
+#: the ``metadata_props`` a keyword model's export carries: key → what it holds
+KWS_KEYS = {
+    "proactiv.kws.arch": 'architecture name, e.g. "dscnn"',
+    "proactiv.kws.class_names": 'JSON list of class names, e.g. ["yes", "no", ...]',
+    "proactiv.kws.frontend": "JSON object of the log-mel frontend config (LogMel().config())",
+}
+ONNX_MISSING = (
+    "ONNX models need the onnx, onnx2torch and onnxruntime packages ({missing} is not installed): "
+    "pip install 'proactiv[onnx]' (in a checkout: pip install -e '.[onnx]')"
+)
+#: operators whose onnx2torch converters call torchvision
+_TORCHVISION_OPS = ("NonMaxSuppression", "RoiAlign")
+
+
+class OnnxModel(nn.Module):
+    """A network converted from an ONNX file: ``net`` is onnx2torch's module; ``source`` the file,
+    ``metadata`` its ``metadata_props``, ``opset`` its default-domain opset, ``max_abs_diff`` how far its output
+    was from onnxruntime's on the check inputs."""
+
+    def __init__(self, net: nn.Module, *, source: Path, metadata: dict, opset: int, max_abs_diff: float):
+        super().__init__()
+        self.net = net
+        self.source = source
+        self.metadata = metadata
+        self.opset = opset
+        self.max_abs_diff = max_abs_diff
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@functools.cache
+def _onnx_libraries() -> tuple:
+    """``(onnx, onnx2torch, onnxruntime, why torchvision is unusable or None)``, imported once."""
+    for name in ("onnx", "onnxruntime", "onnx2torch"):
+        if importlib.util.find_spec(name) is None:
+            raise ValueError(ONNX_MISSING.format(missing=name))
+    import onnx
+    import onnxruntime
+
+    try:
+        import torchvision  # noqa: F401  (onnx2torch imports it for two operators)
+
+        problem = None
+    except (ImportError, RuntimeError, OSError) as err:
+        problem = f"{type(err).__name__}: {err}"
+    if problem is None:
+        import onnx2torch
+    else:
+        # A torchvision built for another torch (e.g. the CUDA wheel beside a CPU torch) fails on import, and with
+        # it all of onnx2torch, though only NonMaxSuppression and RoiAlign use it: import onnx2torch against a
+        # placeholder, then put sys.modules back so no one else sees it; those two operators are refused.
+        placeholder, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
+        placeholder.ops, ops.nms, ops.roi_align = ops, None, None
+        saved = {name: sys.modules.get(name) for name in ("torchvision", "torchvision.ops")}
+        sys.modules.update({"torchvision": placeholder, "torchvision.ops": ops})
+        try:
+            import onnx2torch
+        finally:
+            for name, module in saved.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
+    return onnx, onnx2torch, onnxruntime, problem
+
+
+def _read_onnx(path: Path):
+    onnx = _onnx_libraries()[0]
+    if not path.is_file():
+        raise ValueError(f"ONNX model {path}: file not found")
+    try:
+        proto = onnx.load(str(path))
+        onnx.checker.check_model(proto)
+    except Exception as err:  # protobuf and the checker raise many types for a file that is not ONNX
+        raise ValueError(f"{path} is not a valid ONNX model ({type(err).__name__}: {err})") from None
+    return proto
+
+
+def _opset(proto) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _check_operators(proto, path: Path) -> None:
+    """Refuse a graph with an operator onnx2torch cannot convert, naming it, its node, the file and the opset."""
+    torchvision_problem = _onnx_libraries()[3]
+    from onnx2torch.node_converters import get_converter
+
+    versions = {o.domain or "": o.version for o in proto.opset_import}
+    versions.setdefault("ai.onnx", versions.get("", 0))
+    for node in proto.graph.node:
+        domain = node.domain or ""
+        where = f"operator {node.op_type!r} (node {node.name or '(unnamed)'!r}"
+        where += f", domain {domain!r}" if domain else ""
+        where += f") of {path} at opset {versions.get(domain, 0)}"
+        if node.op_type in _TORCHVISION_OPS and torchvision_problem:
+            raise ValueError(f"{where} needs torchvision, which does not load here ({torchvision_problem})")
+        try:
+            get_converter(node.op_type, versions.get(domain, 0), domain)
+        except NotImplementedError:
+            raise ValueError(
+                f"{where} cannot be converted to torch (onnx2torch {importlib.metadata.version('onnx2torch')} has no converter "
+                f"for it); export the model with other operators, e.g. at opset {ONNX_OPSET}"
+            ) from None
+
+
+def _inline_shared_weights(proto) -> None:
+    """Turn ``Identity`` nodes that copy a weight into weights of their own (in place).
+
+    torch's exporter stores equal weights once (e.g. the all-zero biases of an untrained network) and reads the
+    others through ``Identity`` nodes, but onnx2torch wants a convolution's weights to be weights, not node outputs.
+    """
+    graph = proto.graph
+    weights = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    for node in list(graph.node):
+        if node.op_type == "Identity" and node.input[0] in weights and node.output[0] not in outputs:
+            copy = graph.initializer.add()
+            copy.CopyFrom(weights[node.input[0]])
+            copy.name = node.output[0]
+            weights[copy.name] = copy
+            graph.node.remove(node)
+
+
+def _graph_io(proto, path: Path):
+    """The graph's one input and one output (initializers listed as inputs are weights, not inputs)."""
+    weights = {t.name for t in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in weights]
+    outputs = list(proto.graph.output)
+    if not inputs:
+        raise ValueError(f"{path}: the ONNX graph declares no inputs; expected one input tensor")
+    if len(inputs) > 1 or len(outputs) != 1:
+        raise ValueError(
+            f"{path}: the ONNX graph has inputs {[i.name for i in inputs]} and outputs "
+            f"{[o.name for o in outputs]}; proactiv sweeps models of one input tensor and one output tensor"
+        )
+    return inputs[0], outputs[0]
+
+
+def _check_sample(graph_input, path: Path, seed: int) -> torch.Tensor:
+    """Seeded standard-normal inputs of the declared shape; dynamic dims get ``DYNAMIC_BATCH`` (first) or
+    ``DYNAMIC_SIZE`` (others)."""
+    tensor = graph_input.type.tensor_type
+    if tensor.elem_type != 1:  # onnx.TensorProto.FLOAT
+        raise ValueError(
+            f"{path}: input {graph_input.name!r} has ONNX element type {tensor.elem_type}; projection needs a "
+            "float32 input (element type 1)"
+        )
+    shape = [
+        d.dim_value if d.HasField("dim_value") else (DYNAMIC_BATCH if i == 0 else DYNAMIC_SIZE)
+        for i, d in enumerate(tensor.shape.dim)
+    ]
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def from_onnx(
+    path: str | os.PathLike,
+    sample: torch.Tensor | None = None,
+    *,
+    tolerance: float = TOLERANCE,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> OnnxModel:
+    """The ONNX model at ``path`` converted to torch (onnx2torch), in eval mode on ``device``.
+
+    The conversion is run on ``sample`` (default: seeded standard-normal inputs of the declared shape, see
+    :func:`_check_sample`) beside onnxruntime; the largest absolute difference is kept as ``max_abs_diff``, and
+    the model is refused when it exceeds ``tolerance`` × max(1, largest |output|), or when the input gets no
+    finite gradient. Errors (``ValueError``) name the file: missing, not ONNX, no input, an operator that cannot
+    be converted (with its node and the opset).
+    """
+    path = Path(path)
+    proto = _read_onnx(path)
+    _, onnx2torch, onnxruntime, _ = _onnx_libraries()
+    graph_input, _ = _graph_io(proto, path)
+    _check_operators(proto, path)
+    runnable = proto.SerializeToString()
+    _inline_shared_weights(proto)
+    try:
+        net = onnx2torch.convert(proto).eval()
+    except NotImplementedError as err:  # a converter that refuses one of its operator's attributes
+        raise ValueError(f"{path} (opset {_opset(proto)}) cannot be converted to torch: {err}") from None
+    x = (_check_sample(graph_input, path, seed) if sample is None else sample.detach().float().cpu()).clone()
+    try:
+        session = onnxruntime.InferenceSession(runnable, providers=["CPUExecutionProvider"])
+        expected = torch.from_numpy(session.run(None, {graph_input.name: x.numpy()})[0])
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise ValueError(
+            f"{path}: onnxruntime cannot run the model on an input of shape {tuple(x.shape)} ({err}); "
+            "pass a sample input of the shape it takes"
+        ) from None
+    x.requires_grad_(True)
+    out = net(x)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        raise ValueError(f"{path}: the converted model's output does not depend differentiably on its input")
+    out.sum().backward()
+    diff = float((out.detach() - expected).abs().max())
+    allowed = tolerance * max(1.0, float(expected.abs().max()))
+    if not diff <= allowed:
+        raise ValueError(
+            f"{path}: the converted model differs from onnxruntime by up to {diff:.3g} on the check inputs "
+            f"(allowed {allowed:.3g}); the conversion cannot be trusted"
+        )
+    if x.grad is None or not torch.isfinite(x.grad).all():
+        raise ValueError(f"{path}: the converted model gives no finite gradient with respect to its input")
+    model = OnnxModel(
+        net,
+        source=path,
+        metadata={p.key: p.value for p in proto.metadata_props},
+        opset=_opset(proto),
+        max_abs_diff=diff,
+    )
+    return model.to(device).eval()
+
+
+def keyword_model(model: OnnxModel):
+    """A :class:`~proactiv.tasks.kws.models.KeywordModel` around a converted keyword network, rebuilt from the
+    ``metadata_props`` :func:`export_onnx` writes (:data:`KWS_KEYS`); a missing or unreadable key is named with
+    what to add. The network already adds the logit offset it was exported with."""
+    from proactiv.tasks.kws.frontend import LogMel
+    from proactiv.tasks.kws.models import ARCHS, KeywordModel
+
+    values = {}
+    for key, what in KWS_KEYS.items():
+        if key not in model.metadata:
+            raise ValueError(
+                f"{model.source}: a keyword model needs metadata_props key {key!r} ({what}); export it with "
+                f"proactiv.models.export_onnx(keyword_model, ...) or add the key to the file's metadata_props"
+            )
+        try:
+            values[key] = model.metadata[key] if key.endswith("arch") else json.loads(model.metadata[key])
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"{model.source}: metadata_props {key!r} is not JSON ({err}); expected {what}"
+            ) from None
+    arch, names, frontend = values.values()
+    if arch not in ARCHS or not isinstance(names, list) or not isinstance(frontend, dict):
+        raise ValueError(
+            f"{model.source}: metadata_props hold arch={arch!r}, class_names={names!r}, frontend={frontend!r}; "
+            f"expected an arch of {ARCHS}, a list of class names and a frontend config object"
+        )
+    try:
+        log_mel = LogMel.from_config(frontend)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{model.source}: metadata_props 'proactiv.kws.frontend' is not a frontend ({err})"
+        ) from None
+    extra = {"onnx": str(model.source), "onnx_max_abs_diff": model.max_abs_diff}
+    return KeywordModel(model, arch=arch, frontend=log_mel, class_names=names, extra=extra).eval()
+
+
+def export_onnx(
+    model: nn.Module,
+    sample: torch.Tensor,
+    path: str | os.PathLike,
+    *,
+    metadata: dict[str, str] | None = None,
+    opset: int = ONNX_OPSET,
+) -> Path:
+    """Write ``model`` (as it maps ``sample``-shaped inputs, batch dimension dynamic) to an ONNX file at
+    ``path``, with ``metadata`` in its ``metadata_props``; written to a temporary name then renamed.
+
+    A :class:`~proactiv.tasks.kws.models.KeywordModel` exports its feature-domain network (log-mel in, logits with
+    its logit offset out) and adds :data:`KWS_KEYS`. Uses torch's TorchScript-based exporter (``dynamo=False``):
+    the dynamo exporter writes opset 18+ graphs that onnx2torch cannot convert back.
+    """
+    onnx = _onnx_libraries()[0]
+    from proactiv.tasks.kws.models import KeywordModel
+
+    props = dict(metadata or {})
+    if isinstance(model, KeywordModel):
+        props["proactiv.kws.arch"] = model.arch
+        props["proactiv.kws.class_names"] = json.dumps(list(model.class_names))
+        props["proactiv.kws.frontend"] = json.dumps(model.frontend.config())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    was_training = model.training
+    model.eval()
+    try:
+        with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated in favour of dynamo
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                model,
+                (sample,),
+                str(tmp),
+                dynamo=False,
+                opset_version=opset,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            )
+    finally:
+        model.train(was_training)
+    proto = onnx.load(str(tmp))
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(key), str(value)
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def _torchscript(path: Path) -> nn.Module:
+    try:
+        return torch.jit.load(str(path), map_location="cpu").eval()
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"{path} is not a TorchScript file ({err})") from None
+
+
+def _from_file(path: Path) -> nn.Module:
+    """A model file: ``.onnx`` (a keyword model when its metadata says so), a folder or file saved by
+    ``proactiv kws train``, or TorchScript."""
+    from proactiv.tasks.kws.models import load_model as load_keyword_model
+
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise ValueError(f"model file {path}: not found")
+    if path.suffix.lower() == ".onnx":
+        model = from_onnx(path)
+        return keyword_model(model) if any(k in model.metadata for k in KWS_KEYS) else model
+    return _torchscript(path) if _is_torchscript(path) else load_keyword_model(path)
+
+
+def _is_torchscript(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (a zip holding ``constants.pkl``) rather than a torch.save file."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def _from_spec(spec: ModelSpec) -> nn.Module:
+    """The model a config names; errors (``ConfigError``) name the field and the file or import path."""
+    for field, read in (("onnx", _from_file), ("torchscript", _torchscript), ("path", _from_file)):
+        file = getattr(spec, field)
+        if file is None:
+            continue
+        if not Path(file).exists():
+            raise ConfigError(f"model.{field}: file not found: {file}")
+        try:
+            return read(Path(file))
+        except ValueError as err:
+            raise ConfigError(f"model.{field}: {err}") from None
+    if spec.factory is None:
+        raise ConfigError(
+            "model: give either 'onnx: FILE', 'torchscript: FILE' or 'factory: package.module:function'"
+        )
+    module_name, func_name = spec.factory.split(":", 1)
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"model.factory: cannot import {spec.factory!r} ({err})") from None
+    model = func(**spec.kwargs)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(
+            f"model.factory: {spec.factory} returned {type(model).__name__}, expected an nn.Module"
+        )
+    if spec.weights is not None:
+        if not spec.weights.exists():
+            raise ConfigError(f"model.weights: file not found: {spec.weights}")
+        try:
+            state = torch.load(spec.weights, map_location="cpu", weights_only=True)
+            model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        except (RuntimeError, OSError, EOFError) as err:
+            raise ConfigError(
+                f"model.weights: cannot load {spec.weights} into {spec.factory} ({err})"
+            ) from None
+    return model
+
+
+def load_model(source: str | os.PathLike | ModelSpec, device: str | torch.device = "cpu") -> nn.Module:
+    """The model ``source`` names, in eval mode on ``device``: an ONNX file (converted and checked, see
+    :func:`from_onnx`; a keyword model's export comes back as a ``KeywordModel``), a TorchScript file, a folder
+    or ``model.pt`` made by ``proactiv kws train``, or a config's :class:`ModelSpec`. Errors are ``ValueError``s
+    (``ConfigError`` for a spec) naming the file or field."""
+    model = _from_spec(source) if isinstance(source, ModelSpec) else _from_file(Path(source))
+    return model.to(device).eval()
