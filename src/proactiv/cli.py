@@ -176,9 +176,11 @@ def serve(
 
 
 def _mount_tasks() -> None:
+    from proactiv.tasks.digits.cli import app as digits_app
     from proactiv.tasks.kws.cli import app as kws_app
 
     app.add_typer(kws_app, name="kws")
+    app.add_typer(digits_app, name="digits")
 
 
 _mount_tasks()

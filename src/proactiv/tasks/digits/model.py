@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -65,6 +66,52 @@ def train_digits_cnn(
                 checkpoints.epoch_done(epoch + 1, epochs, model, opt.param_groups[0]["lr"])
     if checkpoints is not None:
         checkpoints.finish(model)
+    return model.eval()
+
+
+#: what :func:`save_digits_cnn` writes (read back by :func:`load_digits_cnn`)
+MODEL_FORMAT = "proactiv.digits-cnn/1"
+MODEL_FILE = "model.pt"
+
+
+def save_digits_cnn(
+    folder: str | os.PathLike, model: DigitsCNN, image_size: int, extra: dict | None = None
+) -> Path:
+    """Write a trained CNN as ``FOLDER/model.pt`` (weights, class count, image size, ``extra`` facts), for a
+    config's ``model: {path: FOLDER}``."""
+    path = Path(folder) / MODEL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": MODEL_FORMAT,
+        "n_classes": model.head.out_features,
+        "image_size": int(image_size),
+        "state_dict": model.state_dict(),
+        "extra": extra or {},
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_digits_cnn(path: str | os.PathLike) -> DigitsCNN:
+    """A CNN written by :func:`save_digits_cnn` (``path``: the file or its folder), in eval mode; errors name
+    the file."""
+    path = Path(path)
+    path = path / MODEL_FILE if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no such model file; train one with `proactiv digits train --out DIR`"
+        )
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            got = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"format {got!r}, expected {MODEL_FORMAT!r}")
+        model = DigitsCNN(int(data["n_classes"]), int(data["image_size"]))
+        model.load_state_dict(data["state_dict"])
+    except Exception as err:  # torch raises many types for corrupt files
+        raise ValueError(f"{path}: not a digits CNN of `proactiv digits train` ({err})") from None
     return model.eval()
 
 

@@ -12,7 +12,7 @@ from proactiv.tasks import digits
 from proactiv.tasks.base import TaskData, pick_per_class
 from proactiv.tasks.digits.denoise import cached_denoiser
 from proactiv.tasks.digits.emnist import load_emnist
-from proactiv.tasks.digits.model import cached_digits_cnn
+from proactiv.tasks.digits.model import cached_digits_cnn, load_digits_cnn
 
 #: epochs of the CNN trained on the EMNIST training split when the config names no model (~2 × 125 k letters)
 EMNIST_EPOCHS = 2
@@ -24,7 +24,8 @@ DENOISE_DEFAULTS = {"loss": "mse", "cutoff": 0.005, "clamp": (0.0, 1.0)}
 
 
 def load_digits(cfg: SweepConfig) -> TaskData:
-    """scikit-learn's digits; the model is ``model`` (ONNX, TorchScript, factory) or the CNN trained and cached."""
+    """scikit-learn's digits; the model is ``model`` (``path``: a CNN of ``proactiv digits train``; ONNX,
+    TorchScript, factory) or the CNN trained and cached."""
     from proactiv.tasks.custom import load_model
 
     try:
@@ -33,6 +34,11 @@ def load_digits(cfg: SweepConfig) -> TaskData:
         )
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if cfg.model is not None and cfg.model.path is not None:  # a CNN of `proactiv digits train --out DIR`
+        try:
+            return dataclasses.replace(task, model=load_digits_cnn(cfg.model.path))
+        except (FileNotFoundError, ValueError) as err:
+            raise ConfigError(f"model.path: {err}") from None
     return task if cfg.model is None else dataclasses.replace(task, model=load_model(cfg.model))
 
 

@@ -58,6 +58,12 @@ def train(
     time_budget: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads (1 is faster on a busy machine)")] = 2,
     exclude_engine: Annotated[list[str] | None, typer.Option(help="hold out a TTS engine")] = None,
+    augment_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--augment-from", help="a run of a keyword model: add clips augmented toward its worst slices"
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="train again even if a matching model exists")
     ] = False,
@@ -73,6 +79,7 @@ def train(
                 f"--data {data}: no such folder; make one with `proactiv kws synth --out {data}`"
             )
         )
+    plan = _plan(augment_from)
     key = {
         "data": _data_key(data),
         "arch": arch,
@@ -82,6 +89,7 @@ def train(
         "exclude": sorted(exclude_engine or []),
         "threads": threads,
         "trainer": TRAINER_VERSION,
+        **({"augment": plan.key()} if plan is not None else {}),
     }
     key_file = out / "train_key.json"
     if (
@@ -105,6 +113,7 @@ def train(
             seed=seed,
             progress=progress,
             threads=threads,
+            augment_plan=plan,
         )
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         _fail(err)
@@ -124,6 +133,22 @@ def train(
         )
     for line in open_set_lines(metrics.get("open_set", {})):
         typer.echo(line)
+
+
+def _plan(run: Path | None):
+    """The augmentation plan toward ``run``'s worst slices (:mod:`proactiv.mitigation`), printed; None without a
+    run. Its errors (no such run, no failures, not a classifier's run) end the command."""
+    if run is None:
+        return None
+    from proactiv.mitigation import augmentation_plan
+    from proactiv.store import RunError
+
+    try:
+        plan = augmentation_plan(run)
+    except (RunError, ValueError, OSError) as err:
+        _fail(ValueError(f"--augment-from {run}: {err}"))
+    typer.echo(plan.describe())
+    return plan
 
 
 def open_set_lines(report: dict) -> list[str]:

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from proactiv.checkpoints import CheckpointWriter
+from proactiv.mitigation import PLAN_FILE, AugmentPlan
 from proactiv.progress import progress_bar
 from proactiv.tasks.kws.augment import SAMPLE_RATE, Augment, load_noise_bank
 from proactiv.tasks.kws.decision import calibrate
@@ -264,6 +265,7 @@ def train(
     threads: int | None = 2,
     augment: Augment | None = None,
     unknown_weight: float = 4.0,
+    augment_plan: AugmentPlan | None = None,
 ) -> dict:
     """Train a KWS model on ``data_root`` and write ``<out>/model.pt``, ``<out>/metrics.json`` and a few
     training checkpoints in ``<out>/checkpoints/`` (for TracIn; see :mod:`proactiv.checkpoints`).
@@ -271,7 +273,9 @@ def train(
     ``exclude_engines`` drops those text-to-speech engines from training and validation; their clips
     (from every split) then form the ``held_out`` evaluation. Returns the metrics: test accuracy overall,
     per engine and per class, the confusion matrix, the validation report of the chosen epoch, timing,
-    parameter and multiply-add counts.
+    parameter and multiply-add counts. ``augment_plan`` (:mod:`proactiv.mitigation`) adds augmented copies of
+    training clips, computed once before training (the pitch transform is slow per batch); the plan is written
+    to ``<out>/augment_plan.json``.
     """
     if threads:
         torch.set_num_threads(threads)
@@ -293,6 +297,9 @@ def train(
         splits = {k: s.select(~np.isin(s.engines, list(excluded))) for k, s in splits.items()}
     if len(splits["train"]) == 0:
         raise ValueError(f"{data_root}: the training split is empty")
+    clean_clips = len(splits["train"])
+    if augment_plan is not None:
+        splits["train"] = _with_augmented(splits["train"], augment_plan, class_names)
     augment = augment or Augment()
     if not augment.noise_bank:
         augment = dataclasses.replace(augment, noise_bank=load_noise_bank(data_root))
@@ -322,7 +329,7 @@ def train(
                 "split": "train",
                 "seed": 0,
                 "exclude_engines": sorted(excluded),
-                "n": len(splits["train"]),
+                "n": clean_clips,  # augmented clips come after the clean ones and are not rebuilt
             },
         ),
     )
@@ -332,7 +339,8 @@ def train(
         "macs": count_macs(model.cpu(), (1, frontend.n_mels, frontend.n_frames(SAMPLE_RATE))),
         "seed": seed,
         "exclude_engines": sorted(excluded),
-        "train_clips": len(splits["train"]),
+        "train_clips": clean_clips,
+        "augmented_clips": len(splits["train"]) - clean_clips,
         "train_seconds": info["seconds"],
         "epochs": info["epochs"],
         "history": info["history"],
@@ -356,6 +364,10 @@ def train(
 
         metrics["open_set"] = open_set(model, data_root, device=device)
     out.mkdir(parents=True, exist_ok=True)
+    if augment_plan is not None:
+        augment_plan.save(out)
+    else:  # a plan left by an earlier training would misdescribe this model
+        (out / PLAN_FILE).unlink(missing_ok=True)
     save_model(
         out / "model.pt",
         model.cpu(),
@@ -368,6 +380,16 @@ def train(
     tmp.write_text(json.dumps(metrics, indent=2))
     os.replace(tmp, out / "metrics.json")
     return metrics
+
+
+def _with_augmented(train: Split, plan: AugmentPlan, class_names: list[str]) -> Split:
+    """``train`` followed by the plan's augmented copies of its clips (same labels and engines)."""
+    waves, labels, source = plan.apply(train.waves, train.labels, class_names)
+    return Split(
+        torch.cat([train.waves, waves]),
+        torch.cat([train.labels, labels]),
+        np.concatenate([train.engines, train.engines[source]]),
+    )
 
 
 def _calibrated(

@@ -1,0 +1,89 @@
+"""``proactiv digits train``: the digits CNN trained into a folder (cached), optionally with augmentation drawn
+toward a run's worst slices (``--augment-from RUN``, :mod:`proactiv.mitigation`); a config then names it with
+``model: {path: DIR}``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Handwritten digits: the CNN.")
+
+
+def _fail(err: Exception) -> None:
+    typer.secho(f"error: {err}", err=True, fg="red")
+    raise typer.Exit(2)
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="model folder: model.pt and metrics.json")],
+    augment_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--augment-from", help="a run of a digits model: add digits augmented toward its worst slices"
+        ),
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 30,
+    seed: Annotated[int, typer.Option()] = 0,
+    image_size: Annotated[int, typer.Option(help="28 (MNIST layout) or 8 (native)")] = 28,
+    force: Annotated[
+        bool, typer.Option("--force", help="train again even if a matching model exists")
+    ] = False,
+) -> None:
+    """Train the digits CNN; skipped when OUT already holds one trained with the same settings and plan."""
+    import torch
+
+    from proactiv.checkpoints import CheckpointWriter
+    from proactiv.mitigation import PLAN_FILE, augmentation_plan
+    from proactiv.store import RunError
+    from proactiv.tasks.digits import CLASS_NAMES, digits_split
+    from proactiv.tasks.digits.model import MODEL_FILE, save_digits_cnn, train_digits_cnn
+
+    try:
+        splits = digits_split(0, image_size)
+        plan = augmentation_plan(augment_from) if augment_from is not None else None
+    except (RunError, ValueError, OSError) as err:
+        _fail(ValueError(f"--augment-from {augment_from}: {err}" if augment_from else str(err)))
+    key = {"epochs": epochs, "seed": seed, "image_size": image_size, "augment": plan.key() if plan else None}
+    key_file = out / "train_key.json"
+    if (
+        not force
+        and (out / MODEL_FILE).exists()
+        and key_file.exists()
+        and json.loads(key_file.read_text()) == key
+    ):
+        typer.echo(f"model in {out} is up to date (trained with the same settings); --force to retrain")
+        return
+    x, y = splits["train"]
+    n_clean = len(y)
+    if plan is not None:
+        typer.echo(plan.describe())
+        try:
+            extra_x, extra_y, _ = plan.apply(x, y, CLASS_NAMES)
+        except ValueError as err:
+            _fail(ValueError(f"--augment-from {augment_from}: {err}"))
+        x, y = torch.cat([x, extra_x]), torch.cat([y, extra_y])
+    training = {"kind": "digits", "split_seed": 0, "image_size": image_size}  # the clean digits come first
+    model = train_digits_cnn(
+        x, y, seed, epochs, len(CLASS_NAMES), checkpoints=CheckpointWriter(out / "checkpoints", training)
+    )
+    test_x, test_y = splits["test"]
+    with torch.no_grad():
+        accuracy = float((model(test_x).argmax(1) == test_y).float().mean())
+    metrics = {"test": {"accuracy": accuracy, "n": len(test_y)}, "train_digits": n_clean,
+               "augmented_digits": len(y) - n_clean, "epochs": epochs, "seed": seed, "image_size": image_size}  # fmt: skip
+    save_digits_cnn(out, model, image_size, extra=metrics)
+    if plan is not None:
+        plan.save(out)
+    else:  # a plan left by an earlier training would misdescribe this model
+        (out / PLAN_FILE).unlink(missing_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    key_file.write_text(json.dumps(key))
+    typer.echo(
+        f"model written to {out / MODEL_FILE} ({n_clean} digits + {len(y) - n_clean} augmented); test accuracy "
+        f"{accuracy:.3f}; sweep it with `model: {{path: {out}}}`"
+    )
