@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from proactiv.analysis.instance_breakpoints import _held
+from proactiv.analysis.instance_breakpoints import held_values
 from proactiv.analysis.pipeline import read_manifest
 from proactiv.analysis.runview import AnalysisError, RunView, as_run, open_view
 from proactiv.analysis.slices import error_slices
@@ -343,7 +343,7 @@ def _breakpoint_conditions(run: Run, ibp, instances: np.ndarray) -> list[Conditi
     """Equal-weight conditions at the per-instance breakpoints of ``instances`` (held values as the analysis
     held them), summing to 1; [] when none of them flips."""
     settings = read_manifest(run)["steps"]["instance_breakpoints"].get("settings", {})
-    held = _held(run, settings.get("held"))
+    held = held_values(run, settings.get("held"))
     t = ibp.table
     hits = t[t.instance.isin(instances) & t.breakpoint.notna() & ~t.flipped_at_identity]
     if hits.empty:

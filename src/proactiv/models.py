@@ -357,10 +357,10 @@ def _from_file(path: Path) -> nn.Module:
     if path.suffix.lower() == ".onnx":
         model = from_onnx(path)
         return keyword_model(model) if any(k in model.metadata for k in KWS_KEYS) else model
-    return _torchscript(path) if _is_torchscript(path) else load_keyword_model(path)
+    return _torchscript(path) if is_torchscript(path) else load_keyword_model(path)
 
 
-def _is_torchscript(path: Path) -> bool:
+def is_torchscript(path: Path) -> bool:
     """Whether ``path`` is a TorchScript archive (a zip holding ``constants.pkl``) rather than a torch.save file."""
     if not zipfile.is_zipfile(path):
         return False

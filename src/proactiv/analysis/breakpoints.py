@@ -137,20 +137,22 @@ def curves(run: Run | str | os.PathLike | RunView, within_others: bool = True) -
     return out.sort_values(["column", "condition", "scope", "metric", "value"], ignore_index=True)
 
 
-def _distance(value: float, identity: float) -> float:
+def distance_from_identity(value: float, identity: float) -> float:
     """How far a parameter value is from the identity (a larger SNR is closer to an identity of +inf)."""
     if math.isinf(identity):
         return -value if identity > 0 else value
     return abs(value - identity)
 
 
-def _sides(values: np.ndarray, identity: float) -> dict[str, np.ndarray]:
+def sides_of_identity(values: np.ndarray, identity: float) -> dict[str, np.ndarray]:
     """Indices of values below and above the identity, each ordered from the identity outward."""
     out = {}
     for side, mask in (("below", values < identity), ("above", values > identity)):
         idx = np.nonzero(mask)[0]
         if idx.size:
-            out[side] = idx[np.argsort([_distance(values[i], identity) for i in idx], kind="stable")]
+            out[side] = idx[
+                np.argsort([distance_from_identity(values[i], identity) for i in idx], kind="stable")
+            ]
     return out
 
 
@@ -178,10 +180,10 @@ def find_breakpoints(
         upper = group["ci_high"].to_numpy(dtype=float)
         lower = group["ci_low"].to_numpy(dtype=float)
         identity = identities[column]
-        ref = int(np.argmin([_distance(v, identity) for v in values]))
+        ref = int(np.argmin([distance_from_identity(v, identity) for v in values]))
         if mean[ref] <= 0:
             continue
-        for side, order in _sides(values, identity).items():
+        for side, order in sides_of_identity(values, identity).items():
             prev = ref
             for i in order:
                 if i == ref:

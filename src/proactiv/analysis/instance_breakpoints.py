@@ -244,7 +244,7 @@ def _run_searches(oracle: _Oracle, searches: list[_Search], progress: Callable[[
         progress(sum(not s.next_ks() for s in searches) / len(searches))
 
 
-def _held(run: Run, held) -> dict[str, float]:
+def held_values(run: Run, held) -> dict[str, float]:
     """The values the other parameters are held at: identity (None), a grid point id, or column → value."""
     if held is None:
         return {}
@@ -334,7 +334,7 @@ def instance_breakpoints(
     unknown = sorted(set(cols) - set(run.grid.columns))
     if unknown:
         raise ValueError(f"no transform column {unknown[0]!r}; columns: {', '.join(run.grid.columns)}")
-    base_values, res = _held(run, held), _resolutions(run, resolution)
+    base_values, res = held_values(run, held), _resolutions(run, resolution)
     params = {t.column: t.param for t in run.grid.transforms}
     labels, groups = _groups(run, task)
     chosen = _pick(groups, max_instances)
@@ -413,7 +413,7 @@ def instance_boundary(
         values_a = (
             np.linspace(pa.high, pa.low, n) if math.isinf(pa.identity) else np.linspace(pa.low, pa.high, n)
         )
-    base = _held(run, held)
+    base = held_values(run, held)
     searches = [
         _Search(
             int(instance), s, {**base, col_a: float(a), col_b: params[col_b].identity}, int(coarse), False

@@ -172,14 +172,14 @@ def model_spec(model: str | os.PathLike) -> ModelSpec:
     """The config's ``model`` for a model given on the command line: a ``.onnx`` file (``onnx``), a TorchScript
     file (``torchscript``), else a directory or file saved by a task's training (``path``, e.g. ``proactiv kws
     train``)."""
-    from proactiv.models import _is_torchscript
+    from proactiv.models import is_torchscript
 
     model = Path(model)
     if not model.exists():
         raise ConfigError(f"--model {model}: no such file or directory")
     if model.suffix.lower() == ".onnx":
         return ModelSpec(onnx=model)
-    if model.is_file() and _is_torchscript(model):
+    if model.is_file() and is_torchscript(model):
         return ModelSpec(torchscript=model)
     return ModelSpec(path=model)
 

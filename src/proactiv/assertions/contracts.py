@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from proactiv.analysis.breakpoints import DEFAULT_THRESHOLD, _distance, _sides, breakpoints, curves
+from proactiv.analysis.breakpoints import (
+    DEFAULT_THRESHOLD,
+    breakpoints,
+    curves,
+    distance_from_identity,
+    sides_of_identity,
+)
 from proactiv.analysis.runview import AnalysisError, RunView, format_value, open_view, q
 from proactiv.store import Run
 from proactiv.sweep import model_inputs
@@ -208,8 +214,8 @@ def monotonic(
     for s in _scopes(view, scope):
         curve = _marginal(table, metric, column, s)
         values, mean = curve.value.to_numpy(dtype=float), curve["mean"].to_numpy(dtype=float)
-        ref = int(np.argmin([_distance(v, identity) for v in values]))
-        for side, order in _sides(values, identity).items():
+        ref = int(np.argmin([distance_from_identity(v, identity) for v in values]))
+        for side, order in sides_of_identity(values, identity).items():
             prev = ref
             for i in (i for i in order if i != ref):
                 steps.append({"scope": s, "side": side, "from": values[prev], "to": values[i],
@@ -266,7 +272,7 @@ def breakpoint_beyond(
     for s in _scopes(view, scope):
         hit = table[table.scope == s]
         bp = float(hit.value.iloc[0]) if len(hit) else None
-        holds = bp is None or _distance(bp, identity) > _distance(value, identity)
+        holds = bp is None or distance_from_identity(bp, identity) > distance_from_identity(value, identity)
         rows.append({"scope": s, "breakpoint": bp, "holds": holds,
                      **({k: float(hit[k].iloc[0]) for k in ("previous", "before", "after", "reference")}
                         if len(hit) else {})})  # fmt: skip
@@ -278,12 +284,12 @@ def breakpoint_beyond(
         if found.empty:
             message = f"{column} has no breakpoint {side} the identity {_where(scope)}: it holds {beyond}"
             return ContractResult(name, True, message, None, value, details)
-        near = found.loc[found.breakpoint.map(lambda b: _distance(b, identity)).idxmin()]
+        near = found.loc[found.breakpoint.map(lambda b: distance_from_identity(b, identity)).idxmin()]
         message = (
             f"the breakpoint of {column} {_where(near.scope)} is at {format_value(near.breakpoint)}, {beyond}"
         )
         return ContractResult(name, True, message, float(near.breakpoint), value, details)
-    worst = broken.loc[broken.breakpoint.map(lambda b: _distance(b, identity)).idxmin()]
+    worst = broken.loc[broken.breakpoint.map(lambda b: distance_from_identity(b, identity)).idxmin()]
     message = (
         f"the breakpoint of {column} {_where(worst.scope)} is at {format_value(worst.breakpoint)} (accuracy "
         f"{worst.before:.3f} at {format_value(worst.previous)} → {worst.after:.3f}; {worst.reference:.3f} at the "
