@@ -120,3 +120,11 @@ def test_what_if_studio_moves_a_slider_and_projects(tmp_path):
         _wait(page, lambda d: "projection converged" in d.find_element("id", "whatif-projection").text)
         assert _plotted(page, "whatif-attributions", ".hm, image")
         assert _plotted(page, "whatif-moved", ".hm, image")
+
+
+def test_surrogate_tab_says_what_drives_failure(page):
+    tab = _wait(page, lambda d: d.find_elements("xpath", "//*[normalize-space(text())='Surrogate']"))[0]
+    tab.click()
+    _wait(page, lambda d: _plotted(d, "surrogate-importance") and _plotted(d, "surrogate-record"))
+    assert "meta.voice" in page.find_element("id", "surrogate-sentence").text  # the planted failing voice
+    assert _plotted(page, "surrogate-shape") and _plotted(page, "surrogate-fidelity")
