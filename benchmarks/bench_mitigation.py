@@ -8,7 +8,7 @@ two runs: the old run's worst slices (the same records in both), the clean grid 
 
 Training is cached (skipped when MODEL holds one trained with the same data, settings and plan) and the sweep
 resumes, so a second call only prints. ``--control MODEL`` also sweeps a model trained by the same trainer
-without the plan (``proactiv kws train --out MODEL --threads 1 --epochs 30``), to tell the plan's effect from
+without the plan (``proactiv kws train --out MODEL --threads 1``), to tell the plan's effect from
 the trainer's.
 """
 
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/kws"))
     parser.add_argument("--model", type=Path, default=Path("models/kws-dscnn-mitigated"))
     parser.add_argument("--after", type=Path, default=Path("runs/kws-demo-mitigated"))
-    parser.add_argument("--epochs", type=int, default=30, help="as the demo model was trained")
+    parser.add_argument("--epochs", type=int, default=60, help="as make demo trains the demo model")
     parser.add_argument("--control", type=Path, default=None, help="a model trained without the plan")
     args = parser.parse_args()
     torch.set_num_threads(1)

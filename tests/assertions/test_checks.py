@@ -77,6 +77,7 @@ def test_check_passes_the_robust_model_and_resumes(project, tmp_path):
     code, text = _check(project, "--model", project.robust, "--out", out, "--junit", tmp_path / "ok.xml")
     assert code == 0, text
     assert "clean accuracy" in text and "PASS" in text and "FAIL" not in text and "SOFT" in text
+    assert "all 5 checks hold; soft checks list" in text
     done = sorted((out / "done").iterdir())
     stamps = [p.stat().st_mtime_ns for p in done]
     code, _ = _check(project, "--model", project.robust, "--out", out)

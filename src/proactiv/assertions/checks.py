@@ -359,4 +359,8 @@ def check_command(
     failed = [o.name for o in outcomes if o.failed]
     if failed:
         console.print(f"{len(failed)} of {len(outcomes)} checks violated: {', '.join(failed)}", markup=False)
+    else:
+        hard = sum(not o.soft for o in outcomes)
+        review = sum(o.result.n_violations for o in outcomes if o.soft)
+        console.print(f"all {hard} checks hold; soft checks list {review} records for review", markup=False)
     return 1 if failed else 0
