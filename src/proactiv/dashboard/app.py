@@ -46,6 +46,10 @@ INDEX = (
 )
 
 
+#: every tab takes the width of its label (the step tabs are many)
+TAB_STYLE = {"flex": "1 0 auto", "padding": "6px 14px"}
+
+
 def _dropdown(id_: str, options: list, value, label: str, width: str = "220px") -> html.Div:
     return html.Div(
         [html.Label(label), dcc.Dropdown(id=id_, options=options, value=value, clearable=False)],
@@ -240,13 +244,15 @@ def _layout(runs: list[RunData | str], steps: list[tuple] = ()) -> html.Div:
         ],
         className="bar",
     )
+    for tab in tabs:  # as wide as its label: many tabs wrap to a second row instead of overlapping
+        tab.style = tab.selected_style = TAB_STYLE
     return html.Div(
         [
             header,
             bar,
             dcc.Store(id="filter", data=dict(panels.EMPTY_FILTER)),
             dcc.Store(id="record", data=None),
-            dcc.Tabs(id="tabs", value="main", children=tabs),
+            dcc.Tabs(id="tabs", value="main", children=tabs, style={"flexWrap": "wrap"}),
         ]
     )
 
