@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/kws"))
     parser.add_argument("--model", type=Path, default=Path("models/kws-dscnn-mitigated"))
     parser.add_argument("--after", type=Path, default=Path("runs/kws-demo-mitigated"))
-    parser.add_argument("--epochs", type=int, default=60, help="as make demo trains the demo model")
+    parser.add_argument("--epochs", type=int, default=45, help="as make demo trains the demo model")
     parser.add_argument("--control", type=Path, default=None, help="a model trained without the plan")
     args = parser.parse_args()
     torch.set_num_threads(1)

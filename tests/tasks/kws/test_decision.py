@@ -33,6 +33,21 @@ def test_calibration_raises_unknown_until_false_accepts_stop_paying_off():
     assert found["validation"]["with"] == {"keyword_recall": 1.0, "false_accept_rate": 0.0}
 
 
+def test_calibration_keeps_recall_once_false_accepts_are_within_the_budget():
+    # 4 % of unknown words are beaten at offset 1.25 with every keyword kept; beating the last 4 % (offset
+    # 1.75) costs 2 % of the keywords, which recall minus false accepts would pay but the budget does not
+    keywords = [(2.0, 0.0, 0.5)] * 2 + [(4.0, 0.0, 0.0)] * 98
+    unknown = [(1.0, 0.0, 0.0)] * 10 + [(2.2, 0.0, 0.5)] * 4 + [(0.0, 0.0, 2.0)] * 86
+    logits = logits_for(keywords + unknown)
+    labels = torch.tensor([0] * 100 + [2] * 100)
+    found = calibrate(logits, labels, NAMES)
+    assert found["unknown_offset"] == 1.25 and found["budget"] == 0.05
+    assert found["validation"]["with"] == {"keyword_recall": 1.0, "false_accept_rate": 0.04}
+    assert calibrate(logits, labels, NAMES, budget=0.0)["unknown_offset"] == 1.75
+    unreachable = calibrate(logits, labels, NAMES, budget=-1.0)  # none within: the fewest false accepts
+    assert unreachable["unknown_offset"] == 1.75 and "no offset" in unreachable["rule"]
+
+
 def test_calibration_keeps_a_model_that_needs_none_and_needs_an_unknown_class():
     logits = logits_for([(3.0, 0.0, 0.0), (0.0, 3.0, 0.0), (0.0, 0.0, 3.0)])
     assert calibrate(logits, torch.tensor([0, 1, 2]), NAMES)["unknown_offset"] == 0.0

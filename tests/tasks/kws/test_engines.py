@@ -1,11 +1,13 @@
 """Engine drivers without the engines: the commands and script they run, and rendering their output."""
 
+import shutil
+
 import numpy as np
 import pytest
 
 from proactiv.tasks.kws import engines
 from proactiv.tasks.kws.engines import SAMPLE_RATE, _engine_pitch, _render, _trim
-from proactiv.tasks.kws.voices import FESTIVAL_VOICES, FLITE_VOICES, Clip, Speaker, Voice
+from proactiv.tasks.kws.voices import FESTIVAL_VOICES, FLITE_VOICES, Clip, Speaker, Voice, espeak_timbre
 from proactiv.tasks.kws.wavio import write_wav
 
 KAL = next(v for v in FESTIVAL_VOICES if v.name == "kal")
@@ -132,3 +134,20 @@ def test_festival_output_that_is_missing_is_an_error(monkeypatch, tmp_path):
 def test_engine_output_at_any_rate_keeps_the_word_duration(tmp_path, rate):
     out, _ = _render(burst(tmp_path / "raw.wav", rate), clip(), "test")
     assert np.count_nonzero(out) == pytest.approx(0.3 * SAMPLE_RATE, abs=160)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_a_random_timbre_is_read_from_a_private_data_folder_and_changes_the_voice(tmp_path):
+    voice = Voice("espeak", "en-us", "en-us", "male")
+    timbre = espeak_timbre(1)
+    stock, drawn = tmp_path / "stock", tmp_path / "drawn"
+    stock.mkdir(), drawn.mkdir()
+    (plain,) = engines._ENGINES["espeak"]([(Speaker(voice, "default", "male"), [clip()])], stock)
+    (own,) = engines._ENGINES["espeak"](
+        [(Speaker(voice, timbre.name, timbre.gender, timbre=timbre), [clip()])], drawn
+    )
+    assert (
+        drawn / "espeak" / "espeak-ng-data" / "voices" / "!v" / timbre.name
+    ).read_text() == timbre.variant_file()
+    assert not (stock / "espeak").exists()  # stock voices use the system's data as they are
+    assert own[0].read_bytes() != plain[0].read_bytes() and len(own[0].read_bytes()) > 10_000

@@ -21,6 +21,7 @@ from proactiv.tasks.kws.voices import (
     _sentences,
     _speakers,
     _unknown_words,
+    espeak_timbre,
     vocabulary,
 )
 
@@ -52,14 +53,14 @@ def test_speakers_are_unique_spread_over_voices_and_capped_per_engine():
     spec = SIZES["demo"]
     speakers = _speakers(spec, EVERY_VOICE)
     assert len({s.id for s in speakers}) == len(speakers)
-    per_engine = Counter(s.voice.engine for s in speakers)
+    per_engine = Counter(s.voice.engine for s in speakers if s.timbre is None)
     assert per_engine == spec.speakers
     for engine, voices in EVERY_VOICE.items():  # round robin: the first speakers use every voice once
         first = [s.voice.name for s in speakers if s.voice.engine == engine][: len(voices)]
         assert sorted(first) == sorted(voices)
     espeak = [s for s in speakers if s.voice.engine == "espeak"]
     assert {s.gender for s in espeak} == {"male", "female"}
-    assert all(s.gender == ESPEAK_VARIANTS.get(s.variant, "male") for s in espeak)
+    assert all(s.gender == ESPEAK_VARIANTS.get(s.variant, "male") for s in espeak if s.timbre is None)
 
 
 def test_an_engine_that_is_not_installed_gives_no_speakers():
@@ -98,7 +99,7 @@ def demo_plan():
 def test_demo_plan_is_balanced_and_split_by_engine(demo_plan):
     spec, speakers, splits, _, plan = demo_plan
     clips = [c for mine in plan.values() for c in mine if c.kind != "homophone"]
-    assert 6000 <= len(clips) <= 7500
+    assert 7500 <= len(clips) <= 9000
     kinds = Counter(c.kind for c in clips)
     assert kinds["keyword"] == len(speakers) * spec.reps * len(KEYWORDS)
     unknown = kinds["near_miss"] + kinds["other"]
@@ -111,7 +112,9 @@ def test_demo_plan_is_balanced_and_split_by_engine(demo_plan):
         ids = [s.id for s in speakers if s.voice.engine == engine]
         assert len(ids) >= 40
         test = [i for i in ids if splits[i] == "test"]
-        assert len(test) >= math.ceil(0.15 * len(ids)) and any(splits[i] == "validation" for i in ids)
+        assert len(test) >= math.ceil(0.15 * spec.speakers[engine]) and any(
+            splits[i] == "validation" for i in ids
+        )
         if engine != "espeak":  # several voices of each small engine are held out
             voices = {s.voice.name for s in speakers if s.id in test}
             assert len(voices) >= 2
@@ -188,3 +191,30 @@ def test_deliveries_of_voices_without_f0_control_realise_pitch_by_the_shift():
     assert all(c.pitch == c.shift != 0 for c in _clips(speaker, ["cat"], spec, vocab, seed=0))
     espeak = _speakers(spec, {"espeak": ESPEAK_VOICES})[0]
     assert all(c.shift == 0 and abs(c.pitch) <= 3 for c in _clips(espeak, ["cat"], spec, vocab, seed=0))
+
+
+def test_random_timbre_speakers_are_extra_espeak_training_speakers_each_heard_once():
+    spec = SIZES["demo"]
+    speakers = _speakers(spec, EVERY_VOICE)
+    drawn = [s for s in speakers if s.timbre is not None]
+    assert len(drawn) == spec.timbres and {s.voice.engine for s in drawn} == {"espeak"}
+    assert len({s.timbre.name for s in drawn}) == len(drawn)  # every timbre is one speaker
+    assert {s.voice.name for s in drawn} == set(ESPEAK_VOICES)  # said in every accent
+    assert all(s.variant == s.timbre.name and s.gender == s.timbre.gender for s in drawn)
+    assert {s.gender for s in drawn} == {"male", "female"}
+    splits = _assign_splits(speakers, seed=0)
+    assert {splits[s.id] for s in drawn} == {"train"}  # never a held-out voice
+    stock = [s for s in speakers if s.timbre is None]
+    assert _assign_splits(stock, seed=0) == {
+        s.id: splits[s.id] for s in stock
+    }  # the stock split is unchanged
+
+
+def test_random_timbres_are_fixed_and_differ():
+    first, again, other = espeak_timbre(5), espeak_timbre(5), espeak_timbre(6)
+    assert first == again and first.settings != other.settings
+    text = first.variant_file().splitlines()
+    assert text[:3] == ["language variant", "name r005", f"gender {first.gender}"]
+    assert sum(line.startswith("formant ") for line in text) == 9
+    base, top = (int(v) for v in next(t for t in text if t.startswith("pitch ")).split()[1:])
+    assert 60 <= base < top <= 2 * 215

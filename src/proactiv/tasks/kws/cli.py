@@ -54,7 +54,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="model folder: model.pt and metrics.json")],
     arch: Annotated[str, typer.Option(help="cnn | dscnn")] = "dscnn",
     seed: Annotated[int, typer.Option()] = 0,
-    epochs: Annotated[int, typer.Option(help="training epochs")] = 60,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 45,
     time_budget: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads (1 is faster on a busy machine)")] = 2,
     exclude_engine: Annotated[list[str] | None, typer.Option(help="hold out a TTS engine")] = None,

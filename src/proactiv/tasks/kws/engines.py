@@ -13,6 +13,8 @@ trimmed, joined by its pauses, with half a second of silence before and after. T
 
 from __future__ import annotations
 
+import functools
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,16 +46,49 @@ Plan = Sequence[tuple[Speaker, Sequence[Clip]]]  # speakers with their clips, sy
 
 
 def _synth_espeak(plan: Plan, tmp: Path) -> list[list[Path]]:
-    """One espeak-ng process per clip."""
+    """One espeak-ng process per clip; speakers with a random timbre read it from a private data folder."""
     outs = []
+    timbres = {s.timbre.name: s.timbre for s, _ in plan if s.timbre is not None}
+    data = ["--path", str(_espeak_data(tmp, timbres.values()))] if timbres else []
     for k, (speaker, clips) in enumerate(plan):
         name = speaker.voice.engine_name + ("" if speaker.variant == "default" else f"+{speaker.variant}")
         outs.append([tmp / f"{k}-{i}.wav" for i in range(len(clips))])
         for clip, out in zip(clips, outs[-1], strict=True):
             speed = str(round(175 * clip.rate))
             pitch = str(min(99, max(0, round(50 + 5.5 * clip.pitch))))
-            _run(["espeak-ng", "-v", name, "-s", speed, "-p", pitch, "-w", str(out), clip.word])
+            _run(["espeak-ng", *data, "-v", name, "-s", speed, "-p", pitch, "-w", str(out), clip.word])
     return outs
+
+
+@functools.cache
+def _espeak_system_data() -> Path:
+    """espeak-ng's own data folder (as ``espeak-ng --version`` reports it)."""
+    done = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True)
+    found = re.search(r"Data at: (.+)$", done.stdout.strip())
+    if done.returncode != 0 or found is None or not Path(found[1]).is_dir():
+        raise RuntimeError(f"espeak-ng --version does not name its data folder: {done.stdout.strip()!r}")
+    return Path(found[1])
+
+
+def _espeak_data(tmp: Path, timbres) -> Path:
+    """A folder holding an ``espeak-ng-data`` of links to the system's, plus the ``timbres``' variant files,
+    for ``espeak-ng --path`` (the system folder is not ours to write to)."""
+    system = _espeak_system_data()
+    root = tmp / "espeak"
+    data = root / "espeak-ng-data"
+    variants = data / "voices" / "!v"
+    variants.mkdir(parents=True)
+    for entry in system.iterdir():
+        if entry.name != "voices":
+            (data / entry.name).symlink_to(entry)
+    for entry in (system / "voices").iterdir():
+        if entry.name != "!v":
+            (data / "voices" / entry.name).symlink_to(entry)
+    for entry in (system / "voices" / "!v").iterdir():
+        (variants / entry.name).symlink_to(entry)
+    for timbre in timbres:
+        (variants / timbre.name).write_text(timbre.variant_file())
+    return root
 
 
 def _synth_flite(plan: Plan, tmp: Path) -> list[list[Path]]:

@@ -45,8 +45,8 @@ from proactiv.tasks.kws.models import KeywordModel, build_model, count_macs, cou
 SILENCE_ENGINE = "_background_"
 UNKNOWN = "_unknown_"
 #: what this trainer writes; part of ``proactiv kws train``'s cache key, so a model written by an older
-#: trainer (without checkpoints, calibration or open-set metrics) is trained again
-TRAINER_VERSION = 2
+#: trainer (without checkpoints, calibration, open-set metrics or today's augmentation ranges) is trained again
+TRAINER_VERSION = 3
 
 
 @dataclass
@@ -256,7 +256,7 @@ def train(
     *,
     arch: str = "dscnn",
     out: str | os.PathLike,
-    epochs: int | None = 60,
+    epochs: int | None = 45,
     time_budget_s: float | None = None,
     exclude_engines: Sequence[str] = (),
     seed: int = 0,

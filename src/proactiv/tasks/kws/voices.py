@@ -2,7 +2,11 @@
 
 Speakers
     A speaker is engine + voice + variant. espeak-ng speakers are an English voice (accent) with a voice
-    variant (``+m3``, ``+f2``, ``+klatt``, ...). flite and festival have few voices, so each voice also gives
+    variant (``+m3``, ``+f2``, ``+klatt``, ...). Training also hears espeak speakers with a random timbre
+    (:class:`Timbre`, variant ``r017``): espeak-ng has only 62 variants, the held-out voices a model missed
+    were those unlike any variant it had heard, and random timbres fill the space between. They are a
+    training device, like augmentation, so they are never validation or test speakers: those are voices
+    people designed to sound human. flite and festival have few voices, so each voice also gives
     pseudo-speakers: a resample-based shift of ``s`` semitones (formants and pitch scale by ``2**(s/12)``,
     like a longer or shorter vocal tract) combined with a base pitch offset ``p`` set through the engine's
     F0 control, which compensates the shift, so formants and pitch vary independently. Their variant is
@@ -15,7 +19,8 @@ Deliveries
     each engine realises them is in :mod:`proactiv.tasks.kws.engines`.
 Splits
     By speaker, never by clip, stratified by engine: per engine 20 % of the speakers (at least one) are
-    test speakers and 10 % (at least one) validation speakers. Pseudo-speakers of one flite/festival voice
+    test speakers and 10 % (at least one) validation speakers; random-timbre speakers are all training
+    speakers. Pseudo-speakers of one flite/festival voice
     can fall into different splits; the ``voice`` column allows a stricter per-voice evaluation. The
     ``_unknown_`` words are split too (:mod:`proactiv.tasks.kws.vocabulary`): a speaker says only its split's
     words, so test and validation clips hold neither a voice nor an unknown word heard in training.
@@ -55,7 +60,8 @@ _TEST_SHARE, _VALIDATION_SHARE = 0.2, 0.1
 @dataclass(frozen=True)
 class Size:
     """How big a corpus is: speakers per engine, repetitions per (speaker, keyword), the keywords, the size of
-    the unknown vocabulary, unknown words per speaker, sentences of running speech per engine."""
+    the unknown vocabulary, unknown words per speaker, sentences of running speech per engine, and the
+    espeak speakers with a random timbre (training only, on top of ``speakers``)."""
 
     speakers: dict[str, int]
     reps: int
@@ -63,11 +69,12 @@ class Size:
     vocabulary: int
     unknown: int
     sentences: int
+    timbres: int = 0
 
 
 SIZES = {
-    "tiny": Size({"espeak": 4, "flite": 3, "festival": 3}, 1, ("yes", "no", "up"), 200, 2, 4),
-    "demo": Size({"espeak": 112, "flite": 60, "festival": 54}, 2, KEYWORDS, 2000, 10, 60),
+    "tiny": Size({"espeak": 4, "flite": 3, "festival": 3}, 1, ("yes", "no", "up"), 200, 2, 4, 2),
+    "demo": Size({"espeak": 112, "flite": 60, "festival": 54}, 2, KEYWORDS, 2000, 10, 60, 56),
     "large": Size({"espeak": 320, "flite": 150, "festival": 120}, 3, KEYWORDS, 4000, 15, 120),
 }
 
@@ -174,14 +181,62 @@ def missing_engines() -> dict[str, list[str]]:
 
 
 @dataclass(frozen=True)
+class Timbre:
+    """A random espeak-ng voice variant: gender, pitch range and the settings of its variant file.
+
+    Drawn over the span of espeak-ng's own variants: per-formant frequency (a gender scale times a jitter
+    per formant), strength and bandwidth; base pitch and range; at times flutter, roughness, breath, echo
+    or the Klatt synthesiser. See espeak-ng's ``docs/voices.md`` for what each setting does.
+    """
+
+    name: str
+    gender: str
+    settings: tuple[str, ...]
+
+    def variant_file(self) -> str:
+        """The text of its espeak-ng variant file (``espeak-ng-data/voices/!v/<name>``)."""
+        return (
+            "\n".join(("language variant", f"name {self.name}", f"gender {self.gender}", *self.settings))
+            + "\n"
+        )
+
+
+def espeak_timbre(k: int) -> Timbre:
+    """The ``k``-th random timbre (the same for every corpus: it depends on nothing but ``k``)."""
+    rng = _rng(0, "timbre", str(k))
+    female = bool(rng.uniform() < 0.5)
+    base = rng.uniform(135, 215) if female else rng.uniform(60, 115)
+    settings = [f"pitch {base:.0f} {base * rng.uniform(1.15, 1.8):.0f}"]
+    scale = rng.uniform(1.05, 1.25) if female else rng.uniform(0.88, 1.05)
+    for f in range(9):
+        spread = 0.12 if 1 <= f <= 3 else 0.3  # the vowel formants F1-F3 vary less than the others
+        freq = 100 * scale * rng.uniform(1 - spread, 1 + spread)
+        settings.append(f"formant {f} {freq:.0f} {rng.uniform(55, 150):.0f} {rng.uniform(75, 180):.0f}")
+    settings.append(f"consonants {rng.uniform(70, 120):.0f}")
+    if rng.uniform() < 0.5:
+        settings.append(f"flutter {rng.integers(0, 25)}")
+    if rng.uniform() < 0.3:
+        settings.append(f"roughness {rng.integers(1, 5)}")
+    if rng.uniform() < 0.25:
+        settings.append("breath " + " ".join(str(b) for b in rng.integers(0, 4, size=8)))
+    if rng.uniform() < 0.15:
+        settings.append(f"echo {rng.integers(20, 140)} {rng.integers(10, 40)}")
+    if rng.uniform() < 0.2:
+        settings.append(f"klatt {rng.integers(1, 7)}")
+    return Timbre(f"r{k:03d}", "female" if female else "male", tuple(settings))
+
+
+@dataclass(frozen=True)
 class Speaker:
-    """engine + voice + variant; ``shift``/``pitch`` are the pseudo-speaker's semitone offsets."""
+    """engine + voice + variant; ``shift``/``pitch`` are the pseudo-speaker's semitone offsets; ``timbre`` is
+    an espeak speaker's random variant (None: the variant is one of espeak-ng's own)."""
 
     voice: Voice
     variant: str
     gender: str
     shift: int = 0
     pitch: int = 0
+    timbre: Timbre | None = None
 
     @property
     def id(self) -> str:
@@ -218,8 +273,19 @@ def _espeak_speakers(names: Sequence[str]) -> list[list[Speaker]]:
     return result
 
 
+def _timbre_speakers(names: Sequence[str], count: int) -> list[Speaker]:
+    """``count`` espeak speakers with random timbres, the voices (accents) in turn, each timbre heard once."""
+    speakers = []
+    for k in range(count):
+        timbre = espeak_timbre(k)
+        voice = Voice("espeak", names[k % len(names)], names[k % len(names)], "male")
+        speakers.append(Speaker(voice, timbre.name, timbre.gender, timbre=timbre))
+    return speakers
+
+
 def _speakers(size: Size, available: dict[str, tuple[str, ...]]) -> list[Speaker]:
-    """``size.speakers[engine]`` speakers per available engine, spread round-robin over its voices."""
+    """``size.speakers[engine]`` speakers per available engine, spread round-robin over its voices, then
+    ``size.timbres`` espeak speakers with random timbres."""
     speakers = []
     for engine, count in size.speakers.items():
         if engine not in available:
@@ -233,14 +299,17 @@ def _speakers(size: Size, available: dict[str, tuple[str, ...]]) -> list[Speaker
         for rank in range(max(len(v) for v in per_voice)):
             chosen += [voice[rank] for voice in per_voice if rank < len(voice)]
         speakers += chosen[:count]
+        if engine == "espeak":
+            speakers += _timbre_speakers(available[engine], size.timbres)
     return speakers
 
 
 def _assign_splits(speakers: Sequence[Speaker], seed: int) -> dict[str, str]:
-    """Speaker id -> split, by speaker and stratified by engine (at least one test and validation each)."""
-    splits = {}
+    """Speaker id -> split, by speaker and stratified by engine (at least one test and validation each);
+    speakers with a random timbre are training speakers."""
+    splits = {s.id: "train" for s in speakers if s.timbre is not None}
     for engine in sorted({s.voice.engine for s in speakers}):
-        ids = sorted(s.id for s in speakers if s.voice.engine == engine)
+        ids = sorted(s.id for s in speakers if s.voice.engine == engine and s.timbre is None)
         order = _rng(seed, "split", engine).permutation(len(ids))
         n_test = max(1, math.ceil(_TEST_SHARE * len(ids)))
         n_val = max(1, math.ceil(_VALIDATION_SHARE * len(ids)))
