@@ -146,10 +146,13 @@ def refused(home: Path, out: Path, match: str, name: str = "c.yaml", exc=ValueEr
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    """``proactiv ARGS`` in a subprocess, its stderr a pipe (not a terminal)."""
+    """``proactiv ARGS`` in a subprocess, its stderr a pipe (not a terminal). Ctrl-C is restored to its
+    default: a test suite started in the background of a shell without job control inherits SIGINT ignored,
+    and Python then never raises KeyboardInterrupt."""
     return subprocess.Popen(
         [sys.executable, "-m", "proactiv.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
 
