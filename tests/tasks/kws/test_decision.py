@@ -48,6 +48,17 @@ def test_calibration_keeps_recall_once_false_accepts_are_within_the_budget():
     assert unreachable["unknown_offset"] == 1.75 and "no offset" in unreachable["rule"]
 
 
+def test_the_budget_is_on_unknown_words_so_silence_clips_do_not_loosen_it():
+    # 6 % of unknown words are taken for "yes" at offset 0; with the 100 silence clips counted that would be 3 %
+    keywords = [(4.0, 0.0, 0.0)] * 100
+    unknown = [(1.0, 0.0, 0.0)] * 6 + [(0.0, 0.0, 2.0)] * 94
+    silence = torch.tensor([[0.0, 0.0, 0.0, 5.0]] * 100)
+    logits = torch.cat([logits_for(keywords + unknown), silence])
+    labels = torch.tensor([0] * 100 + [2] * 100 + [3] * 100)
+    found = calibrate(logits, labels, NAMES)
+    assert found["unknown_offset"] == 1.25 and found["validation"]["without"]["false_accept_rate"] == 0.06
+
+
 def test_calibration_keeps_a_model_that_needs_none_and_needs_an_unknown_class():
     logits = logits_for([(3.0, 0.0, 0.0), (0.0, 3.0, 0.0), (0.0, 0.0, 3.0)])
     assert calibrate(logits, torch.tensor([0, 1, 2]), NAMES)["unknown_offset"] == 0.0
