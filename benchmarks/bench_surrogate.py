@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from proactiv.analysis.runview import open_view
-from proactiv.analysis.surrogate import fit_surrogate
+from proactiv.analysis.surrogate import surrogate
 from proactiv.testing import BENCH_CLASSES, bench_grid, write_synthetic_run
 
 
@@ -26,7 +26,7 @@ def bench(name: str, path, max_records: int) -> None:
           f"instances, at most {max_records} fitted")  # fmt: skip
     for method in ("ebm", "gbm"):
         started = time.perf_counter()
-        s = fit_surrogate(view, method, max_records=max_records)
+        s = surrogate(view, method, max_records=max_records)
         took = time.perf_counter() - started
         f = s.fidelity
         top = ", ".join(f"{r.feature} {r.importance:.2g}" for r in s.importance.head(3).itertuples())

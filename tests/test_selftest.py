@@ -102,7 +102,7 @@ BROKEN = [
     ("slices", "slices", "error_slices", _reversed_slices),
     ("slices", "slices", "error_slices", _raising),
     ("bias_maps", "bias", "bias_maps", _noisy_bias_maps),
-    ("surrogate", "surrogate", "fit_surrogate", _reversed_surrogate),
+    ("surrogate", "surrogate", "surrogate", _reversed_surrogate),
 ]
 
 

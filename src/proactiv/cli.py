@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+
+from proactiv.cli_errors import err_console, fail
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Where a model breaks under input transformations."
@@ -17,12 +18,6 @@ app = typer.Typer(
 # soft wrap: a message is printed whole (never cut at 80 columns when the output is not a terminal), so paths
 # and names in it stay on one line a user can copy and a test can grep
 console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(err: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True)
-    raise typer.Exit(2)
 
 
 def _stopped(config: Path, out: Path) -> None:
@@ -66,7 +61,7 @@ def sweep(
             cfg, out, device=device, resume=resume, progress=progress, executor=executor, address=address
         )
     except (ValueError, TypeError, OSError, RunError, ExecutorError) as err:
-        _fail(err)
+        fail(err)
     except KeyboardInterrupt:
         _stopped(config, out)
     for unit, problem in run.recomputed.items():
@@ -84,7 +79,7 @@ def info(run: Annotated[Path, typer.Argument(help="run directory")]) -> None:
         r = open_run(run)
         s = summarize(r)
     except (ValueError, RunError) as err:
-        _fail(err)
+        fail(err)
     typer.echo(f"{r.path}  status: {r.state()}")
     typer.echo(
         f"records: {s['records']} of {s['expected_records']}  ({s['instances']} instances x {s['points']} points)"
@@ -126,7 +121,7 @@ def selftest(
             keep, device=device, say=lambda m: console.print(m, highlight=False, markup=False)
         )
     except (ValueError, RunError) as err:
-        _fail(err)
+        fail(err)
     print_result(result, console)
     if not result.passed:
         raise typer.Exit(1)
@@ -169,7 +164,7 @@ def serve(
     runs = [run] + ([run2] if run2 is not None else [])
     for r in runs:
         if not r.is_dir():
-            _fail(FileNotFoundError(f"{r}: no such run directory"))
+            fail(FileNotFoundError(f"{r}: no such run directory"))
     with step_progress(progress) as report_step:
         opened = open_runs(runs, compute=True, progress=report_step)
     start(opened, host=host, port=port, say=lambda m: console.print(m, highlight=False, markup=False))
@@ -267,7 +262,7 @@ def analyze(
                 **{k: v for k, v in flat.items() if v is not None},
             )  # fmt: skip
     except (ValueError, RunError) as err:
-        _fail(err)
+        fail(err)
     done = ", ".join(result.computed) if result.computed else "nothing (every step was up to date)"
     typer.echo(f"analysis in {r.analysis_dir}; computed: {done}")
     for name, note in result.notes.items():
@@ -306,7 +301,7 @@ def report(
                 settings=_step_settings(set_),
             )
     except (ValueError, RunError) as err:
-        _fail(err)
+        fail(err)
     console.print(f"report written to [bold]{path}[/]")
 
 
@@ -334,7 +329,7 @@ def _step_command(step) -> None:
                 result = analyze_run(r, steps=[step.name], force=force, progress=report_step,
                                      settings=settings, device=device)  # fmt: skip
         except (ValueError, RunError) as err:
-            _fail(err)
+            fail(err)
         state = "computed" if step.name in result.computed else "up to date"
         typer.echo(f"{step.title}: {state} in {r.analysis_dir} ({', '.join(step.files)})")
         if result.notes.get(step.name):

@@ -388,8 +388,8 @@ def _fidelity(classify: bool, observed: np.ndarray, predicted: np.ndarray, n_tes
     return out
 
 
-def fit_surrogate(
-    view: RunView,
+def surrogate(
+    run: Run | str | os.PathLike | RunView,
     method: str = "ebm",
     outcome: str | None = "failure",
     max_records: int = 20000,
@@ -398,7 +398,13 @@ def fit_surrogate(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> Surrogate:
-    """Fit a surrogate of a run view's records (see :func:`surrogate`)."""
+    """Fit an interpretable surrogate of a run's failures (``outcome="failure"``: ``NOT correct_t``) or of its
+    ``loss_t`` (``"loss"``; None: failure when the run has an outcome, else loss) over its transform parameters,
+    metadata and class: ``method="ebm"`` (an explainable boosting machine with ``interactions`` pair terms) or
+    ``"gbm"`` (gradient-boosted trees with SHAP values). At most ``max_records`` records of the training
+    instances are fitted (a seeded sample); ``test_size`` of the instances are held out for the fidelity;
+    ``progress`` is called with the fraction done."""
+    view = run if isinstance(run, RunView) else open_view(run)
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     if not int(max_records) >= 100:
@@ -506,24 +512,6 @@ def _label_pairs(pairs: pd.DataFrame | None, shapes: pd.DataFrame) -> pd.DataFra
                              ignore_index=True)[cols]  # fmt: skip
 
 
-def surrogate(
-    run: Run | str | os.PathLike | RunView,
-    method: str = "ebm",
-    outcome: str | None = "failure",
-    max_records: int = 20000,
-    interactions: int = 3,
-    test_size: float = 0.25,
-    seed: int = 0,
-) -> Surrogate:
-    """Fit an interpretable surrogate of a run's failures (``outcome="failure"``: ``NOT correct_t``) or of its
-    ``loss_t`` (``"loss"``; None: failure when the run has an outcome, else loss) over its transform parameters,
-    metadata and class: ``method="ebm"`` (an explainable boosting machine with ``interactions`` pair terms) or
-    ``"gbm"`` (gradient-boosted trees with SHAP values). At most ``max_records`` records of the training
-    instances are fitted (a seeded sample); ``test_size`` of the instances are held out for the fidelity."""
-    view = run if isinstance(run, RunView) else open_view(run)
-    return fit_surrogate(view, method, outcome, max_records, interactions, test_size, seed)
-
-
 def explain_record(
     run: Run | str | os.PathLike, instance: int, point: int, result: Surrogate | None = None
 ) -> pd.DataFrame:
@@ -539,7 +527,7 @@ def explain_record(
 
 
 class SurrogateStep(Step):
-    """The surrogate of failure (:func:`fit_surrogate`), stored as Parquet tables and a JSON header."""
+    """The surrogate of failure (:func:`surrogate`), stored as Parquet tables and a JSON header."""
 
     name = "surrogate"
     title = "Surrogate: what drives failure"
@@ -549,7 +537,7 @@ class SurrogateStep(Step):
     files = ("surrogate.json", *(f"surrogate_{n}.parquet" for n in Surrogate.TABLES))
 
     def compute(self, ctx, settings, progress):
-        return fit_surrogate(ctx.view, settings["learner"], settings["outcome"], settings["max_records"],
+        return surrogate(ctx.view, settings["learner"], settings["outcome"], settings["max_records"],
                              settings["interactions"], seed=settings["seed"], progress=progress)  # fmt: skip
 
     def save(self, result: Surrogate, folder: Path) -> None:

@@ -44,8 +44,13 @@ def test_calibration_keeps_recall_once_false_accepts_are_within_the_budget():
     assert found["unknown_offset"] == 1.25 and found["budget"] == 0.05
     assert found["validation"]["with"] == {"keyword_recall": 1.0, "false_accept_rate": 0.04}
     assert calibrate(logits, labels, NAMES, budget=0.0)["unknown_offset"] == 1.75
-    unreachable = calibrate(logits, labels, NAMES, budget=-1.0)  # none within: the fewest false accepts
+    # one unknown word no offset beats: no offset keeps 0 false accepts, so the fewest (at the best recall)
+    stubborn = torch.cat([logits, logits_for([(20.0, 0.0, 0.0)])]), torch.cat([labels, torch.tensor([2])])
+    unreachable = calibrate(*stubborn, NAMES, budget=0.0)
     assert unreachable["unknown_offset"] == 1.75 and "no offset" in unreachable["rule"]
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="false-accept budget"):
+            calibrate(logits, labels, NAMES, budget=bad)
 
 
 def test_the_budget_is_on_unknown_words_so_silence_clips_do_not_loosen_it():

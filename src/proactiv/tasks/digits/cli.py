@@ -10,12 +10,9 @@ from typing import Annotated
 
 import typer
 
+from proactiv.cli_errors import fail
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Handwritten digits: the CNN.")
-
-
-def _fail(err: Exception) -> None:
-    typer.secho(f"error: {err}", err=True, fg="red")
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -47,7 +44,7 @@ def train(
         splits = digits_split(0, image_size)
         plan = augmentation_plan(augment_from) if augment_from is not None else None
     except (RunError, ValueError, OSError) as err:
-        _fail(ValueError(f"--augment-from {augment_from}: {err}" if augment_from else str(err)))
+        fail(ValueError(f"--augment-from {augment_from}: {err}" if augment_from else str(err)))
     key = {"epochs": epochs, "seed": seed, "image_size": image_size, "augment": plan.key() if plan else None}
     key_file = out / "train_key.json"
     if (
@@ -65,7 +62,7 @@ def train(
         try:
             extra_x, extra_y, _ = plan.apply(x, y, CLASS_NAMES)
         except ValueError as err:
-            _fail(ValueError(f"--augment-from {augment_from}: {err}"))
+            fail(ValueError(f"--augment-from {augment_from}: {err}"))
         x, y = torch.cat([x, extra_x]), torch.cat([y, extra_y])
     training = {"kind": "digits", "split_seed": 0, "image_size": image_size}  # the clean digits come first
     model = train_digits_cnn(

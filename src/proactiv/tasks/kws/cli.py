@@ -9,12 +9,9 @@ from typing import Annotated
 
 import typer
 
+from proactiv.cli_errors import fail
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Keyword spotting: corpus and model.")
-
-
-def _fail(err: Exception) -> None:
-    typer.secho(f"error: {err}", err=True, fg="red")
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -32,7 +29,7 @@ def synth(
     try:
         meta = synthesize(out, size=size, seed=seed, jobs=jobs, progress=progress, force=force)
     except (ValueError, RuntimeError, FileNotFoundError) as err:
-        _fail(err)
+        fail(err)
     counts = meta.groupby(["split", "engine"]).size().unstack(fill_value=0)
     typer.echo(f"corpus in {out}: {len(meta)} clips\n{counts.to_string()}")
 
@@ -74,7 +71,7 @@ def train(
     from proactiv.tasks.kws.train import train as train_model
 
     if not data.is_dir():
-        _fail(
+        fail(
             FileNotFoundError(
                 f"--data {data}: no such folder; make one with `proactiv kws synth --out {data}`"
             )
@@ -116,7 +113,7 @@ def train(
             augment_plan=plan,
         )
     except (ValueError, RuntimeError, FileNotFoundError) as err:
-        _fail(err)
+        fail(err)
     key_file.write_text(json.dumps(key))
     test = metrics.get("test", {})
     typer.echo(
@@ -146,7 +143,7 @@ def _plan(run: Path | None):
     try:
         plan = augmentation_plan(run)
     except (RunError, ValueError, OSError) as err:
-        _fail(ValueError(f"--augment-from {run}: {err}"))
+        fail(ValueError(f"--augment-from {run}: {err}"))
     typer.echo(plan.describe())
     return plan
 

@@ -56,6 +56,8 @@ def calibrate(
     names = list(class_names)
     if "_unknown_" not in names:
         raise ValueError(f"class names {names}: no '_unknown_' class to calibrate")
+    if not 0.0 <= budget <= 1.0:  # also refuses NaN
+        raise ValueError(f"false-accept budget {budget!r}: expected a rate between 0 and 1")
     unknown = names.index("_unknown_")
     keywords = [i for i, n in enumerate(names) if not n.startswith("_")]
     kept = torch.isin(labels, torch.as_tensor([*keywords, unknown]))
