@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,9 @@ class RunView:
     n_records: int
     #: per-instance columns of analyses joined onto the records (see :meth:`attach`)
     instance_columns: list[str] = field(default_factory=list)
+    #: one query at a time on ``con``: the dashboard's callbacks share a view across threads, and a DuckDB
+    #: connection refuses a second call while one runs (a cursor per query would not see registered frames)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def grid_columns(self) -> list[str]:
@@ -158,7 +162,9 @@ class RunView:
         return {int(i): str(n) for i, n in zip(frame.instance, frame["name"], strict=True)}
 
     def query(self, sql: str) -> pd.DataFrame:
-        return self.con.execute(sql).df()
+        """The result of ``sql`` over the records (and whatever is registered on ``con``) as a DataFrame."""
+        with self._lock:
+            return self.con.execute(sql).df()
 
     def values(self, column: str) -> list[float]:
         """The distinct values of a grid column present in the records, sorted (inf last)."""

@@ -235,7 +235,7 @@ class RunData:
             "model": str(model_text),
             "classes": len(self.class_names),
             "group": self.view.group_column,
-            "groups": len(self.view.classes) if self.view.group_column else 0,
+            "groups": len(self.groups) if self.view.group_column else 0,
             "correct_label": self.view.correct_label if self.outcome else None,
             "within_cutoff": within,
             "psnr": quality,
