@@ -293,14 +293,11 @@ def _view(run: Run | str | os.PathLike | RunView) -> RunView:
 def _record_rows(view: RunView, pairs: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """The records of ``pairs`` (in their order) with ``columns``."""
     frame = pairs.assign(_order=np.arange(len(pairs)))
-    view.con.register("_attr_pairs", frame)
-    try:
-        cols = ", ".join(f"r.{q(c)}" for c in columns)
+    cols = ", ".join(f"r.{q(c)}" for c in columns)
+    with view.frames(_attr_pairs=frame):
         rows = view.query(
             f"SELECT p._order, {cols} FROM _attr_pairs p JOIN records r USING (instance, point) ORDER BY p._order"
         )
-    finally:
-        view.con.unregister("_attr_pairs")
     if len(rows) != len(pairs):
         lost = [tuple(map(int, p)) for p in pairs.drop(index=rows._order)[["instance", "point"]].to_numpy()]
         raise AnalysisError(f"run {view.run.path} has no records (instance, point) {lost[:5]}")
@@ -696,8 +693,7 @@ def showcase(view: RunView, slices: pd.DataFrame | None, k: int = SHOWCASE) -> p
     pairs = kept_pairs(view.run)
     wrong = "(NOT r.correct_t)::INT" if view.correct_metric else "0"
     rows = []
-    view.con.register("_attr_kept", pairs)
-    try:
+    with view.frames(_attr_kept=pairs):
         for _, s in slices.head(k).iterrows():
             try:
                 hit = view.query(
@@ -715,8 +711,6 @@ def showcase(view: RunView, slices: pd.DataFrame | None, k: int = SHOWCASE) -> p
                         "point": int(hit.point[0]),
                     }
                 )
-    finally:
-        view.con.unregister("_attr_kept")
     return pd.DataFrame(rows, columns=["slice", "conditions", "instance", "point"])
 
 

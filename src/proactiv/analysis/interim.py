@@ -37,11 +37,8 @@ class Interim:
 
 
 def _record(view: RunView, pairs: pd.DataFrame) -> pd.DataFrame:
-    view.con.register("wanted", pairs[["instance", "point"]])
-    try:
+    with view.frames(wanted=pairs[["instance", "point"]]):
         return view.query("SELECT r.* FROM records r JOIN wanted USING (instance, point)")
-    finally:
-        view.con.unregister("wanted")
 
 
 def interim(run: Run | str | os.PathLike | RunView, instance: int, point: int) -> Interim:
@@ -98,8 +95,7 @@ def worst_records(run: Run | str | os.PathLike | RunView, k: int = 8) -> pd.Data
     if pairs.empty:
         return pairs
     wrong = "(NOT correct_t)::INT" if view.correct_metric else "0"
-    view.con.register("kept", pairs)
-    try:
+    with view.frames(kept=pairs):
         return view.query(
             f"SELECT instance, point, {q('loss_t')} FROM ("
             f"  SELECT r.instance, r.point, r.loss_t, row_number() OVER ("
@@ -107,5 +103,3 @@ def worst_records(run: Run | str | os.PathLike | RunView, k: int = 8) -> pd.Data
             f"  FROM records r JOIN kept USING (instance, point)) "
             f"WHERE nth = 1 ORDER BY wrong DESC, loss_t DESC LIMIT {int(k)}"
         )
-    finally:
-        view.con.unregister("kept")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,8 +76,9 @@ class RunView:
     #: per-instance columns of analyses joined onto the records (see :meth:`attach`)
     instance_columns: list[str] = field(default_factory=list)
     #: one query at a time on ``con``: the dashboard's callbacks share a view across threads, and a DuckDB
-    #: connection refuses a second call while one runs (a cursor per query would not see registered frames)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: connection refuses a second call while one runs (a cursor per query would not see registered frames);
+    #: re-entrant so that :meth:`frames` holds it across the queries of its block
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def grid_columns(self) -> list[str]:
@@ -165,6 +168,22 @@ class RunView:
         """The result of ``sql`` over the records (and whatever is registered on ``con``) as a DataFrame."""
         with self._lock:
             return self.con.execute(sql).df()
+
+    @contextmanager
+    def frames(self, **named: pd.DataFrame) -> Iterator[None]:
+        """Register data frames on ``con`` under the given names for the queries of a ``with`` block.
+
+        The view stays locked for the whole block: analyses register fixed names (``kept``), and another
+        thread registering the same name between this block's registration and its query would swap the data.
+        """
+        with self._lock:
+            for name, frame in named.items():
+                self.con.register(name, frame)
+            try:
+                yield
+            finally:
+                for name in named:
+                    self.con.unregister(name)
 
     def values(self, column: str) -> list[float]:
         """The distinct values of a grid column present in the records, sorted (inf last)."""
