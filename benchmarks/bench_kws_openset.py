@@ -80,7 +80,7 @@ def main() -> None:
         folder = Path(args.out) / "all-engines"
         metrics = train(args.data, out=folder, seed=args.seed, threads=args.threads)
     print(f"new model: {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s, "
-          f"_unknown_ offset {metrics['calibration']['unknown_offset']:+.2f} chosen on validation "
+          f"non-keyword offset {metrics['calibration']['unknown_offset']:+.2f} chosen on validation "
           f"(validation {metrics['calibration']['validation']})")  # fmt: skip
     models = {}
     if args.baseline:

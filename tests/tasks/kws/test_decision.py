@@ -28,7 +28,7 @@ def test_calibration_raises_unknown_until_false_accepts_stop_paying_off():
     labels = torch.tensor([0] * 10 + [1] * 10 + [2] * 40)
     found = calibrate(logits, labels, NAMES)
     assert 2.0 < found["unknown_offset"] < 3.0  # beats every false accept, keeps every keyword
-    assert found["logit_offset"] == [0.0, 0.0, found["unknown_offset"], 0.0]
+    assert found["logit_offset"] == [0.0, 0.0, found["unknown_offset"], found["unknown_offset"]]
     assert found["validation"]["without"]["false_accept_rate"] == 0.5
     assert found["validation"]["with"] == {"keyword_recall": 1.0, "false_accept_rate": 0.0}
 
@@ -51,6 +51,20 @@ def test_calibration_keeps_recall_once_false_accepts_are_within_the_budget():
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="false-accept budget"):
             calibrate(logits, labels, NAMES, budget=bad)
+
+
+def test_the_offset_moves_the_line_between_keywords_and_the_rest_not_between_unknown_and_silence():
+    # unknown words are taken for "yes" by 0.5, keywords lead by 3: the offset is 0.75, which on _unknown_
+    # alone would turn every silence clip (leading _unknown_ by 0.5) into _unknown_
+    keywords = [(3.0, 0.0, 0.0, -10.0)] * 10
+    unknown = [(2.5, 0.0, 2.0, -10.0)] * 10
+    silence = [(0.0, 0.0, 1.5, 2.0)] * 10
+    logits = torch.tensor(keywords + unknown + silence)
+    labels = torch.tensor([0] * 10 + [2] * 10 + [3] * 10)
+    found = calibrate(logits, labels, NAMES, budget=0.0)
+    offset = torch.tensor(found["logit_offset"])
+    assert offset[2] == offset[3] == 0.75 and offset[0] == offset[1] == 0
+    assert ((logits + offset).argmax(1) == labels).all()
 
 
 def test_the_budget_is_on_unknown_words_so_silence_clips_do_not_loosen_it():

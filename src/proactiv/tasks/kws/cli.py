@@ -126,7 +126,8 @@ def train(
             typer.echo(f"{name} accuracy {report.get('accuracy', float('nan')):.3f}  per engine: {engines}")
     if "calibration" in metrics:
         typer.echo(
-            f"_unknown_ logit offset {metrics['calibration']['unknown_offset']:+.2f} (chosen on validation)"
+            f"non-keyword logit offset (_unknown_, _silence_) {metrics['calibration']['unknown_offset']:+.2f} "
+            "(chosen on validation)"
         )
     for line in open_set_lines(metrics.get("open_set", {})):
         typer.echo(line)

@@ -5,7 +5,10 @@ Clip decisions
     offset chosen on the validation split (voices and unknown words never used in training): of the offsets on
     a grid whose false-accept rate on unknown words stays within a budget (5 %), the one with the best keyword
     recall (of equal recalls the offset nearest 0). Silence clips are left out of the rate: they are next to
-    never taken for a keyword, and counting them would loosen the budget by their share of the clips. A keyword spotter is run at a false-alarm rate its users accept, so
+    never taken for a keyword, and counting them would loosen the budget by their share of the clips. The offset
+    is added to every class that is not a keyword (``_unknown_`` and ``_silence_``): it moves the line between
+    keywords and the rest without changing which of the rest wins (raised alone, ``_unknown_`` took 4 % of the
+    demo's silence clips). A keyword spotter is run at a false-alarm rate its users accept, so
     the budget is the requirement and recall what is left to maximise; an earlier rule, recall minus
     false-accept rate at its best, jumped between trainings from offsets that kept 98 % of the keywords to
     ones that kept 93 % to save a few false accepts on a small validation split. The offset is stored with the model
@@ -49,7 +52,7 @@ def calibrate(
     class_names: Sequence[str],
     budget: float = FALSE_ACCEPT_BUDGET,
 ) -> dict:
-    """The ``_unknown_`` offset with the best keyword recall whose false-accept rate on ``_unknown_`` clips is
+    """The non-keyword offset with the best keyword recall whose false-accept rate on ``_unknown_`` clips is
     at most ``budget``, on ``logits`` (N, K) of validation clips with ``labels`` (clips of other classes, such
     as ``_silence_``, are left out; no offset within budget: the one with the fewest false accepts); returns
     the offset, the logit offset vector (K,) and both rates without and with it."""
@@ -60,6 +63,7 @@ def calibrate(
         raise ValueError(f"false-accept budget {budget!r}: expected a rate between 0 and 1")
     unknown = names.index("_unknown_")
     keywords = [i for i, n in enumerate(names) if not n.startswith("_")]
+    rest = torch.tensor([0.0 if i in keywords else 1.0 for i in range(len(names))])  # where the offset goes
     kept = torch.isin(labels, torch.as_tensor([*keywords, unknown]))
     logits, labels = logits[kept], labels[kept]
     plain = false_accepts(logits.argmax(1), labels, keywords)
@@ -70,24 +74,19 @@ def calibrate(
             "rule": "not calibrated: the validation split lacks keyword clips or unknown-word clips",
             "validation": {"without": dict(zip(("keyword_recall", "false_accept_rate"), plain, strict=True))},
         }
-    rates = []
-    for offset in OFFSETS:
-        shifted = logits.clone()
-        shifted[:, unknown] += float(offset)
-        rates.append(false_accepts(shifted.argmax(1), labels, keywords))
+    rates = [false_accepts((logits + float(offset) * rest).argmax(1), labels, keywords) for offset in OFFSETS]
     recall, fa = np.array(rates).T
     within = fa <= budget + 1e-12
     if within.any():
         candidates = within & np.isclose(recall, recall[within].max())
-        rule = f"the offset in [-2, 8] (step 0.25) with the best keyword recall at a false-accept rate <= {budget:g}"
+        rule = f"the offset of the non-keyword classes in [-2, 8] (step 0.25) with the best keyword recall at a false-accept rate <= {budget:g}"
     else:
         candidates = np.isclose(fa, fa.min())
         candidates &= np.isclose(recall, recall[candidates].max())
         rule = f"no offset in [-2, 8] keeps the false-accept rate <= {budget:g}: the one with the fewest"
     ties = OFFSETS[candidates]
     best = float(ties[np.argmin(np.abs(ties))])
-    vector = [0.0] * len(names)
-    vector[unknown] = best
+    vector = (best * rest).tolist()
     chosen = false_accepts((logits + torch.tensor(vector)).argmax(1), labels, keywords)
     return {
         "unknown_offset": best,

@@ -45,8 +45,9 @@ from proactiv.tasks.kws.models import KeywordModel, build_model, count_macs, cou
 SILENCE_ENGINE = "_background_"
 UNKNOWN = "_unknown_"
 #: what this trainer writes; part of ``proactiv kws train``'s cache key, so a model written by an older
-#: trainer (without checkpoints, calibration, open-set metrics or today's augmentation ranges) is trained again
-TRAINER_VERSION = 3
+#: trainer (without checkpoints, calibration, open-set metrics, today's augmentation ranges or the offset on
+#: _silence_) is trained again
+TRAINER_VERSION = 4
 
 
 @dataclass
