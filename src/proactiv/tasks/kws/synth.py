@@ -101,7 +101,7 @@ SENTENCE_COLUMNS = (
     "variant", "gender", "rate", "pitch", "amplitude", "shift", "split",
 )  # fmt: skip
 
-_VERSION = 3  # bump whenever the synthesis changes its output
+_VERSION = 4  # bump whenever the synthesis changes its output
 _BACKGROUND_SECONDS = 10
 _FESTIVAL_GROUP = 6  # festival speakers per festival process
 
