@@ -38,6 +38,29 @@ def test_training_lowers_the_loss_and_learns_a_toy_task():
     assert not model.training
 
 
+def test_the_model_returned_averages_the_weights_of_the_last_epochs(tmp_path):
+    from proactiv.checkpoints import CheckpointWriter
+
+    names = ["c0", "c1", "c2", "c3"]
+    kept = {}
+    for tail in (0.25, 0.5):
+        writer = CheckpointWriter(tmp_path / f"tail{tail}", keep=4)  # a checkpoint after every epoch
+        model, info = fit(
+            toy_split(64, 0), toy_split(16, 1), names, arch="cnn", epochs=4, batch_size=32, progress=False,
+            lr=1e-2, checkpoints=writer, tail=tail,
+        )  # fmt: skip
+        epochs = [torch.load(tmp_path / f"tail{tail}" / f"epoch-{e}.pt", weights_only=True) for e in (3, 4)]
+        kept[tail] = model.state_dict()
+        n = round(4 * tail)
+        assert [h.get("averaged", False) for h in info["history"]] == [False] * (4 - n) + [True] * n
+    # the same seed trains the same epochs: a quarter of 4 is the last epoch, half the mean of the last two
+    for key, last in epochs[1].items():
+        if last.is_floating_point():
+            torch.testing.assert_close(kept[0.25][key], last)
+            torch.testing.assert_close(kept[0.5][key], (epochs[0][key] + last) / 2)
+    assert not torch.allclose(kept[0.25]["features.0.0.weight"], kept[0.5]["features.0.0.weight"])
+
+
 def test_balanced_weights_draw_classes_equally():
     labels = torch.tensor([0] * 90 + [1] * 10 + [2] * 30)
     w = balanced_weights(labels, 3)
