@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from proactiv.tasks.kws.augment import Augment
@@ -59,6 +60,9 @@ def test_the_model_returned_averages_the_weights_of_the_last_epochs(tmp_path):
             torch.testing.assert_close(kept[0.25][key], last)
             torch.testing.assert_close(kept[0.5][key], (epochs[0][key] + last) / 2)
     assert not torch.allclose(kept[0.25]["features.0.0.weight"], kept[0.5]["features.0.0.weight"])
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="tail="):
+            fit(toy_split(8, 0), toy_split(4, 1), names, arch="cnn", epochs=1, progress=False, tail=bad)
 
 
 def test_balanced_weights_draw_classes_equally():

@@ -178,6 +178,8 @@ def fit(
     with ``_unknown_`` drawn ``unknown_weight`` times as often as each other class. Optimiser: AdamW with
     linear warm-up (5 %) and cosine decay, label smoothing ``label_smoothing``.
     """
+    if not 0 < tail <= 1:  # also refuses NaN
+        raise ValueError(f"tail={tail!r}: expected the share of the last epochs to average, in (0, 1]")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     augment = Augment() if augment is None else augment
@@ -243,7 +245,8 @@ def fit(
                 description=f"{arch} ep {epoch}/{planned} loss {record['loss']:.3f} "
                 f"val {record.get('val_accuracy', float('nan')):.3f}",
             )
-    model.load_state_dict({k: (v / averaged).to(model.state_dict()[k].dtype) for k, v in tail_sum.items()})
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    model.load_state_dict({k: (v / averaged).to(dtypes[k]) for k, v in tail_sum.items()})
     if checkpoints is not None:
         checkpoints.finish(model)
     model.eval()
