@@ -1,7 +1,7 @@
-"""How a keyword model decides: an ``_unknown_`` offset chosen on validation, and a rule for running speech.
+"""How a keyword model decides: a non-keyword offset chosen on validation, and a rule for running speech.
 
 Clip decisions
-    A model trained on a corpus cannot have heard every other word, so its ``_unknown_`` logit is raised by an
+    A model trained on a corpus cannot have heard every other word, so its non-keyword logits are raised by an
     offset chosen on the validation split (voices and unknown words never used in training): of the offsets on
     a grid whose false-accept rate on unknown words stays within a budget (5 %), the one with the best keyword
     recall (of equal recalls the offset nearest 0). Silence clips are left out of the rate: they are next to
