@@ -66,6 +66,9 @@ def main() -> None:
     parser.add_argument("--held-out", default="flite", help="engine left out of a second model ('' to skip)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--members", type=int, default=1, help="networks per new model (an ensemble when > 1)"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -78,8 +81,8 @@ def main() -> None:
         metrics = json.loads((folder / "metrics.json").read_text())
     else:
         folder = Path(args.out) / "all-engines"
-        metrics = train(args.data, out=folder, seed=args.seed, threads=args.threads)
-    print(f"new model: {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s, "
+        metrics = train(args.data, out=folder, seed=args.seed, threads=args.threads, members=args.members)
+    print(f"new model: {metrics.get('members', 1)} network(s), {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s, "
           f"non-keyword offset {metrics['calibration']['unknown_offset']:+.2f} chosen on validation "
           f"(validation {metrics['calibration']['validation']})")  # fmt: skip
     models = {}
@@ -104,7 +107,7 @@ def main() -> None:
           + ", ".join(f"{w['word']} ({w['kind']}) -> {'/'.join(w['taken_for'])}" for w in words))  # fmt: skip
     if args.held_out:
         held = train(args.data, out=Path(args.out) / f"without-{args.held_out}", seed=args.seed,
-                     threads=args.threads, exclude_engines=(args.held_out,))  # fmt: skip
+                     threads=args.threads, exclude_engines=(args.held_out,), members=args.members)  # fmt: skip
         print(f"without {args.held_out}: held-out engine accuracy {held['held_out']['accuracy']:.1%} "
               f"({held['train_seconds']:.0f} s)")  # fmt: skip
         summary["held_out"] = {k: held[k] for k in ("held_out", "test", "train_seconds")}

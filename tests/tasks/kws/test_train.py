@@ -143,3 +143,72 @@ def test_excluding_an_unknown_engine_is_an_error(tmp_path):
     write_toy_corpus(tmp_path / "data")
     with pytest.raises(ValueError, match="flite"):
         train(tmp_path / "data", out=tmp_path / "run", epochs=1, progress=False, exclude_engines=("flite",))
+
+
+def test_ensemble_members_learn_from_their_own_batches_and_decide_by_their_mean(tmp_path):
+    from proactiv.tasks.kws.models import Ensemble, build_model, load_model
+    from proactiv.tasks.kws.train import train
+
+    names = ["c0", "c1", "c2", "c3"]
+    batches = []
+
+    class Recorded(Augment):
+        def waveforms(self, x, gen):
+            batches.append(x.clone())
+            return super().waveforms(x, gen)
+
+    still = Recorded(shift_ms=0, speed_p=0, reverb_p=0, noise_p=0, vtlp_p=0, time_masks=0, freq_masks=0)
+    torch.manual_seed(0)  # fit's own seeding: the initial weights of the ensemble it trains
+    start = [m.state_dict()["head.1.weight"].clone() for m in build_model("cnn", 4, 2).members]
+    model, info = fit(
+        toy_split(128, 0), toy_split(32, 1), names, arch="cnn", epochs=4, batch_size=32, progress=False,
+        lr=1e-2, augment=still, members=2,
+    )  # fmt: skip
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    assert len(batches) == 2 * info["steps"]  # a batch per member and step, each drawn on its own
+    assert all(not torch.equal(batches[i], batches[i + 1]) for i in range(0, len(batches), 2))
+    a, b = (m.state_dict()["head.1.weight"] for m in model.members)
+    assert not torch.allclose(a, b)  # two networks, not one counted twice
+    for begun, trained in zip(start, (a, b), strict=True):  # both trained
+        assert not torch.allclose(begun, trained)
+    assert info["history"][-1]["val_accuracy"] > 0.6
+    x = torch.randn(3, 40, 101)
+    mean = torch.stack([torch.log_softmax(m(x), 1) for m in model.members]).mean(0)
+    torch.testing.assert_close(model(x), mean)
+    # saved with its member count, read back as the same ensemble; a one-network file has no such key
+    write_toy_corpus(tmp_path / "data")
+    metrics = train(tmp_path / "data", arch="cnn", out=tmp_path / "run", epochs=1, progress=False, members=2)
+    loaded = load_model(tmp_path / "run" / "model.pt")
+    assert metrics["members"] == 2 and isinstance(loaded.net, Ensemble) and len(loaded.net.members) == 2
+    assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["members"] == 2
+    torch.testing.assert_close(loaded(x), loaded.net(x) + loaded.logit_offset)
+
+
+def test_an_ensemble_of_one_is_the_network_itself():
+    from proactiv.tasks.kws.models import DSCNN, build_model
+
+    assert type(build_model("dscnn", 12, 1)) is DSCNN
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="members="):
+            build_model("dscnn", 12, bad)
+
+
+def test_kws_train_members_option_trains_an_ensemble_and_keys_the_cache(tmp_path):
+    from typer.testing import CliRunner
+
+    from proactiv.cli import app
+    from proactiv.tasks.kws.models import Ensemble, load_model
+
+    write_toy_corpus(tmp_path / "data")
+    args = ["kws", "train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--arch", "cnn",
+            "--epochs", "1", "--no-progress"]  # fmt: skip
+    first = CliRunner().invoke(app, [*args, "--members", "2"])
+    assert first.exit_code == 0, first.output
+    assert isinstance(load_model(tmp_path / "m" / "model.pt").net, Ensemble)
+    again = CliRunner().invoke(app, [*args, "--members", "2"])
+    assert "up to date" in again.output
+    one = CliRunner().invoke(app, args)  # one network is another model: trained again
+    assert one.exit_code == 0 and "up to date" not in one.output
+    assert not isinstance(load_model(tmp_path / "m" / "model.pt").net, Ensemble)
+    bad = CliRunner().invoke(app, [*args, "--members", "0"])
+    assert bad.exit_code == 2 and "--members" in bad.output

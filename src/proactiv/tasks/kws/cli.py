@@ -55,6 +55,12 @@ def train(
     time_budget: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads (1 is faster on a busy machine)")] = 2,
     exclude_engine: Annotated[list[str] | None, typer.Option(help="hold out a TTS engine")] = None,
+    members: Annotated[
+        int,
+        typer.Option(
+            min=1, help="networks trained side by side that decide together (an ensemble; N times the time)"
+        ),
+    ] = 1,
     augment_from: Annotated[
         Path | None,
         typer.Option(
@@ -87,6 +93,7 @@ def train(
         "threads": threads,
         "trainer": TRAINER_VERSION,
         **({"augment": plan.key()} if plan is not None else {}),
+        **({"members": members} if members > 1 else {}),  # keeps the key of one-network models as it was
     }
     key_file = out / "train_key.json"
     if (
@@ -111,6 +118,7 @@ def train(
             progress=progress,
             threads=threads,
             augment_plan=plan,
+            members=members,
         )
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         fail(err)

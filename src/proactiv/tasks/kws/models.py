@@ -9,6 +9,8 @@ Architectures (``build_model(arch, n_classes)``):
 - ``"cnn"``: a plain three-layer strided CNN with global average pooling.
 - ``"dscnn"``: a depthwise-separable CNN in the style of "Hello Edge" (Zhang et al. 2017), sized for
   1 s clips at 10 ms hop: a strided 5×3 conv then four depthwise-separable blocks.
+
+``build_model(arch, n_classes, members=K)`` with K > 1 gives an :class:`Ensemble` of K such networks.
 """
 
 from __future__ import annotations
@@ -107,13 +109,35 @@ class DSCNN(nn.Module):
         return self.head(h.mean((2, 3)))
 
 
-def build_model(arch: str = "dscnn", n_classes: int = 12) -> nn.Module:
-    """A fresh (untrained) model of architecture ``arch`` ("cnn" or "dscnn") on log-mel dB features."""
-    if arch == "cnn":
-        return CNN(n_classes).to(memory_format=torch.channels_last)
-    if arch == "dscnn":
-        return DSCNN(n_classes).to(memory_format=torch.channels_last)
-    raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+class Ensemble(nn.Module):
+    """``members`` networks of one architecture that decide together: the mean of their log-probabilities.
+
+    Why: trainings of one recipe that differ only in seed or thread count land 1-1.5 points apart on held-out
+    voices, and each misses different clips; averaging two of them gained about a point on the demo corpus
+    (see :func:`proactiv.tasks.kws.train.fit`, which trains the members side by side on their own batches).
+    The output is log-probabilities, which a logit offset and a cross-entropy loss treat as logits. Analyses see
+    one module: TracIn's last-layer self-influence refuses it (no single last fully-connected layer), and
+    Grad-CAM's default layer is the last member's last convolution.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.log_softmax(m(x), 1) for m in self.members]).mean(0)
+
+
+def build_model(arch: str = "dscnn", n_classes: int = 12, members: int = 1) -> nn.Module:
+    """A fresh (untrained) model of architecture ``arch`` ("cnn" or "dscnn") on log-mel dB features; with
+    ``members`` > 1 an :class:`Ensemble` of that many, each initialised by its own draws."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+    if not isinstance(members, int) or members < 1:
+        raise ValueError(f"members={members!r}: expected a whole number of networks, at least 1")
+    nets = [(CNN if arch == "cnn" else DSCNN)(n_classes) for _ in range(members)]
+    nets = [net.to(memory_format=torch.channels_last) for net in nets]
+    return nets[0] if members == 1 else Ensemble(nets)
 
 
 def count_params(model: nn.Module) -> int:
@@ -223,6 +247,7 @@ def save_model(
         if logit_offset is None and model.logit_offset is not None:
             logit_offset = model.logit_offset.tolist()
         model = model.net
+    members = len(model.members) if isinstance(model, Ensemble) else 1
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -234,6 +259,8 @@ def save_model(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
+    if members > 1:  # absent for one network, so such files read as before
+        payload["members"] = members
     if logit_offset is not None:
         payload["logit_offset"] = [float(v) for v in logit_offset]
     tmp = path.with_name(path.name + ".tmp")
@@ -261,7 +288,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> K
             f"model file {str(path)!r} is not a proactiv keyword model (expected format {FORMAT!r})"
         )
     try:
-        net = build_model(payload["arch"], payload["n_classes"])
+        net = build_model(payload["arch"], payload["n_classes"], payload.get("members", 1))
         net.load_state_dict(payload["state_dict"])
         frontend = LogMel.from_config(payload["frontend"])
         offset = payload.get("logit_offset")

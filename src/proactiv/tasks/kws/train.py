@@ -39,7 +39,14 @@ from proactiv.progress import progress_bar
 from proactiv.tasks.kws.augment import SAMPLE_RATE, Augment, load_noise_bank
 from proactiv.tasks.kws.decision import calibrate
 from proactiv.tasks.kws.frontend import LogMel
-from proactiv.tasks.kws.models import KeywordModel, build_model, count_macs, count_params, save_model
+from proactiv.tasks.kws.models import (
+    Ensemble,
+    KeywordModel,
+    build_model,
+    count_macs,
+    count_params,
+    save_model,
+)
 
 #: The "engine" of ``_silence_`` clips, which are cut from background noise files.
 SILENCE_ENGINE = "_background_"
@@ -165,6 +172,7 @@ def fit(
     device: str = "cpu",
     checkpoints: CheckpointWriter | None = None,
     tail: float = 1 / 3,
+    members: int = 1,
 ) -> tuple[nn.Module, dict]:
     """Train a fresh model on in-memory splits; return it and a history (with validation accuracy per epoch).
 
@@ -177,6 +185,10 @@ def fit(
     average of its last 15 epochs 95.6 %. Batches are drawn class-balanced,
     with ``_unknown_`` drawn ``unknown_weight`` times as often as each other class. Optimiser: AdamW with
     linear warm-up (5 %) and cosine decay, label smoothing ``label_smoothing``.
+
+    ``members`` > 1 trains an :class:`~proactiv.tasks.kws.models.Ensemble`: every step, each member gets its
+    own class-balanced batch and augmentation draws and its own loss (not the ensemble's, so the members stay
+    different), at ``members`` times the cost of one network.
     """
     if not 0 < tail <= 1:  # also refuses NaN
         raise ValueError(f"tail={tail!r}: expected the share of the last epochs to average, in (0, 1]")
@@ -184,7 +196,8 @@ def fit(
     gen = torch.Generator().manual_seed(seed)
     augment = Augment() if augment is None else augment
     frontend = (frontend or LogMel()).to(device)
-    model = build_model(arch, len(class_names)).to(device)
+    model = build_model(arch, len(class_names), members).to(device)
+    nets = list(model.members) if isinstance(model, Ensemble) else [model]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     val_feats = compute_features(frontend, validation.waves, device) if len(validation) else None
     boost = {list(class_names).index(UNKNOWN): unknown_weight} if UNKNOWN in class_names else {}
@@ -201,15 +214,18 @@ def fit(
         epoch = 0
         while epoch < planned:
             model.train()
-            order = torch.multinomial(weights, steps_per_epoch * batch_size, replacement=True, generator=gen)
+            order = torch.multinomial(
+                weights, members * steps_per_epoch * batch_size, replacement=True, generator=gen
+            ).view(members, steps_per_epoch, batch_size)
             losses = []
             for i in range(steps_per_epoch):
-                idx = order[i * batch_size : (i + 1) * batch_size]
-                x = augment.waveforms(train.waves[idx].to(device), gen)
-                with torch.no_grad():
-                    feats = augment.features(frontend(x), frontend, gen)
-                y = train.labels[idx].to(device)
-                loss = F.cross_entropy(model(feats), y, label_smoothing=label_smoothing)
+                loss = 0.0
+                for net, idx in zip(nets, order[:, i], strict=True):  # each member: its own batch
+                    x = augment.waveforms(train.waves[idx].to(device), gen)
+                    with torch.no_grad():
+                        feats = augment.features(frontend(x), frontend, gen)
+                    y = train.labels[idx].to(device)
+                    loss = loss + F.cross_entropy(net(feats), y, label_smoothing=label_smoothing) / members
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 frac = step / max(1, total)
@@ -237,7 +253,9 @@ def fit(
                 checkpoints.epoch_done(epoch, planned, model, opt.param_groups[0]["lr"])
             if epoch > planned - max(1, round(tail * planned)):
                 state = model.state_dict()
-                tail_sum = {k: v.detach().double() + (tail_sum[k] if tail_sum else 0) for k, v in state.items()}
+                tail_sum = {
+                    k: v.detach().double() + (tail_sum[k] if tail_sum else 0) for k, v in state.items()
+                }
                 averaged += 1
                 record["averaged"] = True
             bar.update(
@@ -273,6 +291,7 @@ def train(
     augment: Augment | None = None,
     unknown_weight: float = 4.0,
     augment_plan: AugmentPlan | None = None,
+    members: int = 1,
 ) -> dict:
     """Train a KWS model on ``data_root`` and write ``<out>/model.pt``, ``<out>/metrics.json`` and a few
     training checkpoints in ``<out>/checkpoints/`` (for TracIn; see :mod:`proactiv.checkpoints`).
@@ -282,7 +301,7 @@ def train(
     per engine and per class, the confusion matrix, the validation report of the chosen epoch, timing,
     parameter and multiply-add counts. ``augment_plan`` (:mod:`proactiv.mitigation`) adds augmented copies of
     training clips, computed once before training (the pitch transform is slow per batch); the plan is written
-    to ``<out>/augment_plan.json``.
+    to ``<out>/augment_plan.json``. ``members`` > 1 trains an ensemble of that many networks (see :func:`fit`).
     """
     if threads:
         torch.set_num_threads(threads)
@@ -327,6 +346,7 @@ def train(
         progress=progress,
         device=device,
         unknown_weight=unknown_weight,
+        members=members,
         checkpoints=CheckpointWriter(
             out / "checkpoints",
             frontend=frontend.config(),
@@ -342,6 +362,7 @@ def train(
     )
     metrics = {
         "arch": arch,
+        "members": members,
         "params": count_params(model),
         "macs": count_macs(model.cpu(), (1, frontend.n_mels, frontend.n_frames(SAMPLE_RATE))),
         "seed": seed,
@@ -422,7 +443,7 @@ def _calibrated(
 
 def _summary(metrics: dict) -> dict:
     """The scalar part of the metrics (stored inside the model file)."""
-    keep = {k: metrics[k] for k in ("arch", "params", "macs", "seed", "train_seconds", "epochs")}
+    keep = {k: metrics[k] for k in ("arch", "members", "params", "macs", "seed", "train_seconds", "epochs")}
     for name in ("test", "validation", "held_out"):
         if name in metrics:
             keep[name] = {"accuracy": metrics[name]["accuracy"], "per_engine": metrics[name]["per_engine"]}
