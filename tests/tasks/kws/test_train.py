@@ -203,7 +203,7 @@ def test_kws_train_members_option_trains_an_ensemble_and_keys_the_cache(tmp_path
     args = ["kws", "train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--arch", "cnn",
             "--epochs", "1", "--no-progress"]  # fmt: skip
     first = CliRunner().invoke(app, [*args, "--members", "2"])
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 0 and "(2 networks, " in first.output, first.output
     assert isinstance(load_model(tmp_path / "m" / "model.pt").net, Ensemble)
     again = CliRunner().invoke(app, [*args, "--members", "2"])
     assert "up to date" in again.output

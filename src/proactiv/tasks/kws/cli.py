@@ -125,8 +125,9 @@ def train(
     key_file.write_text(json.dumps(key))
     test = metrics.get("test", {})
     typer.echo(
-        f"model written to {out / 'model.pt'} ({metrics['params']} parameters, {metrics['macs']} MACs, "
-        f"{metrics['train_seconds']:.0f} s)"
+        f"model written to {out / 'model.pt'} ("
+        + (f"{members} networks, " if members > 1 else "")
+        + f"{metrics['params']} parameters, {metrics['macs']} MACs, {metrics['train_seconds']:.0f} s)"
     )
     for name, report in (("test", test), ("held out", metrics.get("held_out", {}))):
         if report:
