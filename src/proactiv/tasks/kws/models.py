@@ -116,7 +116,7 @@ class Ensemble(nn.Module):
     voices, and each misses different clips; averaging two of them gained about a point on the demo corpus
     (see :func:`proactiv.tasks.kws.train.fit`, which trains the members side by side on their own batches).
     The output is log-probabilities, which a logit offset and a cross-entropy loss treat as logits. Analyses see
-    one module: TracIn's last-layer self-influence refuses it (no single last fully-connected layer), and
+    one module: TracIn, over the last layer, refuses it (no single last fully-connected layer), and
     Grad-CAM's default layer is the last member's last convolution.
     """
 
