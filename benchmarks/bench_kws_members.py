@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -27,6 +28,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    for name, least in (("members", 2), ("epochs", 1), ("rounds", 1), ("threads", 1)):
+        if getattr(args, name) < least:
+            parser.error(f"--{name} {getattr(args, name)}: expected at least {least}")
+    if not Path(args.data).is_dir():
+        parser.error(
+            f"--data {args.data}: no such folder; make one with `proactiv kws synth --out {args.data}`"
+        )
 
     torch.set_num_threads(args.threads)
     splits, names = load_corpus(args.data)
