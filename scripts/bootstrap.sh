@@ -34,13 +34,23 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  echo "[bootstrap] creating .venv"
-  python3 -m venv .venv
-fi
 # one marker per mode: a change of pyproject.toml installs again; "test" after "demo" adds only the extras
 marker=".venv/.installed-$MODE"
 if [ ! -f "$marker" ] || [ pyproject.toml -nt "$marker" ]; then
+  # pip's own "No space left on device" comes late and names no folder: say it first, naming the disk
+  need_mb=4096  # the test install takes ~3 GB in .venv (torch and the dev tools), plus pip's build files
+  for dir in . "${TMPDIR:-/tmp}"; do
+    free_mb=$(df -Pm "$dir" | awk 'NR == 2 {print $4}')
+    if [ -n "$free_mb" ] && [ "$free_mb" -lt "$need_mb" ]; then
+      echo "[bootstrap] only $free_mb MB free on the disk of $(cd "$dir" && pwd): the Python packages" \
+        "need about $need_mb MB there; free some space and run again" >&2
+      exit 1
+    fi
+  done
+  if [ ! -x .venv/bin/python ]; then
+    echo "[bootstrap] creating .venv"
+    python3 -m venv .venv
+  fi
   echo "[bootstrap] installing Python packages for '$MODE' (torch==2.13.0 CPU build and friends)"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e "$PIP_TARGET"
