@@ -92,6 +92,9 @@ def main() -> None:
     parser.add_argument(
         "--members", type=int, default=1, help="networks per new model (an ensemble when > 1)"
     )
+    parser.add_argument(
+        "--arch", default="dscnn", help="architecture of the new models (joined by + for one of each)"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -104,7 +107,8 @@ def main() -> None:
         metrics = json.loads((folder / "metrics.json").read_text())
     else:
         folder = Path(args.out) / "all-engines"
-        metrics = train(args.data, out=folder, seed=args.seed, threads=args.threads, members=args.members)
+        metrics = train(args.data, arch=args.arch, out=folder, seed=args.seed, threads=args.threads,
+                        members=args.members)  # fmt: skip
     print(f"new model: {metrics.get('members', 1)} network(s), {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s, "
           f"non-keyword offset {metrics['calibration']['unknown_offset']:+.2f} chosen on validation "
           f"(validation {metrics['calibration']['validation']})")  # fmt: skip
@@ -129,7 +133,7 @@ def main() -> None:
     print("new model, held-out words most often taken for a keyword: "
           + ", ".join(f"{w['word']} ({w['kind']}) -> {'/'.join(w['taken_for'])}" for w in words))  # fmt: skip
     if args.held_out:
-        held = train(args.data, out=Path(args.out) / f"without-{args.held_out}", seed=args.seed,
+        held = train(args.data, arch=args.arch, out=Path(args.out) / f"without-{args.held_out}", seed=args.seed,
                      threads=args.threads, exclude_engines=(args.held_out,), members=args.members)  # fmt: skip
         print(f"without {args.held_out}: held-out engine accuracy {held['held_out']['accuracy']:.1%} "
               f"({held['train_seconds']:.0f} s)")  # fmt: skip

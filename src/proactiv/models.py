@@ -255,7 +255,7 @@ def keyword_model(model: OnnxModel):
     ``metadata_props`` :func:`export_onnx` writes (:data:`KWS_KEYS`); a missing or unreadable key is named with
     what to add. The network already adds the logit offset it was exported with."""
     from proactiv.tasks.kws.frontend import LogMel
-    from proactiv.tasks.kws.models import ARCHS, KeywordModel
+    from proactiv.tasks.kws.models import ARCHS, KeywordModel, arch_parts
 
     values = {}
     for key, what in KWS_KEYS.items():
@@ -271,10 +271,14 @@ def keyword_model(model: OnnxModel):
                 f"{model.source}: metadata_props {key!r} is not JSON ({err}); expected {what}"
             ) from None
     arch, names, frontend = values.values()
-    if arch not in ARCHS or not isinstance(names, list) or not isinstance(frontend, dict):
+    try:
+        known = bool(arch_parts(arch))
+    except ValueError:
+        known = False
+    if not known or not isinstance(names, list) or not isinstance(frontend, dict):
         raise ValueError(
             f"{model.source}: metadata_props hold arch={arch!r}, class_names={names!r}, frontend={frontend!r}; "
-            f"expected an arch of {ARCHS}, a list of class names and a frontend config object"
+            f"expected an arch of {ARCHS} (or several joined by '+'), a list of class names and a frontend config object"
         )
     try:
         log_mel = LogMel.from_config(frontend)

@@ -134,3 +134,48 @@ def test_the_decision_offset_is_stored_applied_and_fingerprinted(tmp_path):
     assert again.logit_offset.tolist() == offset  # a KeywordModel saves its own offset
     with pytest.raises(ValueError, match="one value per class"):
         KeywordModel(net, arch="cnn", frontend=fe, class_names=CLASSES, extra={}, logit_offset=torch.zeros(3))
+
+
+def test_sub_spectral_norm_normalises_each_frequency_band_apart():
+    from proactiv.tasks.kws.models import SubSpectralNorm
+
+    x = torch.randn(16, 3, 20, 30)
+    x[:, :, :4] += 10.0  # the lowest of 5 bands (4 bins each) far louder
+    y = SubSpectralNorm(3, bands=5).train()(x)
+    band_means = y.reshape(16, 3, 5, 4, 30).mean((0, 3, 4))
+    torch.testing.assert_close(band_means, torch.zeros(3, 5), atol=1e-4, rtol=0)
+    plain = torch.nn.BatchNorm2d(3).train()(x)  # one statistic per channel keeps the bands apart
+    assert plain[:, :, :4].mean() > 1.0 > plain[:, :, 4:].mean()
+
+
+def test_bcresnet_broadcasts_its_temporal_branch_over_frequency():
+    from proactiv.tasks.kws.models import BCResNet, BroadcastBlock
+
+    assert 20_000 <= count_params(BCResNet(12)) <= 35_000
+    block = BroadcastBlock(4, 4).eval()
+    x = torch.randn(2, 4, 10, 12)
+    per_bin = block.frequency(x)
+    assert (block(x) == torch.relu(x + per_bin + block.temporal(per_bin.mean(2, keepdim=True)))).all()
+    # a frame changed in one frequency bin reaches every bin of the frames the temporal conv sees
+    moved = x.clone()
+    moved[:, :, 0, 5] += 3.0
+    changed = (block(moved) != block(x)).any(1).any(0)  # (bins, frames)
+    assert changed[9, 4:7].all() and not changed[9, :3].any()
+
+
+def test_architectures_joined_by_plus_make_an_ensemble_of_one_of_each(tmp_path):
+    from proactiv.tasks.kws.models import DSCNN, BCResNet, Ensemble
+
+    model = build_model("dscnn+bcresnet", 12)
+    assert isinstance(model, Ensemble) and [type(m) for m in model.members] == [DSCNN, BCResNet]
+    assert [type(m) for m in build_model("dscnn+bcresnet", 12, 2).members] == [DSCNN, BCResNet] * 2
+    model.eval()
+    path = save_model(tmp_path / "m.pt", model, arch="dscnn+bcresnet", frontend_config=LogMel().config(),
+                      class_names=CLASSES)  # fmt: skip
+    assert "members" not in torch.load(path, weights_only=True)  # one of each: no member count to record
+    loaded = load_model(path)
+    assert [type(m) for m in loaded.net.members] == [DSCNN, BCResNet]
+    x = torch.randn(3, 40, 101)
+    torch.testing.assert_close(loaded(x), model(x))
+    with pytest.raises(ValueError, match="'dscnn\\+resnet'"):
+        build_model("dscnn+resnet", 12)

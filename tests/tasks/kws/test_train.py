@@ -212,3 +212,21 @@ def test_kws_train_members_option_trains_an_ensemble_and_keys_the_cache(tmp_path
     assert not isinstance(load_model(tmp_path / "m" / "model.pt").net, Ensemble)
     bad = CliRunner().invoke(app, [*args, "--members", "0"])
     assert bad.exit_code == 2 and "--members" in bad.output
+
+
+def test_kws_train_joined_archs_train_one_network_of_each(tmp_path):
+    from typer.testing import CliRunner
+
+    from proactiv.cli import app
+    from proactiv.tasks.kws.models import DSCNN, BCResNet, load_model
+
+    write_toy_corpus(tmp_path / "data")
+    args = ["kws", "train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--epochs", "1",
+            "--no-progress", "--arch"]  # fmt: skip
+    done = CliRunner().invoke(app, [*args, "dscnn+bcresnet"])
+    assert done.exit_code == 0 and "(2 networks, " in done.output, done.output
+    loaded = load_model(tmp_path / "m" / "model.pt")
+    assert loaded.arch == "dscnn+bcresnet" and [type(m) for m in loaded.net.members] == [DSCNN, BCResNet]
+    bad = CliRunner().invoke(app, [*args, "dscnn+resnet"])
+    assert bad.exit_code == 2 and "unknown arch 'dscnn+resnet'" in bad.output
+    assert "model written" not in bad.output

@@ -49,7 +49,12 @@ def _data_key(data: Path) -> str:
 def train(
     data: Annotated[Path, typer.Option("--data", help="corpus folder (Speech Commands layout)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="model folder: model.pt and metrics.json")],
-    arch: Annotated[str, typer.Option(help="cnn | dscnn")] = "dscnn",
+    arch: Annotated[
+        str,
+        typer.Option(
+            help="cnn | dscnn | bcresnet; several joined by + (dscnn+bcresnet): one of each, together"
+        ),
+    ] = "dscnn",
     seed: Annotated[int, typer.Option()] = 0,
     epochs: Annotated[int, typer.Option(help="training epochs")] = 45,
     time_budget: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
@@ -82,6 +87,12 @@ def train(
                 f"--data {data}: no such folder; make one with `proactiv kws synth --out {data}`"
             )
         )
+    from proactiv.tasks.kws.models import arch_parts
+
+    try:
+        networks = members * len(arch_parts(arch))
+    except ValueError as err:
+        fail(err)
     plan = _plan(augment_from)
     key = {
         "data": _data_key(data),
@@ -126,7 +137,7 @@ def train(
     test = metrics.get("test", {})
     typer.echo(
         f"model written to {out / 'model.pt'} ("
-        + (f"{members} networks, " if members > 1 else "")
+        + (f"{networks} networks, " if networks > 1 else "")
         + f"{metrics['params']} parameters, {metrics['macs']} MACs, {metrics['train_seconds']:.0f} s)"
     )
     for name, report in (("test", test), ("held out", metrics.get("held_out", {}))):

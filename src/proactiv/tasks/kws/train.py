@@ -186,9 +186,10 @@ def fit(
     with ``_unknown_`` drawn ``unknown_weight`` times as often as each other class. Optimiser: AdamW with
     linear warm-up (5 %) and cosine decay, label smoothing ``label_smoothing``.
 
-    ``members`` > 1 trains an :class:`~proactiv.tasks.kws.models.Ensemble`: every step, each member gets its
-    own class-balanced batch and augmentation draws and its own loss (not the ensemble's, so the members stay
-    different), at ``members`` times the cost of one network.
+    ``members`` > 1, or architectures joined by ``+`` (``"dscnn+bcresnet"``), train an
+    :class:`~proactiv.tasks.kws.models.Ensemble`: every step, each member gets its own class-balanced batch and
+    augmentation draws and its own loss (not the ensemble's, so the members stay different), at the cost of
+    its networks together.
     """
     if not 0 < tail <= 1:  # also refuses NaN
         raise ValueError(f"tail={tail!r}: expected the share of the last epochs to average, in (0, 1]")
@@ -215,8 +216,8 @@ def fit(
         while epoch < planned:
             model.train()
             order = torch.multinomial(
-                weights, members * steps_per_epoch * batch_size, replacement=True, generator=gen
-            ).view(members, steps_per_epoch, batch_size)
+                weights, len(nets) * steps_per_epoch * batch_size, replacement=True, generator=gen
+            ).view(len(nets), steps_per_epoch, batch_size)
             losses = []
             for i in range(steps_per_epoch):
                 loss = 0.0
@@ -225,7 +226,7 @@ def fit(
                     with torch.no_grad():
                         feats = augment.features(frontend(x), frontend, gen)
                     y = train.labels[idx].to(device)
-                    loss = loss + F.cross_entropy(net(feats), y, label_smoothing=label_smoothing) / members
+                    loss = loss + F.cross_entropy(net(feats), y, label_smoothing=label_smoothing) / len(nets)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 frac = step / max(1, total)
