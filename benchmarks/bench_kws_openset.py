@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from proactiv.tasks.kws.models import load_model
+from proactiv.tasks.kws.models import arch_parts, load_model
 from proactiv.tasks.kws.openset import evaluate
 from proactiv.tasks.kws.speech_commands import SpeechCommands
 from proactiv.tasks.kws.synth import synthesize
@@ -109,7 +109,8 @@ def main() -> None:
         folder = Path(args.out) / "all-engines"
         metrics = train(args.data, arch=args.arch, out=folder, seed=args.seed, threads=args.threads,
                         members=args.members)  # fmt: skip
-    print(f"new model: {metrics.get('members', 1)} network(s), {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s, "
+    networks = metrics.get("members", 1) * len(arch_parts(metrics["arch"]))
+    print(f"new model: {metrics['arch']}, {networks} network(s), {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s, "
           f"non-keyword offset {metrics['calibration']['unknown_offset']:+.2f} chosen on validation "
           f"(validation {metrics['calibration']['validation']})")  # fmt: skip
     models = {}
