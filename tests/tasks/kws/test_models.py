@@ -161,6 +161,10 @@ def test_bcresnet_broadcasts_its_temporal_branch_over_frequency():
     moved[:, :, 0, 5] += 3.0
     changed = (block(moved) != block(x)).any(1).any(0)  # (bins, frames)
     assert changed[9, 4:7].all() and not changed[9, :3].any()
+    with pytest.raises(ValueError, match=r"\(2, 64, 101\): expected \(batch, 40 mels, frames\)"):
+        BCResNet(12)(torch.randn(2, 64, 101))
+    with pytest.raises(ValueError, match="n_mels=64"):
+        BCResNet(12, n_mels=64)
 
 
 def test_architectures_joined_by_plus_make_an_ensemble_of_one_of_each(tmp_path):

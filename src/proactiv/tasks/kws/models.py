@@ -166,6 +166,9 @@ class BCResNet(nn.Module):
 
     def __init__(self, n_classes: int = 12, scale: float = 2.0, n_mels: int = 40, dropout: float = 0.1):
         super().__init__()
+        if n_mels <= 0 or n_mels % 40:  # halved three times into 5 sub-bands of whole bins
+            raise ValueError(f"BCResNet: n_mels={n_mels!r}: expected a multiple of 40")
+        self.n_mels = n_mels
         stem, *stages, last = (int(round(w * scale)) for w in (16, 8, 12, 16, 20, 32))
         self.norm = UtteranceNorm()
         layers, width = [_conv_bn(1, stem, (5, 5), stride=2)], stem
@@ -184,6 +187,10 @@ class BCResNet(nn.Module):
         self.head = nn.Linear(last, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[1] != self.n_mels:  # else an opaque reshape error deep inside
+            raise ValueError(
+                f"BCResNet: features of shape {tuple(x.shape)}: expected (batch, {self.n_mels} mels, frames)"
+            )
         h = self.features(_channels_last(self.norm(x)))
         return self.head(h.mean((2, 3)))
 
@@ -200,7 +207,8 @@ def arch_parts(arch: str) -> tuple[str, ...]:
 
 
 class Ensemble(nn.Module):
-    """``members`` networks of one architecture that decide together: the mean of their log-probabilities.
+    """``members`` networks (of one architecture, or of several) that decide together: the mean of their
+    log-probabilities.
 
     Why: trainings of one recipe that differ only in seed or thread count land 1-1.5 points apart on held-out
     voices, and each misses different clips; averaging two of them gained about a point on the demo corpus
