@@ -206,12 +206,22 @@ def phase_vocoder_(spec: torch.Tensor, rate: float, hop: int) -> torch.Tensor:
 
 
 def time_stretch_(x: torch.Tensor, factor: float, n_fft: int = 512, hop: int = 128) -> torch.Tensor:
-    """Make ``x`` (B, N) ``factor`` times longer (pitch kept) with a phase vocoder; returns round(N·factor)."""
+    """Make ``x`` (B, N) ``factor`` times longer (pitch kept) with a phase vocoder; returns round(N·factor).
+
+    One row at a time, for the reason of :func:`_by_rows`: a batched STFT rounds differently from the same row
+    alone on some CPUs (seen on AVX-512 machines), and the vocoder's phase sums make that audible."""
     n = x.shape[-1]
     window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    spec = torch.stft(x, n_fft, hop_length=hop, window=window, center=True, return_complex=True)
-    stretched = phase_vocoder_(spec, 1.0 / factor, hop)
-    return torch.istft(stretched, n_fft, hop_length=hop, window=window, center=True, length=round(n * factor))
+
+    def stretch(row: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(row, n_fft, hop_length=hop, window=window, center=True, return_complex=True)
+        stretched = phase_vocoder_(spec, 1.0 / factor, hop)
+        return torch.istft(stretched, n_fft, hop_length=hop, window=window, center=True, length=round(n * factor))
+
+    rows = x.reshape(-1, n)
+    if len(rows) == 0:
+        return x.new_zeros(*x.shape[:-1], round(n * factor))
+    return torch.stack([stretch(r) for r in rows]).reshape(*x.shape[:-1], -1)
 
 
 def pitch_shift_(x: torch.Tensor, semitones: float) -> torch.Tensor:
