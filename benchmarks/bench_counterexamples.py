@@ -13,11 +13,12 @@ import time
 
 import torch
 
-from proactiv.analysis import StepContext, get
 from proactiv.analysis.counterexamples import counterexample_table
 from proactiv.analysis.runview import open_view
 from proactiv.analysis.slices import error_slices
 from proactiv.store import open_run
+from proactiv.views.counterexamples import report_html
+from proactiv.views.sections import SectionContext
 
 
 def bench(path: str) -> None:
@@ -26,10 +27,10 @@ def bench(path: str) -> None:
     began = time.perf_counter()
     slices = error_slices(view)
     sliced = time.perf_counter()
-    ctx = StepContext(run, view=view, figure=lambda fig, caption="", alt="": "<figure/>")
+    ctx = SectionContext(run, view=view)
     table = counterexample_table(view, slices, rebuild=ctx.task)
     done = time.perf_counter()
-    page = get("counterexamples").report_section(table, ctx)
+    page = report_html(table, ctx)
     drawn = time.perf_counter()
     print(
         f"\n{path}: {view.n_records} records; slices {sliced - began:.2f} s, counterexamples {done - sliced:.2f} s "

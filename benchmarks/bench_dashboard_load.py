@@ -2,7 +2,7 @@
 (threaded, as ``proactiv serve`` runs it) over a 100 k-record synthetic run (2000 instances x 50 grid points,
 12 classes), written through the store.
 
-The requests are the main callbacks as a user's clicks make them (:func:`proactiv.dashboard.loadtest.main_callbacks`:
+The requests are the main callbacks as a user's clicks make them (:func:`tests.dashboard.loadtest.main_callbacks`:
 summary, overview, embeddings, slices, kept records, record detail, bias map; unfiltered and under a lasso),
 cycled to --requests and sent --concurrency at a time. Prints how many were answered with each HTTP status,
 the wall time, the throughput and the latency per callback (median, worst) and the process's peak memory.
@@ -20,6 +20,7 @@ import os
 import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,10 +28,12 @@ from pathlib import Path
 import torch
 
 from proactiv.analysis import analyze
-from proactiv.dashboard import loadtest
 from proactiv.dashboard.app import build_app
 from proactiv.dashboard.data import RunData
 from proactiv.testing import BENCH_CLASSES, bench_grid, write_synthetic_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' HTTP driver of a served dashboard
+from tests.dashboard import loadtest  # noqa: E402
 
 
 def main() -> None:

@@ -25,15 +25,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from dashboard import loadtest  # tests/dashboard/loadtest.py (tests/ is on the path under pytest)
 from torch import nn
 from typer.testing import CliRunner
 
 import proactiv as pv
-from proactiv import store
+from proactiv import io as pv_io
 from proactiv.analysis import analyze, get, load_analysis
 from proactiv.cli import app as cli_app
 from proactiv.config import ConfigError, load_config
-from proactiv.dashboard import loadtest, panels
+from proactiv.dashboard import panels
 from proactiv.dashboard.app import build_app
 from proactiv.dashboard.data import RunData
 from proactiv.store import RunError
@@ -446,7 +447,7 @@ def test_a_read_only_output_directory(home, base, reference, read_only, tmp_path
 
 def test_a_full_disk_stops_the_sweep_and_the_run_stays_resumable(home, reference, tmp_path, monkeypatch):
     out, writes = tmp_path / "run", []
-    real = store.atomic_write
+    real = pv_io.atomic_write  # every writer of the run goes through it
 
     def disk_full_after_15_writes(path, write):  # the header, then 3 or 4 files a unit
         writes.append(path)
@@ -459,7 +460,7 @@ def test_a_full_disk_stops_the_sweep_and_the_run_stays_resumable(home, reference
 
         return real(path, half)
 
-    monkeypatch.setattr(store, "atomic_write", disk_full_after_15_writes)
+    monkeypatch.setattr(pv_io, "atomic_write", disk_full_after_15_writes)
     with pytest.raises(RunError, match=rf"run {re.escape(str(out))}: cannot write unit g\d+-i\d+ \(No space left on device: .*\); the (\d+) units written before it are kept: .*resume the sweep") as err:  # fmt: skip
         sweep_config(load_config(config(home)), out, progress=False)
     kept = len(pv.open_run(out).records)

@@ -16,6 +16,8 @@ from proactiv.fingerprint import model_hash
 from proactiv.sweep import sweep_config
 from proactiv.tasks.digits import DigitsCNN
 from proactiv.tasks.kws import CLASS_NAMES, KeywordModel, LogMel, build_model, synthesize
+from proactiv.tasks.kws.onnx import KWS_KEYS
+from proactiv.tasks.kws.onnx import keyword_model as rebuilt_keyword_model
 
 
 def keyword_model(seed=0):
@@ -45,7 +47,7 @@ def test_keyword_model_round_trips_with_its_metadata_and_gradients(tmp_path):
     x = torch.randn(3, 20, 101) * 20 - 50
     path = models.export_onnx(original, x[:1], tmp_path / "kws.onnx")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert set(models.KWS_KEYS) <= set(props)
+    assert set(KWS_KEYS) <= set(props)
 
     loaded = models.load_model(path)
     assert isinstance(loaded, KeywordModel)
@@ -158,7 +160,7 @@ def test_a_plain_network_is_not_taken_for_a_keyword_model(tmp_path):
     with pytest.raises(
         ValueError, match=r"net\.onnx: a keyword model needs metadata_props key 'proactiv.kws.arch'"
     ):
-        models.keyword_model(models.from_onnx(path))
+        rebuilt_keyword_model(models.from_onnx(path))
 
 
 def test_custom_task_sweeps_an_onnx_model_and_the_run_rebuilds_it(tmp_path):
@@ -244,3 +246,49 @@ def test_digits_task_takes_a_model_from_the_config(tmp_path, monkeypatch):
     assert model_hash(pv.open_run(run.path).model(device="cpu")) == model_hash(
         models.load_model(tmp_path / "d8.onnx")
     )
+
+
+class Tagged(nn.Module):
+    """A network of a task that records a tag in its exports and rebuilds itself from it."""
+
+    def __init__(self, net, tag):
+        super().__init__()
+        self.net, self.tag = net, tag
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.fixture
+def hooks(monkeypatch):
+    """The model hooks as they are, restored after the test."""
+    for name in ("_FILE_READERS", "_ONNX_WRAPPERS", "_EXPORT_METADATA"):
+        monkeypatch.setattr(models, name, dict(getattr(models, name)))
+
+
+def test_registered_export_metadata_and_onnx_wrapper_round_trip_a_task_model(tmp_path, hooks):
+    models.register_export_metadata(Tagged, lambda m: {"toy.tag": m.tag})
+    models.register_onnx_wrapper("toy.", lambda m: Tagged(m, m.metadata["toy.tag"]))
+    x = torch.rand(2, 1, 28, 28)
+    path = models.export_onnx(Tagged(digits_cnn(), "seven"), x[:1], tmp_path / "t.onnx", metadata={"a": "b"})
+    loaded = models.load_model(path)
+    assert isinstance(loaded, Tagged) and loaded.tag == "seven" and loaded.net.metadata["a"] == "b"
+    assert (
+        type(models.load_model(models.export_onnx(digits_cnn(), x[:1], tmp_path / "p.onnx")))
+        is models.OnnxModel
+    )
+
+
+def test_a_registered_file_reader_reads_its_files_and_an_unknown_file_names_the_known_kinds(tmp_path, hooks):
+    torch.save({"format": "toy/1"}, tmp_path / "toy.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(
+        ValueError, match=r"other\.pt' is not a model proactiv reads: not TorchScript nor a keyword"
+    ):
+        models.load_model(tmp_path / "other.pt")
+    models.register_file_reader(
+        "a toy model", lambda p: nn.Identity() if torch.load(p).get("format") == "toy/1" else None
+    )
+    assert isinstance(models.load_model(tmp_path / "toy.pt"), nn.Identity)
+    with pytest.raises(ValueError, match="not TorchScript nor a keyword model .* nor a toy model"):
+        models.load_model(tmp_path / "other.pt")

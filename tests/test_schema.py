@@ -241,3 +241,26 @@ def test_record_columns_come_from_the_schema(tmp_path):
     tab = tabular_run(tmp_path / "tab").schema
     assert tab.has("flipped") and tab.has("pred_t") and tab.has("d_x") and not tab.has("psnr_t")
     assert set(c for c in image.records.columns if s.has(c)) >= {"correct_t", "d_x", "psnr_out_t", "ssim_t"}
+
+
+def test_every_metric_table_is_read_from_the_one_catalogue():
+    from proactiv.analysis.breakpoints import CURVE_METRICS, OUTCOME_METRICS
+    from proactiv.analysis.runview import QUALITY_METRICS
+    from proactiv.dashboard.data import METRICS
+    from proactiv.schema import CLASSIFIER_COLUMNS, FRACTION, METRIC_CATALOGUE, METRIC_UNITS
+    from proactiv.views.curves import FRACTIONS, METRIC_LABELS
+
+    catalogue = METRIC_CATALOGUE
+    assert all(name == m.name and m.unit for name, m in catalogue.items())
+    assert METRIC_UNITS == {name: m.unit for name, m in catalogue.items() if m.record}
+    assert all(m.source in {*METRIC_UNITS, *CLASSIFIER_COLUMNS} for m in catalogue.values())
+    # a curve is labelled by the catalogue, or is the outcome, worded by the schema
+    for name in CURVE_METRICS:
+        assert catalogue[name].curve and (name in METRIC_LABELS) != (name in OUTCOME_METRICS)
+    assert set(QUALITY_METRICS) <= set(CURVE_METRICS) & set(METRICS) & set(METRIC_UNITS)
+    assert all(METRIC_LABELS[m] == label == METRICS[m][1] for m, label in QUALITY_METRICS.items())
+    for name, (sql, label, column) in METRICS.items():
+        metric = catalogue[name]
+        assert label == metric.dashboard and column == metric.source and sql.startswith("avg(")
+    fractions = {name for name, m in catalogue.items() if m.unit == FRACTION}
+    assert set(FRACTIONS) == fractions == {*OUTCOME_METRICS, "flip_rate"} and fractions <= set(METRICS)

@@ -4,15 +4,14 @@ Implements the ProactiV input-optimisation method (Prasad et al., IEEE TVCG 2023
 PyTorch model.
 """
 
-__version__ = "0.1.0"
-
-from proactiv import analysis, assertions, models, tasks, transforms, views, whatif  # noqa: E402
+from proactiv import analysis, assertions, models, tasks, transforms, views, whatif
 from proactiv.models import export_onnx, from_onnx, load_model
 from proactiv.optimize import ProjectionResult, Projector
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
 from proactiv.sweep import sweep
 from proactiv.transforms import Grid, Transform
+from proactiv.version import __version__
 
 __all__ = [
     "Grid",

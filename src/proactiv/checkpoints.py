@@ -32,7 +32,6 @@ spaced over the epochs) keep the folder small: ~0.5 MB for the 22 k-parameter DS
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,9 @@ import torch
 from torch import nn
 
 from proactiv.fingerprint import model_hash
-from proactiv.store import write_json
+from proactiv.io import write_json, write_torch
+from proactiv.rebuild import register_training_set, training_set_reader
+from proactiv.task_data import cache_dir
 
 FORMAT = "proactiv.checkpoints/1"
 MANIFEST = "checkpoints.json"
@@ -52,13 +53,6 @@ TRAINING_FILE = "training.pt"
 CACHE_SUFFIX = ".checkpoints"
 #: how many checkpoints a training keeps (evenly spaced, the last epoch included)
 KEEP = 5
-#: training-set kind → ``module:function`` with ``function(spec, folder) -> TrainingSet`` (the task that knows
-#: its data rebuilds it; imported only when used, as the tasks are)
-TRAINING_SETS = {
-    "speech_commands": "proactiv.tasks.kws.task:training_set",
-    "digits": "proactiv.tasks.digits:training_set",
-    "tensors": "proactiv.checkpoints:tensors_training_set",
-}
 
 
 class CheckpointError(ValueError):
@@ -100,6 +94,9 @@ def tensors_training_set(spec: dict, folder: Path) -> TrainingSet:
         raise CheckpointError(f"{path}: cannot read the training set ({type(err).__name__})") from None
     meta = pd.DataFrame(data.get("metadata") or {}, index=range(len(y)))
     return TrainingSet(y, meta, lambda idx: x if idx is None else x[idx])
+
+
+register_training_set("tensors", tensors_training_set)
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -158,11 +155,12 @@ class Checkpoints:
                 "CheckpointWriter(folder, training=...)"
             )
         kind = spec.get("kind")
-        if kind not in TRAINING_SETS:
-            raise CheckpointError(f"{where}: training.kind={kind!r}: expected one of {sorted(TRAINING_SETS)}")
-        module, function = TRAINING_SETS[kind].split(":")
         try:
-            data = getattr(importlib.import_module(module), function)(spec, self.folder)
+            read = training_set_reader(kind)
+        except LookupError as err:
+            raise CheckpointError(f"{where}: training.kind={kind!r}: {err}") from None
+        try:
+            data = read(spec, self.folder)
         except CheckpointError:
             raise
         except (FileNotFoundError, KeyError, ValueError) as err:
@@ -232,8 +230,6 @@ def find_checkpoints(model: nn.Module, model_spec: dict | None = None, config: d
     whose trained network is found inside ``model`` — next to the files of the run's ``model_spec`` (and
     ``config``, for runs that keep their model config there), then the cached models' folders. The error says
     what is needed when there are none."""
-    from proactiv.tasks.base import cache_dir
-
     if given is not None:
         found = given if isinstance(given, Checkpoints) else read_checkpoints(given)
         if found.network_in(model) is None:
@@ -292,9 +288,7 @@ class CheckpointWriter:
             return
         name = f"epoch-{int(epoch)}.pt"
         state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-        tmp = self.folder / f".{name}.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, self.folder / name)
+        write_torch(self.folder / name, state)
         self.entries.append({"epoch": int(epoch), "file": name, "lr": sum(self._lrs) / len(self._lrs),
                              "epochs": len(self._lrs)})  # fmt: skip
         self._lrs = []

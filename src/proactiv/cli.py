@@ -157,9 +157,9 @@ def serve(
     progress: Annotated[bool, typer.Option(help="show progress while missing analyses are computed")] = True,
 ) -> None:
     """Start the interactive dashboard on RUN (and RUN2 to compare); computes missing analyses first."""
-    from proactiv.analysis.progress import step_progress
     from proactiv.dashboard.data import open_runs
     from proactiv.dashboard.serve import serve as start
+    from proactiv.progress import step_progress
 
     runs = [run] + ([run2] if run2 is not None else [])
     for r in runs:
@@ -171,9 +171,14 @@ def serve(
 
 
 def _mount_tasks() -> None:
+    """The task commands, and the planner their ``--augment-from RUN`` asks (it reads a run's analyses, floors
+    above the tasks: wired here, at the top)."""
+    from proactiv.augment_plan import register_planner
+    from proactiv.mitigation import augmentation_plan
     from proactiv.tasks.digits.cli import app as digits_app
     from proactiv.tasks.kws.cli import app as kws_app
 
+    register_planner(augmentation_plan)
     app.add_typer(kws_app, name="kws")
     app.add_typer(digits_app, name="digits")
 
@@ -248,7 +253,7 @@ def analyze(
         return
     from proactiv.analysis.pipeline import analyze as analyze_run
     from proactiv.analysis.pipeline import require_run
-    from proactiv.analysis.progress import step_progress
+    from proactiv.progress import step_progress
     from proactiv.store import RunError
 
     flat = dict(method=method, max_rows=max_rows, threshold=threshold, failure=failure)
@@ -285,7 +290,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of RUN (runs whatever analysis is missing first)."""
     from proactiv.analysis.pipeline import require_run
-    from proactiv.analysis.progress import step_progress
+    from proactiv.progress import step_progress
     from proactiv.report import write_report
     from proactiv.store import RunError
 
@@ -319,7 +324,7 @@ def _step_command(step) -> None:
     ) -> None:
         from proactiv.analysis.pipeline import analyze as analyze_run
         from proactiv.analysis.pipeline import require_run
-        from proactiv.analysis.progress import step_progress
+        from proactiv.progress import step_progress
         from proactiv.store import RunError
 
         try:

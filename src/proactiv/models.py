@@ -1,11 +1,13 @@
-"""Model sources → ``nn.Module``: the one place that turns an ONNX file, a TorchScript file, a keyword model saved
-by ``proactiv kws train`` or a config's :class:`~proactiv.config.ModelSpec` into a module to sweep.
+"""Model sources → ``nn.Module``: the one place that turns an ONNX file, a TorchScript file, a model file a task
+saves (e.g. a keyword model of ``proactiv kws train``) or a config's :class:`~proactiv.config.ModelSpec` into a
+module to sweep.
 
 ONNX models are converted to torch with onnx2torch, because projection needs gradients with respect to the
 input and onnxruntime gives none; every conversion is then checked against onnxruntime on the same seeded
 inputs, and refused when the two disagree. :func:`export_onnx` goes the other way, for users handing a model
-over and for the tests; a keyword model's export carries what the kws task needs to rebuild it (class names,
-frontend, architecture) in the file's ``metadata_props``.
+over and for the tests; a task's model carries what the task needs to rebuild it in the file's
+``metadata_props``. What only a task knows (its file format, its metadata keys) it registers here with
+:func:`register_file_reader`, :func:`register_onnx_wrapper` and :func:`register_export_metadata`.
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ import functools
 import importlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import sys
 import types
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from proactiv.config import ConfigError, ModelSpec
+from proactiv.io import atomic_write
 
 #: opset of :func:`export_onnx`: the newest whose every operator onnx2torch 1.5 converts (opset 18+ exports of
 #: the keyword models use Reshape-19, or Reshape with allowzero=1, which it does not)
@@ -35,12 +38,6 @@ TOLERANCE = 1e-4
 #: size given to dynamic input dimensions when no sample is given: the batch (first) one, then any other
 DYNAMIC_BATCH = 2
 DYNAMIC_SIZE = 32
-#: the ``metadata_props`` a keyword model's export carries: key → what it holds
-KWS_KEYS = {
-    "proactiv.kws.arch": 'architecture name, e.g. "dscnn"',
-    "proactiv.kws.class_names": 'JSON list of class names, e.g. ["yes", "no", ...]',
-    "proactiv.kws.frontend": "JSON object of the log-mel frontend config (LogMel().config())",
-}
 ONNX_MISSING = (
     "ONNX models need the onnx, onnx2torch and onnxruntime packages ({missing} is not installed): "
     "pip install 'proactiv[onnx]' (in a checkout: pip install -e '.[onnx]')"
@@ -64,6 +61,32 @@ class OnnxModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+#: model-file kind → ``read(path)``: the model in a file a task saved, or None for a file not of that kind
+_FILE_READERS: dict[str, Callable[[Path], nn.Module | None]] = {}
+#: ``metadata_props`` key prefix → ``wrap(model)``: a converted ONNX model as its task's model
+_ONNX_WRAPPERS: dict[str, Callable[[OnnxModel], nn.Module]] = {}
+#: model type → ``describe(model)``: the ``metadata_props`` :func:`export_onnx` adds for models of that type
+_EXPORT_METADATA: dict[type, Callable[[nn.Module], dict[str, str]]] = {}
+
+
+def register_file_reader(kind: str, read: Callable[[Path], nn.Module | None]) -> None:
+    """Let :func:`load_model` read model files of ``kind`` (named when a file is of no known kind):
+    ``read(path)`` returns the model, or None for a file not of this kind."""
+    _FILE_READERS[kind] = read
+
+
+def register_onnx_wrapper(prefix: str, wrap: Callable[[OnnxModel], nn.Module]) -> None:
+    """Let :func:`load_model` return a converted ONNX model whose ``metadata_props`` hold a key starting with
+    ``prefix`` as ``wrap(model)``: its task's model, rebuilt from those keys."""
+    _ONNX_WRAPPERS[prefix] = wrap
+
+
+def register_export_metadata(model_type: type, describe: Callable[[nn.Module], dict[str, str]]) -> None:
+    """Let :func:`export_onnx` add ``describe(model)`` to the ``metadata_props`` of a ``model_type`` it writes
+    (what its task needs to rebuild it, see :func:`register_onnx_wrapper`)."""
+    _EXPORT_METADATA[model_type] = describe
 
 
 @functools.cache
@@ -250,46 +273,6 @@ def from_onnx(
     return model.to(device).eval()
 
 
-def keyword_model(model: OnnxModel):
-    """A :class:`~proactiv.tasks.kws.models.KeywordModel` around a converted keyword network, rebuilt from the
-    ``metadata_props`` :func:`export_onnx` writes (:data:`KWS_KEYS`); a missing or unreadable key is named with
-    what to add. The network already adds the logit offset it was exported with."""
-    from proactiv.tasks.kws.frontend import LogMel
-    from proactiv.tasks.kws.models import ARCHS, KeywordModel, arch_parts
-
-    values = {}
-    for key, what in KWS_KEYS.items():
-        if key not in model.metadata:
-            raise ValueError(
-                f"{model.source}: a keyword model needs metadata_props key {key!r} ({what}); export it with "
-                f"proactiv.models.export_onnx(keyword_model, ...) or add the key to the file's metadata_props"
-            )
-        try:
-            values[key] = model.metadata[key] if key.endswith("arch") else json.loads(model.metadata[key])
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"{model.source}: metadata_props {key!r} is not JSON ({err}); expected {what}"
-            ) from None
-    arch, names, frontend = values.values()
-    try:
-        known = bool(arch_parts(arch))
-    except ValueError:
-        known = False
-    if not known or not isinstance(names, list) or not isinstance(frontend, dict):
-        raise ValueError(
-            f"{model.source}: metadata_props hold arch={arch!r}, class_names={names!r}, frontend={frontend!r}; "
-            f"expected an arch of {ARCHS} (or several joined by '+'), a list of class names and a frontend config object"
-        )
-    try:
-        log_mel = LogMel.from_config(frontend)
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"{model.source}: metadata_props 'proactiv.kws.frontend' is not a frontend ({err})"
-        ) from None
-    extra = {"onnx": str(model.source), "onnx_max_abs_diff": model.max_abs_diff}
-    return KeywordModel(model, arch=arch, frontend=log_mel, class_names=names, extra=extra).eval()
-
-
 def export_onnx(
     model: nn.Module,
     sample: torch.Tensor,
@@ -301,45 +284,44 @@ def export_onnx(
     """Write ``model`` (as it maps ``sample``-shaped inputs, batch dimension dynamic) to an ONNX file at
     ``path``, with ``metadata`` in its ``metadata_props``; written to a temporary name then renamed.
 
-    A :class:`~proactiv.tasks.kws.models.KeywordModel` exports its feature-domain network (log-mel in, logits with
-    its logit offset out) and adds :data:`KWS_KEYS`. Uses torch's TorchScript-based exporter (``dynamo=False``):
-    the dynamo exporter writes opset 18+ graphs that onnx2torch cannot convert back.
+    A model of a type with registered export metadata (:func:`register_export_metadata`; a keyword model's:
+    architecture, classes, frontend) adds it. Uses torch's TorchScript-based exporter (``dynamo=False``): the
+    dynamo exporter writes opset 18+ graphs that onnx2torch cannot convert back.
     """
     onnx = _onnx_libraries()[0]
-    from proactiv.tasks.kws.models import KeywordModel
-
     props = dict(metadata or {})
-    if isinstance(model, KeywordModel):
-        props["proactiv.kws.arch"] = model.arch
-        props["proactiv.kws.class_names"] = json.dumps(list(model.class_names))
-        props["proactiv.kws.frontend"] = json.dumps(model.frontend.config())
+    for model_type, describe in _EXPORT_METADATA.items():
+        if isinstance(model, model_type):
+            props.update(describe(model))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    was_training = model.training
-    model.eval()
-    try:
-        with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated in favour of dynamo
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                model,
-                (sample,),
-                str(tmp),
-                dynamo=False,
-                opset_version=opset,
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-            )
-    finally:
-        model.train(was_training)
-    proto = onnx.load(str(tmp))
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = str(key), str(value)
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        was_training = model.training
+        model.eval()
+        try:
+            # the TorchScript-based exporter is deprecated in favour of dynamo
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(
+                    model,
+                    (sample,),
+                    str(tmp),
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=["input"],
+                    output_names=["output"],
+                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                )
+        finally:
+            model.train(was_training)
+        proto = onnx.load(str(tmp))
+        for key, value in props.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = str(key), str(value)
+        onnx.save(proto, str(tmp))
+
+    return atomic_write(path, write)
 
 
 def _torchscript(path: Path) -> nn.Module:
@@ -350,18 +332,27 @@ def _torchscript(path: Path) -> nn.Module:
 
 
 def _from_file(path: Path) -> nn.Module:
-    """A model file: ``.onnx`` (a keyword model when its metadata says so), a folder or file saved by
-    ``proactiv kws train``, or TorchScript."""
-    from proactiv.tasks.kws.models import load_model as load_keyword_model
-
+    """A model file: ``.onnx`` (its task's model when its metadata says so, see :func:`register_onnx_wrapper`),
+    TorchScript, or a file a task saved (a folder stands for its ``model.pt``), read by the first registered
+    reader that knows it."""
     if path.is_dir():
         path = path / "model.pt"
     if not path.is_file():
         raise ValueError(f"model file {path}: not found")
     if path.suffix.lower() == ".onnx":
         model = from_onnx(path)
-        return keyword_model(model) if any(k in model.metadata for k in KWS_KEYS) else model
-    return _torchscript(path) if is_torchscript(path) else load_keyword_model(path)
+        for prefix, wrap in _ONNX_WRAPPERS.items():
+            if any(key.startswith(prefix) for key in model.metadata):
+                return wrap(model)
+        return model
+    if is_torchscript(path):
+        return _torchscript(path)
+    for read in _FILE_READERS.values():
+        model = read(path)
+        if model is not None:
+            return model
+    known = " nor ".join(["TorchScript", *_FILE_READERS])
+    raise ValueError(f"model file {str(path)!r} is not a model proactiv reads: not {known}")
 
 
 def is_torchscript(path: Path) -> bool:
@@ -413,8 +404,8 @@ def _from_spec(spec: ModelSpec) -> nn.Module:
 
 def load_model(source: str | os.PathLike | ModelSpec, device: str | torch.device = "cpu") -> nn.Module:
     """The model ``source`` names, in eval mode on ``device``: an ONNX file (converted and checked, see
-    :func:`from_onnx`; a keyword model's export comes back as a ``KeywordModel``), a TorchScript file, a folder
-    or ``model.pt`` made by ``proactiv kws train``, or a config's :class:`ModelSpec`. Errors are ``ValueError``s
-    (``ConfigError`` for a spec) naming the file or field."""
+    :func:`from_onnx`; a keyword model's export comes back as a ``KeywordModel``), a TorchScript file, a model
+    file a task saved or its folder (e.g. of ``proactiv kws train``), or a config's :class:`ModelSpec`. Errors are
+    ``ValueError``s (``ConfigError`` for a spec) naming the file or field."""
     model = _from_spec(source) if isinstance(source, ModelSpec) else _from_file(Path(source))
     return model.to(device).eval()

@@ -13,6 +13,9 @@ from column names, task names or a frontend's repr:
 - the **group column** per-class views use, the **metric columns** with their units, and the **model spec**
   that rebuilds the model for later analyses (:meth:`proactiv.store.Run.model`).
 
+Every metric (unit, label, whether it has curves, whether the dashboard offers it) is named once, in
+:data:`METRIC_CATALOGUE`; analyses, views and the dashboard derive their tables from it.
+
 Runs written before the schema existed get theirs from :func:`derive_schema`, once, on open: the only place
 allowed to guess.
 """
@@ -33,27 +36,83 @@ GROUP_META = ("class", "label", "digit", "letter", "category")
 #: a metadata column with more distinct values than this is no class (e.g. a file path)
 MAX_GROUPS = 50
 
+#: the unit of metrics that are fractions of records (drawn as percentages)
+FRACTION = "fraction of records"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: a record column the sweep writes, or an aggregate over one that the views draw.
+
+    ``unit`` says what its values are (:data:`FRACTION`: the share of records where a boolean column is true);
+    ``label`` how curves and heatmaps name it (None: the run's outcome, worded by its schema); ``column`` the
+    record column it is computed from (None: it is a record column itself); ``quality``: image quality
+    (PSNR/SSIM) of image runs; ``curve``: breakpoints draws it along each parameter; ``dashboard``: the axis
+    label under which the dashboard offers it (None: not offered).
+    """
+
+    name: str
+    unit: str
+    label: str | None = None
+    column: str | None = None
+    quality: bool = False
+    curve: bool = False
+    dashboard: str | None = None
+
+    @property
+    def record(self) -> bool:
+        """Whether the sweep writes it as a record column."""
+        return self.column is None
+
+    @property
+    def source(self) -> str:
+        """The record column it is computed from."""
+        return self.column or self.name
+
+    @property
+    def fraction(self) -> bool:
+        """Whether it is the fraction of records where a boolean column is true."""
+        return self.unit == FRACTION
+
+
+def _quality(name: str, label: str) -> Metric:
+    unit = "dB" if name.startswith("psnr") else "SSIM (1 = identical)"
+    return Metric(name, unit, label, quality=True, curve=True, dashboard=label)
+
+
+_D_X = "RMS of x̂T − xT (input units)"
+#: the one metric catalogue, by name: aggregates first, then record columns in the order runs list them
+METRIC_CATALOGUE: dict[str, Metric] = {m.name: m for m in (
+    Metric("accuracy", FRACTION, column="correct_t", curve=True,
+           dashboard="accuracy (fraction correct on xT)"),
+    Metric("within_cutoff", FRACTION, column="correct_t", curve=True,
+           dashboard="within cutoff (fraction of outputs with loss < cutoff)"),
+    Metric("flip_rate", FRACTION, "flip rate (pred. x̂T ≠ xT)", column="flipped", curve=True,
+           dashboard="flip rate (fraction of predictions changed)"),
+    Metric("mean_d_x", _D_X, "mean d_x: RMS of x̂T − xT", column="d_x",
+           dashboard="mean d_x (distance xT → x̂T)"),
+    Metric("mean_loss_t", "loss on xT", "mean loss on xT", column="loss_t", dashboard="mean loss on xT"),
+    Metric("d_x", _D_X, "d_x: RMS of x̂T − xT", curve=True),
+    Metric("d_x_l2", "L2 norm of x̂T − xT (input units)"),
+    Metric("d_x_mse", "mean square of x̂T − xT"),
+    Metric("d_x_clean", "RMS of x̂T − x (input units)"),
+    Metric("d_t", "RMS of xT − x (input units)"),
+    Metric("d_y", "distance f(xT) → f(x̂T)"),
+    Metric("loss_t", "loss on xT", "loss on xT (d_g)", curve=True),
+    Metric("loss_proj", "loss on x̂T"),
+    Metric("loss_change", "loss on xT − loss on x̂T"),
+    Metric("steps", "projection steps"),
+    _quality("psnr_t", "PSNR xT vs clean x (dB)"),
+    _quality("psnr_proj", "PSNR x̂T vs clean x (dB)"),
+    _quality("psnr_out_t", "PSNR f(xT) vs target (dB)"),
+    _quality("psnr_out_proj", "PSNR f(x̂T) vs target (dB)"),
+    _quality("ssim_t", "SSIM xT vs clean x"),
+    _quality("ssim_proj", "SSIM x̂T vs clean x"),
+    _quality("ssim_out_t", "SSIM f(xT) vs target"),
+    _quality("ssim_out_proj", "SSIM f(x̂T) vs target"),
+)}  # fmt: skip
 #: record columns and their units (only those a run's records carry end up in its schema)
-METRIC_UNITS = {
-    "d_x": "RMS of x̂T − xT (input units)",
-    "d_x_l2": "L2 norm of x̂T − xT (input units)",
-    "d_x_mse": "mean square of x̂T − xT",
-    "d_x_clean": "RMS of x̂T − x (input units)",
-    "d_t": "RMS of xT − x (input units)",
-    "d_y": "distance f(xT) → f(x̂T)",
-    "loss_t": "loss on xT",
-    "loss_proj": "loss on x̂T",
-    "loss_change": "loss on xT − loss on x̂T",
-    "steps": "projection steps",
-    "psnr_t": "dB",
-    "psnr_proj": "dB",
-    "psnr_out_t": "dB",
-    "psnr_out_proj": "dB",
-    "ssim_t": "SSIM (1 = identical)",
-    "ssim_proj": "SSIM (1 = identical)",
-    "ssim_out_t": "SSIM (1 = identical)",
-    "ssim_out_proj": "SSIM (1 = identical)",
-}
+METRIC_UNITS = {m.name: m.unit for m in METRIC_CATALOGUE.values() if m.record}
 CLASSIFIER_COLUMNS = (
     "pred_clean",
     "pred_t",

@@ -10,9 +10,10 @@ RUN/done/<unit>.json             completion marker, written last: a shard withou
                                  holds the unit's row count and file sizes, so a damaged shard is found
 RUN/.lock                        held by the sweep writing the run (pid@host); stale locks are taken over
 ```
-Every file is written to a temporary name and renamed, so a killed sweep leaves whole files or none. A unit whose
-files no longer match their marker (truncated, corrupt, missing) is recomputed when the sweep resumes; a write
-that fails (a full disk, a read-only folder) keeps every unit written before it, and the run stays resumable.
+Every file is written to a temporary name and renamed (:mod:`proactiv.io`), so a killed sweep leaves whole files
+or none. A unit whose files no longer match their marker (truncated, corrupt, missing) is recomputed when the sweep
+resumes; a write that fails (a full disk, a read-only folder) keeps every unit written before it, and the run stays
+resumable.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import json
 import math
 import os
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -32,6 +32,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from proactiv.io import atomic_write as atomic_write  # re-exported: the run's writers are imported from here
+from proactiv.io import write_json, write_npz, write_parquet, write_torch
+from proactiv.io import write_text as write_text
 from proactiv.schema import RunSchema, derive_schema
 from proactiv.transforms import Grid
 
@@ -42,31 +45,6 @@ DATA_FILE = "data.pt"
 
 class RunError(RuntimeError):
     """A run directory that cannot be used as asked (locked, different config, corrupt)."""
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Write via ``write(tmp_path)`` then rename onto ``path`` (atomic on POSIX): readers see the old file or
-    the whole new one, never half of it; a failed write leaves no temporary file. Every writer uses this."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def write_json(path: str | os.PathLike, obj) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=str)))
-
-
-def write_parquet(path: str | os.PathLike, table: pd.DataFrame) -> Path:
-    return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def unit_name(gblock: int, iblock: int) -> str:
@@ -213,8 +191,8 @@ class RunWriter:
         marker, shard, array_file = _unit_files(self.path, name)
         try:
             if arrays:
-                atomic_write(array_file, lambda tmp: _savez(tmp, arrays))
-            atomic_write(shard, lambda tmp: records.to_parquet(tmp, index=False))
+                write_npz(array_file, arrays)
+            write_parquet(shard, records)
             sizes = {f.name: f.stat().st_size for f in (shard, array_file) if arrays or f == shard}
             write_json(marker, {"rows": len(records), "bytes": sizes, "written": _now()})
         except OSError as err:
@@ -234,19 +212,17 @@ class RunWriter:
         if targets is not None:
             arrays["y"] = targets
         if not path.exists():
-            atomic_write(path, lambda tmp: _savez(tmp, arrays))
+            write_npz(path, arrays)
 
     def keep_model(self, model, data: dict) -> None:
         """Keep a copy of an in-memory model and of what it was swept on (raw inputs, labels, metadata, class
         names, frontend; pickled by torch) so analyses can rebuild both (``Run.model``, ``Run.task``). A model
         that cannot be pickled (e.g. a class defined inside a function) leaves the run without a model spec and
         says why in run.json; a frontend that cannot be pickled is left out (``Run.task`` says so)."""
-        import torch
-
         if (self.path / MODEL_FILE).exists():
             return
         try:
-            atomic_write(self.path / MODEL_FILE, lambda tmp: torch.save(model, tmp))
+            write_torch(self.path / MODEL_FILE, model)
         except Exception as err:  # pickling fails in many ways (local classes, lambdas, open handles)
             self.header["schema"]["model"] = None
             self.header["model_note"] = (
@@ -255,14 +231,14 @@ class RunWriter:
             write_json(self.path / "run.json", self.header)
             return
         try:
-            atomic_write(self.path / DATA_FILE, lambda tmp: torch.save(data, tmp))
+            write_torch(self.path / DATA_FILE, data)
         except Exception:  # an unpicklable frontend: keep the data, say the frontend is missing
             kept = {
                 **data,
                 "frontend": None,
                 "frontend_note": f"{type(data['frontend']).__name__} not picklable",
             }
-            atomic_write(self.path / DATA_FILE, lambda tmp: torch.save(kept, tmp))
+            write_torch(self.path / DATA_FILE, kept)
 
     def finish(self, status: str = "complete") -> None:
         """Record the final status and release the lock. For an unfinished run a status that cannot be written
@@ -275,11 +251,6 @@ class RunWriter:
                 write_json(self.path / "run.json", self.header)
         finally:
             self.release()
-
-
-def _savez(tmp: Path, arrays: dict[str, np.ndarray]) -> None:
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
 
 
 def _alive(holder: str) -> bool:
@@ -407,10 +378,10 @@ class Run:
         return None
 
     def task(self):
-        """What the run swept, rebuilt: a :class:`~proactiv.tasks.base.TaskData` with the model (as
+        """What the run swept, rebuilt: a :class:`~proactiv.task_data.TaskData` with the model (as
         :meth:`model` checks it), the raw inputs in instance order, labels, class names, metadata and frontend —
         for analyses that transform inputs again (at any parameter value) or read the model's layers."""
-        from proactiv.tasks.base import TaskData
+        from proactiv.task_data import TaskData
 
         spec = self._model_spec()
         if spec.get("source") == "config":
@@ -447,7 +418,7 @@ class Run:
 
     def _config_task(self, spec: dict):
         from proactiv.config import parse_config
-        from proactiv.tasks import load_task
+        from proactiv.rebuild import load_task
 
         cfg = dict(
             spec.get("config")
@@ -482,7 +453,7 @@ class Run:
             model = torch.load(file, map_location="cpu", weights_only=False)
         elif spec.get("source") == "spec":
             from proactiv.config import ModelSpec
-            from proactiv.tasks.custom import load_model
+            from proactiv.models import load_model
 
             model = load_model(ModelSpec.model_validate(spec.get("model") or {}))
         else:

@@ -19,13 +19,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from proactiv import __version__
 from proactiv.config import ArraysSpec, UnitsSpec
 from proactiv.executors import Executor, LocalExecutor, Unit, get_executor
 from proactiv.fingerprint import data_hash, model_hash
 from proactiv.metrics import differences
 from proactiv.optimize import ProjectionResult, Projector
 from proactiv.progress import progress_bar
+from proactiv.rebuild import load_task
 from proactiv.schema import (
     RunSchema,
     expected_metrics,
@@ -35,6 +35,7 @@ from proactiv.schema import (
 )
 from proactiv.store import Run, RunWriter, open_run
 from proactiv.transforms import Grid
+from proactiv.version import __version__
 
 KEEP_ARRAYS = ("none", "sample", "all")
 #: the defaults of the config (one source of truth), for callers of :func:`sweep` without a config
@@ -409,8 +410,6 @@ def sweep_config(
     """Run the sweep a validated :class:`~proactiv.config.SweepConfig` describes (what ``proactiv sweep`` does),
     computed by ``executor`` (``"local"`` or ``"ray"``, on the Ray cluster at ``address``; there ``device`` says
     whether tasks ask for GPUs and the driver keeps the CPU)."""
-    from proactiv.tasks import load_task
-
     runner = get_executor(executor, address=address, device=device)
     task = load_task(cfg)
     settings = {**task.projection_defaults, **cfg.projection.given()}

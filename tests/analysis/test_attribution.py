@@ -14,13 +14,13 @@ import proactiv as pv
 from proactiv.analysis.attribution import (
     METHODS,
     PREFIX,
-    _to_input,
     attribute,
     attribution_maps,
     attribution_table,
     last_conv_layer,
     support_mask,
 )
+from proactiv.analysis.attribution_maps import _to_input
 from proactiv.analysis.runview import AnalysisError
 from proactiv.cli import app
 from proactiv.report import write_report

@@ -236,7 +236,8 @@ def test_a_value_is_the_mean_over_its_grid_points():
 
 
 def test_the_step_reaches_the_report_dashboard_notebook_and_cli(noise_run):
-    from proactiv.analysis.steps import StepContext, get
+    from proactiv.analysis.steps import StepContext
+    from proactiv.dashboard.panels.cka import cka_tab
     from proactiv.report import write_report
 
     runner = CliRunner()
@@ -258,7 +259,7 @@ def test_the_step_reaches_the_report_dashboard_notebook_and_cli(noise_run):
     np.testing.assert_allclose(np.asarray(heat.z, dtype=float), expected)
     assert fig.data[1].mode == "markers" and fig.data[1].x == ("0.6",)  # the first layer below 0.9, circled
 
-    graph = get("cka").panel(table, StepContext(noise_run))
+    graph = cka_tab(table, StepContext(noise_run))
     assert graph.figure.data[0].z is not None
     again = cka_view(noise_run)  # the stored result, not recomputed
     np.testing.assert_allclose(np.asarray(again.data[0].z, dtype=float), expected)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from proactiv.analysis import AnalysisError, analyze, get, load_analysis
+from proactiv.analysis import AnalysisError, analyze, load_analysis
 from proactiv.analysis.counterexamples import (
     counterexample_table,
     counterexamples,
@@ -17,10 +17,10 @@ from proactiv.analysis.counterexamples import (
     transformed_inputs,
 )
 from proactiv.analysis.runview import open_view
-from proactiv.analysis.steps import StepContext
 from proactiv.cli import app
 from proactiv.testing import sweep_image_run, write_synthetic_run
-from proactiv.views.counterexamples import gallery_rows
+from proactiv.views.counterexamples import gallery_rows, report_html
+from proactiv.views.sections import SectionContext
 
 torch.set_num_threads(1)
 
@@ -140,9 +140,9 @@ def test_image_to_image_runs_fail_by_their_loss_cutoff(tmp_path):
     assert table.same_class_distance.isna().all()
     assert all(r == f"no other instance of digit {g} passes at this grid point"
                for g, r in zip(table.group, table.same_class_reason, strict=True))  # fmt: skip
-    figures = []
-    ctx = StepContext(run, figure=lambda fig, caption="", alt="": figures.append(fig) or "<figure/>")
-    html = get("counterexamples").report_section(table, ctx)
+    ctx = SectionContext(run)
+    html = report_html(table, ctx)
+    figures = ctx.figures
     assert figures and "<audio" not in html and "Every counterexample" in html
     assert len(figures[0].data) == 2  # failing xT and the identity partner; the same-class panel stays empty
 
@@ -157,8 +157,8 @@ def test_the_step_runs_from_the_cli_and_plays_audible_inputs(tmp_path):
     assert "failing records (NOT correct_t)" in out.output
     table = load_analysis(run)["counterexamples"]
     assert table.groupby(["slice", "group"]).size().max() == 1
-    ctx = StepContext(run, figure=lambda fig, caption="", alt="": "<figure/>")
-    html = get("counterexamples").report_section(table, ctx)
+    ctx = SectionContext(run)
+    html = report_html(table, ctx)
     pairs = [p for _, r in gallery_rows(table).iterrows() for p in gallery_pairs(r).values() if p is not None]
     inputs, missing = transformed_inputs(run, pairs, ctx.task)  # kept arrays only: no model to rebuild them
     assert 0 < len(inputs) < len(pairs) and "cannot be rebuilt" in missing

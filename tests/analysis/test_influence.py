@@ -11,12 +11,11 @@ from typer.testing import CliRunner
 
 import proactiv as pv
 from proactiv.analysis.influence import TracIn, final_layer, influence, self_influence
-from proactiv.analysis.pipeline import load_analysis
 from proactiv.analysis.runview import AnalysisError
-from proactiv.analysis.steps import StepContext, get
+from proactiv.analysis.steps import StepContext
 from proactiv.checkpoints import CheckpointWriter
 from proactiv.cli import app
-from proactiv.report.step_sections import step_section
+from proactiv.views.sections import SectionContext, sections_of
 
 torch.set_num_threads(1)
 GRID = pv.Grid([pv.transforms.get("gain", gain_db=[0, -1])])
@@ -207,7 +206,8 @@ def test_the_step_runs_from_the_cli_and_its_report_section_plays_the_top_example
     table = pd.read_parquet(run.path / "analysis" / "self_influence.parquet")
     assert len(table) == 153 and set(PLANTED) <= set(table.train_index[:6])
     assert "153 training examples scored over 5 checkpoints (epochs 8, 16, 24, 32, 40" in out.output
-    section = step_section(get("self_influence"), load_analysis(run), StepContext(run))
+    (drawn,) = sections_of("self_influence")
+    section = drawn.html(SectionContext(run))
     assert section.startswith("<h2>Suspicious training examples") and "153 training examples" in section
     assert section.count("<audio controls") == 20 and section.count("data:audio/wav;base64,") == 20
 

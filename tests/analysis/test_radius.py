@@ -116,7 +116,7 @@ def test_margin_bounds_hold_for_sampled_points_of_a_kws_model():
     with torch.no_grad():
         pred = net(x).argmax(1)
     ops = chain(net, x[:1])
-    assert ops[0].kind == "norm"
+    assert ops[0].kind == "box"
     eps = torch.full((6,), 0.05)
     with torch.no_grad():
         bound = margin_bounds(ops, x, pred, eps, "linf")

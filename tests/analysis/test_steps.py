@@ -1,5 +1,6 @@
-"""Analyses plug in: a step defined and registered here alone reaches the CLI, the manifest, the report and
-the dashboard; steps needing the model get it through ``ctx.model()``."""
+"""Analyses plug in: a step defined and registered here alone — its report section and dashboard panel registered
+one floor up against its name — reaches the CLI, the manifest, the report and the dashboard; the registry orders
+steps by their dependencies; steps needing the model get it through ``ctx.model()``."""
 
 import json
 
@@ -11,10 +12,14 @@ from typer.testing import CliRunner
 
 import proactiv as pv
 from proactiv.analysis import STEPS, AnalysisError, TableStep, analyze, register, registered, unregister
+from proactiv.analysis.pipeline import stale_steps
+from proactiv.analysis.steps import dependency_order
 from proactiv.cli import app
 from proactiv.dashboard.app import build_app
+from proactiv.dashboard.panels.registry import register_step_tab, unregister_panel
 from proactiv.store import Run
 from proactiv.testing import write_synthetic_run
+from proactiv.views.sections import register_section, unregister_section
 
 
 class MeanDx(TableStep):
@@ -32,20 +37,23 @@ class MeanDx(TableStep):
     def note(self, table):
         return f"{len(table)} classes"
 
-    def report_section(self, table, ctx):
-        return "".join(f"<p class='toy'>{r.label_name}: {r.mean_d_x:.6f}</p>" for r in table.itertuples())
 
-    def panel(self, table, ctx):
-        return html.Ul(
-            [html.Li(f"{r.label_name}: {r.mean_d_x:.6f}") for r in table.itertuples()], id="toy-panel"
-        )
+def toy_section(table, ctx):
+    """The toy step's report section (a view module would register it)."""
+    return "".join(f"<p class='toy'>{r.label_name}: {r.mean_d_x:.6f}</p>" for r in table.itertuples())
 
-    def callbacks(self, app, run_of):
-        from dash import Input, Output, State
 
-        @app.callback(Output("toy-panel", "title"), Input("filter", "data"), State("run", "value"))
-        def _title(store, index):
-            return f"{run_of(index).n_records} records"
+def toy_panel(table, ctx):
+    """The toy step's dashboard tab (a panel module would register it)."""
+    return html.Ul([html.Li(f"{r.label_name}: {r.mean_d_x:.6f}") for r in table.itertuples()], id="toy-panel")
+
+
+def toy_callbacks(app, ctx):
+    from dash import Input, Output, State
+
+    @app.callback(Output("toy-panel", "title"), Input("filter", "data"), State("run", "value"))
+    def _title(store, index):
+        return f"{ctx.run_of(index).n_records} records"
 
 
 class ModelSize(TableStep):
@@ -68,7 +76,11 @@ class ModelSize(TableStep):
 @pytest.fixture
 def toy():
     step = register(MeanDx())
+    register_section("toy")(toy_section)
+    register_step_tab("toy", toy_panel, toy_callbacks)
     yield step
+    unregister_panel("toy")
+    unregister_section("toy")
     unregister(step.name)
 
 
@@ -100,8 +112,11 @@ def test_a_registered_step_reaches_the_cli_manifest_report_and_dashboard(toy, ru
 
     first = cli.invoke(app, ["analyze", str(run.path), "--method", "pca", "--no-progress"])
     assert first.exit_code == 0, first.output
-    every = ", ".join(s.name for s in registered())  # the built-in steps (attempted), then the new one
-    assert f"computed: {every}\n" in first.output and every.endswith(", toy")
+    every = [
+        s.name for s in registered()
+    ]  # every step attempted; the toy reads records only: before the model's
+    assert f"computed: {', '.join(every)}\n" in first.output
+    assert every.index("toy") < every.index("bias_maps") and set(every) == {*STEPS, "toy"}
     assert "toy: 4 classes" in first.output
     expected = run.records.groupby("label_name").d_x.mean()
     pd.testing.assert_series_equal(_toy_table(run), expected, check_names=False)
@@ -168,6 +183,25 @@ def test_a_step_is_redone_when_a_step_it_reads_is(run):
     assert analyze(run, method="pca", steps=["breakpoints"]).computed == ["curves", "breakpoints"]
 
 
+def test_a_step_is_redone_when_a_step_it_uses_has_a_new_result_and_only_then(run):
+    class UsesSlices(MeanDx):
+        name, uses, files = "toy_uses", ("slices",), ("toy_uses.parquet",)
+
+    register(UsesSlices())
+    try:
+        assert analyze(run, steps=["toy_uses"]).computed == ["toy_uses"]  # slices is not computed for it
+        assert analyze(run, steps=["toy_uses"]).computed == []  # still never computed: nothing new to read
+        assert "toy_uses" not in stale_steps(run)
+        analyze(run, steps=["slices"])  # a new result of the step it uses
+        assert "toy_uses" in stale_steps(run)
+        assert analyze(run, steps=["toy_uses"]).computed == ["toy_uses"]
+        assert analyze(run, steps=["toy_uses"]).computed == []
+        analyze(run, steps=["slices"], max_depth=2)  # slices redone with another setting: new again
+        assert analyze(run, steps=["toy_uses"]).computed == ["toy_uses"]
+    finally:
+        unregister("toy_uses")
+
+
 def test_registry_refuses_bad_steps(toy):
     with pytest.raises(ValueError, match="already registered"):
         register(MeanDx())
@@ -175,11 +209,38 @@ def test_registry_refuses_bad_steps(toy):
     class Orphan(MeanDx):
         name, after = "orphan", ("nowhere",)
 
-    with pytest.raises(ValueError, match="register those steps first"):
-        register(Orphan())
+    register(Orphan())  # registration order is free; reading the registry refuses the missing step by name
+    try:
+        with pytest.raises(ValueError, match="step orphan reads step 'nowhere', which is not registered"):
+            registered()
+    finally:
+        unregister("orphan")
     with pytest.raises(ValueError, match="read 'curves'"):
         unregister("curves")
-    assert [s.name for s in registered()] == [*STEPS, "toy"]
+    assert [s.name for s in registered() if s.name != "toy"] == list(STEPS)  # the built-ins keep their order
+
+
+def _step(name, after=(), uses=(), needs=("records",)):
+    return type(name, (MeanDx,), {"name": name, "after": after, "uses": uses, "needs": frozenset(needs)})()
+
+
+def test_the_order_follows_dependencies_whatever_the_registration_order():
+    # registered readers-first: every step still comes after the steps it reads, ties to the cheapest then the
+    # earliest registered (records before arrays before the model)
+    steps = [_step("c", after=("b",)), _step("m", needs=("model",)), _step("b", uses=("a",)), _step("a"),
+             _step("z")]  # fmt: skip
+    assert [s.name for s in dependency_order(steps)] == ["a", "b", "c", "z", "m"]
+    with pytest.raises(ValueError, match=r"cycle: x reads \['y'\]; y reads \['x'\]"):
+        dependency_order([_step("x", after=("y",)), _step("y", uses=("x",))])
+    with pytest.raises(ValueError, match="step c reads step 'b', which is not registered"):
+        dependency_order([_step("c", after=("b",))])
+
+
+def test_the_built_in_steps_come_after_what_they_read():
+    order = [s.name for s in registered()]
+    for step in registered():
+        for dep in (*step.after, *step.uses):
+            assert order.index(dep) < order.index(step.name), (step.name, dep)
 
 
 def test_a_step_needing_the_model_gets_it_from_the_run(model_step, tmp_path):

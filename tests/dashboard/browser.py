@@ -16,10 +16,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @contextlib.contextmanager
 def served(runs: list[Path]) -> Iterator[str]:
     """The dashboard over ``runs`` on a free local port, as its URL (ending in ``/``)."""
-    from proactiv.dashboard import loadtest
     from proactiv.dashboard.app import build_app
 
-    with loadtest.served(build_app(list(runs))) as url:
+    from .loadtest import served as serving
+
+    with serving(build_app(list(runs))) as url:
         yield url + "/"
 
 

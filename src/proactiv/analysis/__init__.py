@@ -7,19 +7,10 @@ tables or arrays; :func:`analyze` computes every registered step (:mod:`proactiv
 imported only when used.
 """
 
-# isort: off
-# the built-in steps register on import, in this order (a step after those it reads): cheap tables first,
-# per-instance breakpoints before the slices that split on them, embeddings and bias maps, then the model's
-from proactiv.analysis.breakpoints import breakpoints, curves
-from proactiv.analysis.instance_breakpoints import (
-    InstanceBreakpoints,
-    instance_boundary,
-    instance_breakpoints,
-)
-from proactiv.analysis.slices import error_slices
-from proactiv.analysis.confusions import confusions
-from proactiv.analysis.embedding import difference_matrix, embed
+from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
+from proactiv.analysis.attribution import attribute
 from proactiv.analysis.bias import BiasMaps, bias_maps
+from proactiv.analysis.breakpoints import breakpoints, curves
 from proactiv.analysis.cka import (
     MinibatchCKA,
     cka,
@@ -28,19 +19,29 @@ from proactiv.analysis.cka import (
     minibatch_cka,
     transform_cka,
 )
-from proactiv.analysis.radius import radius
-from proactiv.analysis.influence import influence, self_influence
-from proactiv.analysis.attribution import attribute
+from proactiv.analysis.confusions import confusions
 from proactiv.analysis.counterexamples import counterexamples
-from proactiv.analysis.surrogate import surrogate, explain_record
-
-# isort: on
-from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
+from proactiv.analysis.embedding import difference_matrix, embed
+from proactiv.analysis.influence import influence, self_influence
 from proactiv.analysis.inputs import InputKind, input_kind, is_image_run
+from proactiv.analysis.instance_breakpoints import (
+    InstanceBreakpoints,
+    instance_boundary,
+    instance_breakpoints,
+)
 from proactiv.analysis.interim import Interim, interim, worst_records
-from proactiv.analysis.pipeline import STEPS, Analysis, analyze, load_analysis, stale_steps
+from proactiv.analysis.pipeline import Analysis, analyze, load_analysis, stale_steps
+from proactiv.analysis.radius import radius
 from proactiv.analysis.runview import AnalysisError
+from proactiv.analysis.slices import error_slices
 from proactiv.analysis.steps import Step, StepContext, TableStep, get, register, registered, unregister
+from proactiv.analysis.surrogate import explain_record, surrogate
+from proactiv.plugins import import_package
+
+import_package(__name__, __path__)  # every module registers its steps: a new one needs no line here
+
+#: the built-in steps, in dependency order (``registered()`` adds the steps of plug-ins and of your own code)
+STEPS = tuple(s.name for s in registered(plugins=False))
 
 #: read the stored analyses of a run (every registered step), computing nothing
 load = load_analysis

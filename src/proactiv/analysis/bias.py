@@ -21,7 +21,8 @@ import pandas as pd
 from proactiv.analysis.arrays import array_files, iter_arrays
 from proactiv.analysis.runview import AnalysisError, RunView, open_view
 from proactiv.analysis.steps import Step, register
-from proactiv.store import Run, atomic_write, write_parquet
+from proactiv.io import write_npz
+from proactiv.store import Run, write_parquet
 
 
 def as_2d(a: np.ndarray) -> np.ndarray:
@@ -149,20 +150,21 @@ class BiasMaps:
 
     # storage --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        with open(path, "wb") as fh:
-            np.savez(
-                fh,
-                classes=np.asarray(self.classes, dtype=str),
-                points=self.points,
-                columns=np.asarray(self.columns, dtype=str),
-                point_values=self.point_values,
-                mean=self.mean_.astype(np.float32),
-                abs_mean=self.abs_mean_.astype(np.float32),
-                count=self.count_,
-                instances=self.instances_,
-                rms_sum=self.rms_sum_,
-                group=np.asarray(self.group),
-            )
+        write_npz(
+            path,
+            {
+                "classes": np.asarray(self.classes, dtype=str),
+                "points": self.points,
+                "columns": np.asarray(self.columns, dtype=str),
+                "point_values": self.point_values,
+                "mean": self.mean_.astype(np.float32),
+                "abs_mean": self.abs_mean_.astype(np.float32),
+                "count": self.count_,
+                "instances": self.instances_,
+                "rms_sum": self.rms_sum_,
+                "group": np.asarray(self.group),
+            },
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BiasMaps:
@@ -252,7 +254,7 @@ class BiasMapsStep(Step):
         return bias_maps(ctx.view, progress=progress)
 
     def save(self, maps, folder):
-        atomic_write(folder / self.files[0], maps.save)
+        maps.save(folder / self.files[0])
         write_parquet(folder / self.files[1], maps.ranking)
 
     def load(self, folder):

@@ -30,18 +30,13 @@ import os
 import numpy as np
 import pandas as pd
 
-from proactiv.analysis.runview import RunView, format_value, metric_sql, open_view, q
+from proactiv.analysis.runview import RunView, format_value, open_view, q, record_sql
 from proactiv.analysis.steps import TableStep, register
+from proactiv.schema import METRIC_CATALOGUE
 from proactiv.store import Run
 
 #: curve metrics: name → SQL over records (each only where its columns exist; see ``_metrics``)
-CURVE_METRICS = {
-    "accuracy": "correct_t::DOUBLE",
-    "within_cutoff": "correct_t::DOUBLE",
-    "flip_rate": "flipped::DOUBLE",
-    "loss_t": "loss_t",
-    "d_x": "d_x",
-}
+CURVE_METRICS = {m.name: record_sql(m) for m in METRIC_CATALOGUE.values() if m.curve}
 #: the metrics breakpoints are found on (a run has at most one of them)
 OUTCOME_METRICS = ("accuracy", "within_cutoff")
 DEFAULT_THRESHOLD = 0.8
@@ -55,7 +50,7 @@ def _metrics(view: RunView) -> dict[str, str]:
     """The curve metrics this run's records support, with the image-quality columns of image runs."""
     names = [view.correct_metric] if view.correct_metric else []
     names += [m for m in ("flip_rate",) if view.schema.has("flipped")] + ["loss_t", "d_x"]
-    return {**{m: CURVE_METRICS[m] for m in names}, **{m: metric_sql(m) for m in view.quality_metrics}}
+    return {m: CURVE_METRICS[m] for m in names + view.quality_metrics}
 
 
 def _interval(mean: pd.Series, sd: pd.Series, n: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -2,8 +2,9 @@
 
 Bounds are CROWN-IBP (Zhang et al. 2020): interval bounds (IBP) forward give every ReLU's pre-activation range;
 then linear bounds (CROWN, Zhang et al. 2018) of the margins z_pred − z_j are propagated backward from the
-logits and concretised on the ε-ball (dual norm) or, where a layer has no linear relaxation here (the KWS
-per-utterance normalisation), on that layer's interval box. The larger of the CROWN and plain IBP margin bounds
+logits and concretised on the ε-ball (dual norm) or, where the first layer has no linear relaxation here but a
+bound rule a task registered (:mod:`proactiv.bounds`: the KWS per-utterance normalisation), on that layer's
+interval box. The larger of the CROWN and plain IBP margin bounds
 is used (both are sound). A bisection on ε keeps the largest ε whose margin bound is positive for every j.
 
 Written here because auto_LiRPA 0.3 (the maintained CROWN library on PyPI) requires torch < 1.13; our models
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from proactiv.tasks.kws.models import UtteranceNorm
+from proactiv.bounds import bound_rule, bounded_layers
 
 _AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)
 #: linear maps with non-negative coefficients: |L| = L, so interval radii go through them unchanged
@@ -34,7 +35,7 @@ class UnsupportedModel(ValueError):
 class _Op:
     """One layer of the chain: ``ibp`` maps an interval; ``back`` maps linear bound coefficients backward."""
 
-    kind = "affine"  # "affine" | "relu" | "maxpool" | "norm"
+    kind = "affine"  # "affine" | "relu" | "maxpool" | "box"
 
     def __init__(self, fn, abs_fn=None, module=None):
         self.fn, self.abs_fn, self.module = fn, abs_fn or fn, module
@@ -105,13 +106,17 @@ class _MaxPool(_Op):
         return back.reshape(b, s, *lo.shape[1:]), c
 
 
-class _Norm(_Op):
-    """:class:`UtteranceNorm` on the input ball: interval bounds only (see :func:`_norm_box`)."""
+class _Box(_Op):
+    """A layer bounded by its registered rule (:mod:`proactiv.bounds`): an interval over the input ball only."""
 
-    kind = "norm"
+    kind = "box"
 
-    def __init__(self, module: UtteranceNorm):
+    def __init__(self, module: nn.Module, rule):
         super().__init__(module, module=module)
+        self.rule = rule
+
+    def box(self, x, eps, p: str):
+        return self.rule(self.module, x, eps, p)
 
 
 def _pair(v):
@@ -125,40 +130,9 @@ def _scatter_mask(lo, index):
     return flat.view_as(lo).bool()
 
 
-def _norm_box(norm: UtteranceNorm, x, eps, p: str):
-    """Sound interval of UtteranceNorm over the ball ‖δ‖_p ≤ eps around ``x``.
-
-    The clamp max(x, peak − top_db) moves each value by at most max(|δ_i|, |Δpeak|) ≤ ‖δ‖_∞; mean and
-    population std move by at most ‖Δz‖₂ / √n each; the quotient is bounded by interval division, ignoring
-    that numerator and denominator move together (sound, loose)."""
-    flat = x.flatten(1)
-    n = flat.shape[1]
-    e = eps.view(-1, 1)
-    lo, hi, z0 = flat - e, flat + e, flat
-    radius2 = eps * math.sqrt(n) if p == "linf" else eps.clone()
-    if norm.top_db is not None:
-        peak = flat.amax(1, keepdim=True)
-        low_thr, high_thr = peak - e - norm.top_db, peak + e - norm.top_db
-        z0 = torch.maximum(flat, peak - norm.top_db)
-        may_clamp = (lo <= high_thr).sum(1).to(x.dtype)
-        lo, hi = torch.maximum(lo, low_thr), torch.maximum(hi, high_thr)
-        if p == "l2":
-            radius2 = eps * (1 + may_clamp.sqrt())
-    shift = (radius2 / math.sqrt(n)).view(-1, 1)
-    mean = z0.mean(1, keepdim=True)
-    std = z0.std(1, unbiased=False, keepdim=True)
-    num_lo, num_hi = lo - (mean + shift), hi - (mean - shift)
-    den_lo, den_hi = std - shift + norm.eps, std + shift + norm.eps
-    quot = torch.stack([num_lo / den_lo, num_lo / den_hi, num_hi / den_lo, num_hi / den_hi])
-    out_lo, out_hi = quot.amin(0), quot.amax(0)
-    bad = (den_lo <= 0).expand_as(out_lo)
-    out_lo, out_hi = out_lo.masked_fill(bad, -math.inf), out_hi.masked_fill(bad, math.inf)
-    return out_lo.view_as(x), out_hi.view_as(x)
-
-
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m, qualname):
-        return isinstance(m, UtteranceNorm) or super().is_leaf_module(m, qualname)
+        return bound_rule(m) is not None or super().is_leaf_module(m, qualname)
 
 
 def _affine(module):
@@ -197,16 +171,18 @@ def chain(model: nn.Module, example: torch.Tensor) -> list[_Op]:
             raise UnsupportedModel(f"{node.name}: only single chains of layers are supported (no branches)")
         ops.append(_node_op(node, modules))
         prev = node
-    if any(op.kind == "norm" for op in ops[1:]):
-        raise UnsupportedModel("UtteranceNorm is bounded only as the model's first layer")
+    for op in ops[1:]:
+        if op.kind == "box":
+            raise UnsupportedModel(f"{type(op.module).__name__} is bounded only as the model's first layer")
     return ops
 
 
 def _node_op(node: fx.Node, modules) -> _Op:
     if node.op == "call_module":
         m = modules[node.target]
-        if isinstance(m, UtteranceNorm):
-            return _Norm(m)
+        rule = bound_rule(m)
+        if rule is not None:
+            return _Box(m, rule)
         if isinstance(m, _AFFINE):
             return _affine(m)
         if isinstance(m, nn.ReLU):
@@ -215,7 +191,10 @@ def _node_op(node: fx.Node, modules) -> _Op:
             return _MaxPool(m)
         if isinstance(m, _POSITIVE):
             return _Op(m)
-        raise UnsupportedModel(f"layer {node.target} ({type(m).__name__}) is not supported by the bounds")
+        raise UnsupportedModel(
+            f"layer {node.target} ({type(m).__name__}) is not supported by the bounds (layers with a registered "
+            f"bound rule, proactiv.bounds: {', '.join(bounded_layers()) or 'none'})"
+        )
     args, kwargs = node.args[1:], dict(node.kwargs)
     if node.op == "call_method" and node.target in _SHAPE_METHODS:
         kwargs.pop("memory_format", None)
@@ -236,14 +215,14 @@ def margin_bounds(ops: list[_Op], x, pred, eps, p: str, value_range=None, n_clas
     bounds = []  # (lo, hi) at each op's input
     for op in ops:
         bounds.append((lo, hi))
-        lo, hi = _norm_box(op.module, x, eps, p) if op.kind == "norm" else op.ibp(lo, hi)
+        lo, hi = op.box(x, eps, p) if op.kind == "box" else op.ibp(lo, hi)
     k = n_classes or lo.shape[1]
     spec = F.one_hot(pred, k).to(x.dtype).unsqueeze(1) - torch.eye(k, dtype=x.dtype, device=x.device)
     ibp = (spec.clamp_min(0) * lo.unsqueeze(1) + spec.clamp_max(0) * hi.unsqueeze(1)).sum(2)
     a, c = spec, torch.zeros(x.shape[0], k, dtype=x.dtype, device=x.device)
     for i in range(len(ops) - 1, -1, -1):
-        if ops[i].kind == "norm":
-            crown = _concretise_box(a, c, *_norm_box(ops[i].module, x, eps, p))
+        if ops[i].kind == "box":
+            crown = _concretise_box(a, c, *ops[i].box(x, eps, p))
             break
         a, c = ops[i].back(a, c, *bounds[i])
     else:

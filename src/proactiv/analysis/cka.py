@@ -25,7 +25,6 @@ needs — pairing each regenerated xT with its clean x and streaming them throug
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Iterator, Sequence
 
@@ -418,7 +417,7 @@ def departure_sentence(table: pd.DataFrame, threshold: float = DEPARTURE) -> str
     parts = []
     for r in departures(table, threshold).itertuples():
         at = f"{r.column} = {format_value(r.value)}"
-        if r.layer is None:
+        if pd.isna(r.layer_index):  # no layer falls below (None becomes NaN beside the columns that have one)
             parts.append(f"at {at} no layer falls below {threshold:g} (last layer {r.last_cka:.2f})")
         else:
             parts.append(f"at {at} CKA first falls below {threshold:g} at {r.layer} "
@@ -448,22 +447,6 @@ class CKAStep(TableStep):
         return (f"minibatch CKA (unbiased HSIC) of clean x vs xT over {table.layer_index.nunique()} layers; "
                 f"{int(first.n) // int(first.points)} instances per grid point; per parameter value, the mean over "
                 "the grid points at that value")  # fmt: skip
-
-    def report_section(self, table, ctx):
-        from proactiv.views.cka import cka_figure  # views read analyses, not the reverse: imported when drawn
-
-        fig = cka_figure(table)
-        caption = "CKA between each layer's activations on clean x and on xT (1 = same representation)"
-        return ctx.figure(fig, caption, "heatmap of CKA per layer and transform value") + (
-            f"<p class='cka-departures'>{html.escape(departure_sentence(table))}</p>"
-        )
-
-    def panel(self, table, ctx):
-        from dash import dcc
-
-        from proactiv.views.cka import cka_figure
-
-        return dcc.Graph(figure=cka_figure(table), id="cka-graph")
 
 
 register(CKAStep())

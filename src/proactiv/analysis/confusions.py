@@ -77,10 +77,11 @@ def confusions(run: Run | str | os.PathLike | RunView, by: str | None = None) ->
 
 
 class ConfusionsStep(TableStep):
-    """What each input is taken for (:func:`confusions`): a report section and a dashboard tab."""
+    """What each input is taken for (:func:`confusions`)."""
 
     name = "confusions"
     title = "Confusions: what inputs are taken for"
+    targets = frozenset({"label"})
     settings = {"by": None}
     files = ("confusions.parquet",)
 
@@ -91,23 +92,6 @@ class ConfusionsStep(TableStep):
         if table.empty:
             return "no records"
         return f"rows: {table.by.iloc[0]} ({table.value.nunique()} values)"
-
-    def _figure(self, table, ctx):
-        from proactiv.views.confusions import confusion_figure, confusion_sentence
-
-        return confusion_figure(table), confusion_sentence(table)
-
-    def report_section(self, table, ctx):
-        fig, sentence = self._figure(table, ctx)
-        return f"<p class='confusions'>{sentence}</p>" + ctx.figure(fig, sentence, sentence)
-
-    def panel(self, table, ctx):
-        from dash import dcc, html
-
-        fig, sentence = self._figure(table, ctx)
-        return html.Div(
-            [html.P(sentence, id="confusions-sentence"), dcc.Graph(figure=fig, id="confusions-graph")]
-        )
 
 
 register(ConfusionsStep())

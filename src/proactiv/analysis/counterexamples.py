@@ -335,20 +335,5 @@ class CounterexamplesStep(TableStep):
             f"{table.same_class_basis.iloc[0]}, none for {lonely}"
         )
 
-    def report_section(self, table, ctx):
-        from proactiv.views.counterexamples import report_html  # views read analyses: imported when drawn
-
-        return report_html(table, ctx)
-
-    def panel(self, table, ctx):
-        from proactiv.dashboard.panels.counterexamples import counterexamples_panel
-
-        return counterexamples_panel(table, ctx)
-
-    def callbacks(self, app, run_of):
-        from proactiv.dashboard.panels.counterexamples import counterexample_callbacks
-
-        counterexample_callbacks(app, run_of)
-
 
 register(CounterexamplesStep())

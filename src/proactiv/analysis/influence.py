@@ -337,6 +337,7 @@ class SelfInfluenceStep(TableStep):
     title = "Suspicious training examples: TracIn self-influence"
     command = "self-influence"
     needs = frozenset({"model"})
+    targets = frozenset({"label"})  # TracIn here explains class predictions
     settings = {"checkpoints": None, "layer": None}
     files = ("self_influence.parquet",)
 
@@ -352,28 +353,6 @@ class SelfInfluenceStep(TableStep):
         return (f"{len(table)} training examples scored over {len(epochs)} checkpoints (epochs "
                 f"{', '.join(map(str, epochs))}{f'; {size / 1e6:.2g} MB' if size else ''}); of the top {len(top)}, "
                 f"{int((~top.agree).sum())} carry a label the trained model does not predict")  # fmt: skip
-
-    def _rows(self, table, ctx):
-        from proactiv.views.influence import example_media
-
-        source = examples_source(table)
-        top = table.head(TOP)
-        media = (
-            example_media(ctx.run.schema, source, top.train_index) if not isinstance(source, str) else None
-        )
-        return top, media, source if isinstance(source, str) else ""
-
-    def report_section(self, table, ctx):
-        from proactiv.views.influence import examples_html
-
-        top, media, why = self._rows(table, ctx)
-        return examples_html(top, media, why)
-
-    def panel(self, table, ctx):
-        from proactiv.dashboard.panels.influence import examples_list
-
-        top, media, why = self._rows(table, ctx)
-        return examples_list(top, media, why, id_prefix="self-influence")
 
 
 register(SelfInfluenceStep())

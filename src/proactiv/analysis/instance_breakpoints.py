@@ -488,15 +488,5 @@ class InstanceBreakpointsStep(Step):
             f"instances flipped at the identity; {int(t.evaluations.sum())} forward passes"
         )
 
-    def report_section(self, result: InstanceBreakpoints, ctx) -> str:
-        from proactiv.views.instance_breakpoints import report_html  # analysis never imports views at load
-
-        return report_html(result, ctx)
-
-    def panel(self, result: InstanceBreakpoints, ctx):
-        from proactiv.views.instance_breakpoints import panel
-
-        return panel(result, ctx)
-
 
 register(InstanceBreakpointsStep())

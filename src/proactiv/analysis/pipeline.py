@@ -22,6 +22,7 @@ import datetime as _dt
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,6 @@ from proactiv.store import Run, write_json
 
 #: bump when the manifest or the meaning of every step changes (one step: bump its ``version``)
 FORMAT = 2
-#: the built-in steps, in order (``registered()`` also lists steps registered later)
-STEPS = tuple(s.name for s in registered())
 
 
 def _result(name: str, doc: str) -> property:
@@ -118,9 +117,14 @@ def default_settings(settings: dict[str, dict] | None = None, **flat) -> dict[st
     }
 
 
+def _result_id(manifest: dict, step: str) -> str | None:
+    """The id of ``step``'s stored result (a new one each time it is computed; None: never computed)."""
+    return (manifest["steps"].get(step) or {}).get("id")
+
+
 def stale_steps(run: Run, settings: dict[str, dict] | None = None) -> list[str]:
     """Steps whose outputs are missing, were made from other records, with other settings or by another
-    version, or that read a stale step."""
+    version, that read (``after``) a stale step, or whose ``uses`` steps have a new result since they ran."""
     settings = settings or default_settings()
     manifest, fingerprint, folder = read_manifest(run), records_fingerprint(run), analysis_dir(run)
     out: list[str] = []
@@ -133,7 +137,8 @@ def stale_steps(run: Run, settings: dict[str, dict] | None = None) -> list[str]:
             and entry.get("version", 1) == step.version  # manifests from before step versions: version 1
             and entry.get("settings") == _plain(settings.get(step.name, step.settings))
             and all((folder / f).exists() for f in entry.get("files", []))
-            and not any(a in out for a in (*step.after, *step.uses))
+            and not any(a in out for a in step.after)
+            and all((entry.get("read") or {}).get(u) == _result_id(manifest, u) for u in step.uses)
         )
         if not fresh:
             out.append(step.name)
@@ -202,7 +207,11 @@ def analyze(
     for step in reversed(registered()):  # a wanted step's stale inputs are wanted too (they come earlier)
         if step.name in wanted:
             wanted.update(a for a in step.after if a in stale)
-    todo = [get(n) for n in order if n in wanted and n in stale]
+    redo: set[str] = set()
+    for name in order:  # in dependency order: a step that uses one redone now gets a new input now
+        if name in wanted and (name in stale or any(u in redo for u in get(name).uses)):
+            redo.add(name)
+    todo = [get(n) for n in order if n in redo]
     if not todo:
         return have
     folder = analysis_dir(run)
@@ -228,6 +237,9 @@ def analyze(
             "seconds": round(time.perf_counter() - started, 3),
             "note": note,
             "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "id": uuid.uuid4().hex,
+            # the results of the steps it uses, as they were: a new one of theirs makes this step stale
+            "read": {u: _result_id(manifest, u) for u in step.uses},
         }
         manifest.update(records=fingerprint, n_records=n_records, run_status=run.status)
         write_json(folder / "manifest.json", manifest)

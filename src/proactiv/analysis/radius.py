@@ -305,6 +305,8 @@ class RadiusStep(TableStep):
     needs = frozenset({"model"})
     settings = {"norms": list(NORMS), "certified": None, "max_instances": 200, "steps": 20}
     files = ("radius.parquet",)
+    volatile = ("seconds",)
+    targets = frozenset({"label"})  # the radius is the change that flips a class
 
     def compute(self, ctx, settings, progress):
         table, _ = radius_table(ctx.run, ctx.task(), settings["norms"], settings["certified"],
@@ -324,23 +326,6 @@ class RadiusStep(TableStep):
             else "; not certified (model unsupported or certified=False)"
         )
         return text
-
-    def _figure(self, table, ctx):
-        from proactiv.views.radius import radius_figure  # views are imported only when drawing
-
-        dx = projection_distance(ctx.view)
-        return radius_figure(table, dx, stored_instance_breakpoints(ctx.run)), fragility_sentence(table, dx)
-
-    def report_section(self, table, ctx):
-        fig, sentence = self._figure(table, ctx)
-        alt = "per-instance certified and adversarial radius beside the projection distance d_x"
-        return f"<p class='radius'>{sentence}</p>" + ctx.figure(fig, sentence, alt)
-
-    def panel(self, table, ctx):
-        from dash import dcc, html
-
-        fig, sentence = self._figure(table, ctx)
-        return html.Div([html.P(sentence, id="radius-sentence"), dcc.Graph(figure=fig, id="radius-graph")])
 
 
 register(RadiusStep())

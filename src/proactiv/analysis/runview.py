@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from proactiv.schema import RunSchema
+from proactiv.schema import METRIC_CATALOGUE, Metric, RunSchema
 from proactiv.store import Run, RunError, open_run
 from proactiv.transforms.base import Param
 
@@ -28,17 +28,9 @@ DIFFERENCE_METRICS = ("d_x", "d_y", "loss_t", "loss_proj", "loss_change", "flipp
 #: PSNR is +inf for identical images (xT at the identity point); aggregates and plots cap it here, a level
 #: no visible difference reaches (one 8-bit grey level of error is 48 dB), so means and axes stay finite
 PSNR_CAP_DB = 60.0
-#: image-quality record columns of image runs (``_out_*``: image-to-image outputs vs the clean target)
-QUALITY_METRICS = {
-    "psnr_t": "PSNR xT vs clean x (dB)",
-    "psnr_proj": "PSNR x̂T vs clean x (dB)",
-    "psnr_out_t": "PSNR f(xT) vs target (dB)",
-    "psnr_out_proj": "PSNR f(x̂T) vs target (dB)",
-    "ssim_t": "SSIM xT vs clean x",
-    "ssim_proj": "SSIM x̂T vs clean x",
-    "ssim_out_t": "SSIM f(xT) vs target",
-    "ssim_out_proj": "SSIM f(x̂T) vs target",
-}
+#: image-quality record columns of image runs and their labels (``_out_*``: image-to-image outputs vs the
+#: clean target)
+QUALITY_METRICS = {m.name: m.label for m in METRIC_CATALOGUE.values() if m.quality}
 
 
 class AnalysisError(RunError):
@@ -58,6 +50,12 @@ def metric_sql(column: str) -> str:
     if column.startswith("ssim"):
         return f"(CASE WHEN isnan({col}) THEN NULL ELSE {col} END)"
     return col
+
+
+def record_sql(metric: Metric) -> str:
+    """SQL for a catalogue metric per record, to average: a fraction's boolean column as 0/1, else
+    :func:`metric_sql` of its column."""
+    return f"{q(metric.source)}::DOUBLE" if metric.fraction else metric_sql(metric.source)
 
 
 def as_run(run: Run | str | os.PathLike) -> Run:

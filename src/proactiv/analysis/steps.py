@@ -1,10 +1,12 @@
 """The step protocol and registry: every analysis of a run is a :class:`Step` registered here.
 
 A step declares its name, its settings (defaults; a change makes its stored result stale), what it needs
-(``records``, ``arrays``, ``model``), the steps whose results it reads (``after``), the files it writes, and
-how to compute, save and load its result. It may add a report section and a dashboard panel. The pipeline
-(:mod:`proactiv.analysis.pipeline`), the CLI, the manifest, the report and the dashboard are derived from
-this registry, so a new analysis is one module (its step registered at import) and its test.
+(``records``, ``arrays``, ``model``), the steps whose results it reads (``after``, ``uses``), the kinds of run it
+supports, the files it writes, and how to compute, save and load its result — nothing about drawing: its report
+section and dashboard panel register against its name one floor up (:mod:`proactiv.views.sections`,
+:mod:`proactiv.dashboard.panels.registry`). The pipeline, the CLI, the manifest, the report and the dashboard are
+derived from this registry, ordered by the declared dependencies; steps of other installed packages register
+through the entry-point group ``proactiv.steps``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import pandas as pd
 
 from proactiv.analysis.runview import AnalysisError, RunView, open_view
+from proactiv.plugins import load_entry_points
+from proactiv.schema import INPUT_KINDS, TARGETS
 from proactiv.store import Run, RunError, write_parquet
 
 #: what a step may need besides earlier steps' results: ``records`` (``ctx.view``; every run has them),
@@ -26,8 +30,7 @@ NEEDS = frozenset({"records", "arrays", "model"})
 class StepContext:
     """What a step may use: the run, its records in DuckDB (``view``, opened on first use), the results of
     the steps named in its ``after`` (``results[name]``, None when that step was skipped), ``model()`` and
-    ``task()`` (the model and the raw inputs, rebuilt); in a report section also ``figure(fig, caption, alt)``,
-    which places a plotly figure in the page and returns its HTML."""
+    ``task()`` (the model and the raw inputs, rebuilt)."""
 
     def __init__(
         self,
@@ -35,12 +38,10 @@ class StepContext:
         view: RunView | None = None,
         results: dict[str, Any] | None = None,
         device: str = "auto",
-        figure: Callable[..., str] | None = None,
     ):
         self.run = run
         self.results: dict[str, Any] = dict(results or {})
         self.device = device
-        self.figure = figure
         self._view = view
         self._model = None
         self._task = None
@@ -77,7 +78,7 @@ class StepContext:
 
 class Step:
     """One analysis behind the step protocol (subclass it, set the class attributes, implement
-    ``compute``, ``save`` and ``load``; ``note``, ``report_section`` and ``panel`` are optional)."""
+    ``compute``, ``save`` and ``load``; ``note`` and ``instance_columns`` are optional)."""
 
     #: identifier used in the manifest, the CLI (``--step``, ``--set NAME.KEY=VALUE``) and ``Analysis[name]``
     name: str
@@ -98,6 +99,13 @@ class Step:
     version: int = 1
     #: a ``proactiv`` sub-command that computes just this step (e.g. ``proactiv cka RUN``); None: none
     command: str | None = None
+    #: the input kinds (:data:`proactiv.schema.INPUT_KINDS`) and targets (:data:`proactiv.schema.TARGETS`) of the
+    #: runs it computes on; on other runs ``compute`` raises :class:`AnalysisError` saying why (a skipped step)
+    inputs: frozenset[str] = frozenset(INPUT_KINDS)
+    targets: frozenset[str] = frozenset(TARGETS)
+    #: result columns that measure the machine, not the run (e.g. seconds spent): left out when results are
+    #: compared for determinism
+    volatile: tuple[str, ...] = ()
 
     def compute(self, ctx: StepContext, settings: dict[str, Any], progress: Callable[[float], None]) -> Any:
         """The step's result; raise :class:`AnalysisError` to skip it for this run (the message says why)."""
@@ -118,19 +126,6 @@ class Step:
         use like record columns (None: none)."""
         return None
 
-    def report_section(self, result: Any, ctx: StepContext) -> str | None:
-        """An HTML fragment for the report (None: no section)."""
-        return None
-
-    def panel(self, result: Any, ctx: StepContext):
-        """A Dash component for a dashboard tab (None: no tab)."""
-        return None
-
-    def callbacks(self, app, run_of: Callable[[Any], Any]) -> None:
-        """Register the Dash callbacks that make this step's tab interactive (called once when its tab is in
-        the page; ``run_of(index)`` is the dashboard's data of the chosen run, the stores ``filter`` and
-        ``run`` are there to listen to). Default: none."""
-
 
 class TableStep(Step):
     """A step whose result is one table, stored as the Parquet file ``files[0]``."""
@@ -143,10 +138,13 @@ class TableStep(Step):
 
 
 _REGISTRY: dict[str, Step] = {}
+#: the entry-point group through which other installed packages register steps (loaded on first use)
+ENTRY_POINTS = "proactiv.steps"
 
 
 def register(step: Step) -> Step:
-    """Add ``step`` to the registry (after the steps it reads); returns it."""
+    """Add ``step`` to the registry; returns it. The steps it reads may be registered later: the order is
+    derived from the dependencies when the registry is read (:func:`registered`)."""
     if not step.name.isidentifier():
         raise ValueError(f"step name {step.name!r} must be an identifier (it is used as NAME.KEY in --set)")
     if step.name in _REGISTRY:
@@ -154,9 +152,11 @@ def register(step: Step) -> Step:
     unknown = sorted(set(step.needs) - NEEDS)
     if unknown:
         raise ValueError(f"step {step.name}: unknown needs {unknown}; a step may need {sorted(NEEDS)}")
-    missing = [a for a in (*step.after, *step.uses) if a not in _REGISTRY]
-    if missing:
-        raise ValueError(f"step {step.name} reads {missing}: register those steps first")
+    kinds = sorted(set(step.inputs) - set(INPUT_KINDS)) + sorted(set(step.targets) - set(TARGETS))
+    if kinds:
+        raise ValueError(
+            f"step {step.name}: unknown run kinds {kinds}; inputs are {list(INPUT_KINDS)}, targets {list(TARGETS)}"
+        )
     if not step.files:
         raise ValueError(f"step {step.name} names no files; staleness and loading go by its files")
     _REGISTRY[step.name] = step
@@ -173,12 +173,48 @@ def unregister(name: str) -> None:
 
 
 def get(name: str) -> Step:
+    load_entry_points(ENTRY_POINTS)
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"no analysis step {name!r}; registered steps: {', '.join(_REGISTRY)}") from None
+        known = ", ".join(s.name for s in registered(plugins=False))
+        raise KeyError(f"no analysis step {name!r}; registered steps: {known}") from None
 
 
-def registered() -> list[Step]:
-    """The registered steps in registration order (every step comes after the steps it reads)."""
-    return list(_REGISTRY.values())
+#: how much a need costs, for ordering: steps on records alone run first, then steps reading arrays, then the model's
+COST = {"records": 0, "arrays": 1, "model": 2}
+
+
+def dependency_order(steps: list[Step]) -> list[Step]:
+    """``steps`` with every step after the steps it reads (``after`` and ``uses``) — a topological sort whose
+    ties go to the cheapest step (by its costliest need: records, arrays, model), then to the given order, so
+    the quick results come first. A dependency missing from ``steps`` or a cycle is refused, naming the steps."""
+    names = {s.name for s in steps}
+    for step in steps:
+        for dep in (*step.after, *step.uses):
+            if dep not in names:
+                raise ValueError(f"step {step.name} reads step {dep!r}, which is not registered")
+    rank = {s.name: (max(COST[n] for n in s.needs | {"records"}), k) for k, s in enumerate(steps)}
+    done: list[Step] = []
+    placed: set[str] = set()
+    waiting = list(steps)
+    while waiting:
+        ready = [s for s in waiting if placed.issuperset((*s.after, *s.uses))]
+        if not ready:
+            cycle = "; ".join(
+                f"{s.name} reads {[d for d in (*s.after, *s.uses) if d not in placed]}" for s in waiting
+            )
+            raise ValueError(f"analysis steps read each other in a cycle: {cycle}")
+        first = min(ready, key=lambda s: rank[s.name])
+        done.append(first)
+        placed.add(first.name)
+        waiting.remove(first)
+    return done
+
+
+def registered(plugins: bool = True) -> list[Step]:
+    """The registered steps, every step after the steps it reads (registration order breaks ties); with
+    ``plugins``, after loading the steps of installed packages (entry-point group ``proactiv.steps``)."""
+    if plugins:
+        load_entry_points(ENTRY_POINTS)
+    return dependency_order(list(_REGISTRY.values()))

@@ -431,9 +431,9 @@ def surrogate(
     if len(train) > max_records:  # a seeded sample keeps the fit to seconds on 100 k-record runs
         train = np.sort(np.random.default_rng(seed).choice(train, int(max_records), replace=False))
     if classify and len(np.unique(y[train])) < 2:
-        state = "fail" if y[train].all() else "pass"
+        state = "fails" if y[train].all() else "passes"
         raise AnalysisError(
-            f"run {view.run.path}: every training record {state}s; there is no failure to explain"
+            f"run {view.run.path}: every training record {state}; there is no failure to explain"
         )
     tick(0.1)
     if method == "ebm":
@@ -558,21 +558,6 @@ class SurrogateStep(Step):
         if "accuracy" in f:
             text += f" (accuracy {f['accuracy']:.3g} vs base rate {f['base_rate']:.3g})"
         return text + (f". {result.warning}" if result.warning else "")
-
-    def report_section(self, result: Surrogate, ctx):
-        from proactiv.views.surrogate import report_html  # views are imported only when drawing
-
-        return report_html(result, ctx)
-
-    def panel(self, result: Surrogate, ctx):
-        from proactiv.dashboard.panels.surrogate import surrogate_panel
-
-        return surrogate_panel(result)
-
-    def callbacks(self, app, run_of):
-        from proactiv.dashboard.panels.surrogate import surrogate_callbacks
-
-        surrogate_callbacks(app, run_of)
 
 
 register(SurrogateStep())

@@ -19,23 +19,14 @@ import pandas as pd
 
 from proactiv.analysis import Analysis, analyze, load_analysis, registered
 from proactiv.analysis.arrays import kept_pairs
-from proactiv.analysis.runview import QUALITY_METRICS, RunView, attach_instance_columns, metric_sql, q
-from proactiv.schema import InputSpec
+from proactiv.analysis.runview import RunView, attach_instance_columns, metric_sql, q, record_sql
+from proactiv.schema import METRIC_CATALOGUE, InputSpec
 from proactiv.store import Run, RunError, open_run
 
 #: metric name → (SQL aggregate, axis label, record column); only those whose columns exist in a run are
 #: offered; ``within_cutoff`` replaces ``accuracy`` in runs without predictions
 METRICS: dict[str, tuple[str, str, str]] = {
-    "accuracy": ("avg(correct_t::DOUBLE)", "accuracy (fraction correct on xT)", "correct_t"),
-    "within_cutoff": (
-        "avg(correct_t::DOUBLE)",
-        "within cutoff (fraction of outputs with loss < cutoff)",
-        "correct_t",
-    ),
-    "flip_rate": ("avg(flipped::DOUBLE)", "flip rate (fraction of predictions changed)", "flipped"),
-    "mean_d_x": ("avg(d_x)", "mean d_x (distance xT → x̂T)", "d_x"),
-    "mean_loss_t": ("avg(loss_t)", "mean loss on xT", "loss_t"),
-    **{m: (f"avg({metric_sql(m)})", label, m) for m, label in QUALITY_METRICS.items()},
+    m.name: (f"avg({record_sql(m)})", m.dashboard, m.source) for m in METRIC_CATALOGUE.values() if m.dashboard
 }
 
 

@@ -1,30 +1,27 @@
 """The static report: one self-contained HTML page per run. Figures are :mod:`proactiv.views` figures
 embedded as plotly JSON, drawn by plotly.js inlined once, so the page opens offline with no server.
 
-The page follows the registry of analysis steps: after the run summary, one section per registered step, in
-registry order — drawn by the step's renderer in :data:`SECTIONS` for the built-in steps, or by the step's own
-``report_section`` (:mod:`proactiv.report.step_sections`) — with the views of the records themselves
-(:data:`RECORD_SECTIONS`: heatmaps, the worst-records gallery) placed after the step they belong with.
+The page follows the registry of analysis steps: after the run summary, the sections the view modules registered
+for each step (:mod:`proactiv.views.sections`), in the steps' dependency order, with the sections of the records
+themselves (heatmaps, the worst-records gallery) after the step they follow. The report knows no step by name.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io.json import to_json_plotly
 from plotly.offline import get_plotlyjs
 
-from proactiv.analysis.interim import interims, worst_records
+from proactiv import views  # noqa: F401  (every view module registers its report sections on import)
 from proactiv.analysis.pipeline import (
     Analysis,
     analyze,
@@ -41,14 +38,9 @@ from proactiv.analysis.runview import (
     metric_sql,
     open_view,
 )
-from proactiv.analysis.steps import StepContext, registered
-from proactiv.report.step_sections import step_section
+from proactiv.analysis.steps import registered
 from proactiv.store import Run, write_text
-from proactiv.views.bias_map import run_bias_maps
-from proactiv.views.curves import quality_note, run_curves
-from proactiv.views.embedding import run_embedding
-from proactiv.views.heatmap import run_heatmaps
-from proactiv.views.record import record_facts, record_figure
+from proactiv.views.sections import SectionContext, closing_sections, esc, sections_of, table_html
 from proactiv.views.style import TEMPLATE
 
 CSS = """
@@ -72,27 +64,6 @@ document.querySelectorAll('div.plot').forEach(function (el) {
   Plotly.newPlot(el, f.data, f.layout, CONFIG);
 });
 """
-
-
-def _e(text) -> str:
-    return html.escape(str(text))
-
-
-def _table(frame: pd.DataFrame | None, columns: list[str] | None = None, rows: int = 20) -> str:
-    if frame is None or frame.empty:
-        return "<p class='muted'>(empty)</p>"
-    shown = frame[[c for c in (columns or list(frame.columns)) if c in frame.columns]].head(rows)
-    return shown.to_html(
-        index=False,
-        escape=True,
-        float_format=lambda v: format_value(v) if np.isinf(v) else f"{v:.3g}",
-        border=0,
-        na_rep="",
-    )
-
-
-def _note(text: str | None) -> str:
-    return f"<p class='note'>{_e(text)}</p>" if text else ""
 
 
 def _summary(view: RunView) -> str:
@@ -170,8 +141,8 @@ def _summary(view: RunView) -> str:
             for t in run.grid.transforms
         ]
     )  # fmt: skip
-    rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
-    return f"<dl>{rows}</dl><h3>Grid ({len(run.grid)} points)</h3>{_table(grid)}"
+    rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items.items())
+    return f"<dl>{rows}</dl><h3>Grid ({len(run.grid)} points)</h3>{table_html(grid)}"
 
 
 @dataclass
@@ -192,9 +163,9 @@ class Page:
         spec = fig.to_plotly_json()
         spec["layout"].pop("template", None)
         self.figures.append(to_json_plotly(spec))
-        caption_html = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
+        caption_html = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
         return (
-            f"<figure><div class='plot' role='img' aria-label='{_e(alt)}' data-figure='{len(self.figures) - 1}'>"
+            f"<figure><div class='plot' role='img' aria-label='{esc(alt)}' data-figure='{len(self.figures) - 1}'>"
             f"</div>{caption_html}</figure>"
         )
 
@@ -210,168 +181,15 @@ def _script(page: Page) -> str:
     return f"<script>{get_plotlyjs()}</script><script>{data}{RENDER}</script>"
 
 
-def _breakpoints(page: Page) -> str:
-    view, analysis = page.view, page.analysis
-    schema, bp = view.run.schema, analysis.breakpoints
-    body = _note(page.notes.get("breakpoints"))
-    if analysis.curves is not None:
-        body += page.figure(run_curves(view, analysis.curves, bp), "metric curves per transform parameter",
-                            "breakpoint curves")  # fmt: skip
-        if schema.outcome and schema.group_column:
-            body += page.figure(
-                run_curves(view, analysis.curves, bp, per="class"),
-                f"{schema.outcome_label} per {schema.group_title}",
-                f"per-{schema.group_title} {schema.outcome.replace('_', ' ')} curves",
-            )
-        quality = [m for m in schema.metrics if m.startswith(("psnr", "ssim"))]
-        if quality:
-            body += "<h3>Image quality along each parameter</h3>"
-            body += page.figure(run_curves(view, analysis.curves, bp, per="quality"), quality_note(quality),
-                                "image quality curves")  # fmt: skip
-    if bp is not None and schema.outcome:
-        cols = ["column", "scope", "side", "value", "before", "after", "previous", "reference", "reference_value",
-                "ci_low", "ci_high", "n"]  # fmt: skip
-        marginal = bp[bp.condition == ""]
-        body += f"<h3>Breakpoints (others marginalised)</h3>{_table(marginal, cols, rows=200)}"
-        cond = bp[bp.condition != ""]
-        body += (
-            f"<details><summary>Breakpoints within each value of the other parameters ({len(cond)})</summary>"
-            f"{_table(cond, ['column', 'condition', 'scope', 'value', 'before', 'after', 'reference'], rows=500)}</details>"
-        )
-    text = (
-        "Curves along each transform parameter, the other parameters marginalised (each instance averaged "
-        "over them first; bands are 95 % intervals over instances). × marks the breakpoint."
-    )
-    return f"<h2>Breakpoints</h2><p>{_e(text)}</p>{body}"
-
-
-def _heatmaps(page: Page) -> str:
-    view = page.view
-    schema = view.run.schema
-    what = schema.outcome_label if schema.outcome else "mean loss on xT"
-    body = page.figure(run_heatmaps(view), "mean over instances and the remaining parameters",
-                       f"{(schema.outcome or 'loss').replace('_', ' ')} heatmaps")  # fmt: skip
-    if "psnr_out_t" in schema.metrics:
-        body += page.figure(
-            run_heatmaps(view, metric="psnr_out_t"),
-            f"mean PSNR of the output f(xT) against the target (capped at {PSNR_CAP_DB:g} dB)",
-            "output PSNR heatmaps",
-        )
-    return f"<h2>{_e(what[0].upper() + what[1:])} over pairs of parameters</h2>{body}"
-
-
-def _slices(page: Page) -> str:
-    sl = page.analysis.slices
-    body = _note(page.notes.get("slices"))
-    if sl is not None:
-        body += _table(sl, ["slice", "conditions", "size", "errors", "error_rate", "coverage", "worst_point_values",
-                            "worst_point_error_rate", "best_point_values", "best_point_error_rate"])  # fmt: skip
-    return (
-        "<h2>Error slices</h2><p>Leaves of a shallow decision tree predicting failure from the transform "
-        "parameters and instance metadata, ranked by error rate × size; with the best and worst grid point "
-        f"inside each slice.</p>{body}"
-    )
-
-
-def _embedding(by: str, step: str, title: str) -> Callable[[Page], str]:
-    def render(page: Page) -> str:
-        table = page.analysis[step]
-        # WebGL only for big embeddings: SVG dots draw faster and need no GPU up to a few thousand
-        fig = run_embedding(page.view, table, by, webgl=table is not None and len(table) > 5000)
-        body = _note(page.notes.get(step)) + page.figure(
-            fig, f"difference vectors {title}; the menu switches what the colour shows", f"embedding {title}"
-        )
-        intro = (
-            "Each dot is a grid point (its instances' difference vectors concatenated), placed so that similar "
-            "vectors lie close."
-            if by == "point"
-            else "Each dot is an instance (its grid points' difference vectors concatenated), placed so that "
-            "similar vectors lie close."
-        )
-        return f"<h2>Difference embedding {title}</h2><p>{intro}</p>{body}"
-
-    return render
-
-
-def _bias_maps(page: Page) -> str:
-    bias, ranking = page.analysis.bias, page.analysis.bias_ranking
-    body = _note(page.notes.get("bias_maps"))
-    if bias is not None:
-        body += page.figure(run_bias_maps(bias, page.view.run.schema.input),
-                            f"strongest {bias.group} biases (all grid points pooled)", "bias maps")  # fmt: skip
-        body += _table(ranking, ["rank", "class", "instances", "records", "strength", "consistency", "mean_abs",
-                                 "peak_row", "peak_column", "peak_value"], rows=15)  # fmt: skip
-    per = "class" if bias is None or bias.group == "all" else bias.group
-    return (
-        f"<h2>Bias maps</h2><p>Mean change x̂T − xT per {_e(per)}: what the model wants to see. Red: the model "
-        "needed more there; blue: less. Strength is the RMS of the mean change; consistency near 1 means every "
-        f"instance moved the same way.</p>{body}"
-    )
-
-
-def _gallery(page: Page) -> str:
-    view = page.view
-    run, schema = view.run, view.run.schema
-    worst = worst_records(view, page.gallery)
-    outputs = ""
-    if worst.empty:
-        body = _note(
-            f"no arrays kept in this run (arrays.keep = {run.config.get('arrays', {}).get('keep')!r})"
-        )
-    else:
-        names = run.class_names or []
-
-        def class_name(label) -> str:
-            return names[int(label)] if 0 <= int(label) < len(names) else str(label)
-
-        body = ""
-        for item in interims(view, worst):
-            facts = record_facts(item.record, schema, class_name, view.describe_point(item.point))
-            two_rows = schema.has_outputs and item.y_t is not None
-            body += page.figure(
-                record_figure(item, schema, "<br>".join(facts)), "",
-                f"record {item.instance} at point {item.point}" + (": inputs and outputs f(xT), f(x̂T)" if two_rows else ""),
-            )  # fmt: skip
-            if two_rows:
-                outputs = " The second row shows the model's outputs f(xT), f(x̂T) next to the target y."
-    return (
-        f"<h2>Worst records</h2><p>Kept records the model {schema.failure_wording} with the highest loss (one per "
-        f"instance): clean, transformed, projected input and the change projection made.{outputs}</p>{body}"
-    )
-
-
-def _summary_section(page: Page) -> str:
-    return f"<h2>Run summary</h2>{_summary(page.view)}"
-
-
-#: renderers of the built-in analysis steps' sections (a step without one here may bring its own)
-SECTIONS: dict[str, Callable[[Page], str]] = {
-    "breakpoints": _breakpoints,
-    "slices": _slices,
-    "embedding_points": _embedding("point", "embedding_points", "per grid point"),
-    "embedding_instances": _embedding("instance", "embedding_instances", "per instance"),
-    "bias_maps": _bias_maps,
-}
-#: sections that show the records themselves, and the step they follow (None: after every step)
-RECORD_SECTIONS: dict[str, tuple[str | None, Callable[[Page], str]]] = {
-    "heatmaps": ("breakpoints", _heatmaps),
-    "gallery": (None, _gallery),
-}
-
-
 def _sections(page: Page) -> list[tuple[str, str]]:
-    """(anchor, HTML) of every section, in page order: the summary, then the registered steps."""
-    ctx = StepContext(page.analysis.run, view=page.view, results=page.analysis.results, figure=page.figure)
-    out = [("summary", _summary_section(page))]
-    for step in registered():
-        if step.name in SECTIONS:
-            out.append((step.name, SECTIONS[step.name](page)))
-        else:
-            own = step_section(step, page.analysis, ctx)
-            if own is not None:
-                out.append((step.name, own))
-        out += [(key, render(page)) for key, (after, render) in RECORD_SECTIONS.items() if after == step.name]
-    return out + [(key, render(page)) for key, (after, render) in RECORD_SECTIONS.items() if after is None]
+    """(anchor, HTML) of every section, in page order: the summary, then the sections registered for each step
+    (:mod:`proactiv.views.sections`) in the registry's dependency order, then the closing ones."""
+    ctx = SectionContext(page.analysis.run, page.view, page.analysis, page.figure, page.gallery)
+    chosen = [s for step in registered() for s in sections_of(step.name)] + closing_sections()
+    drawn = [(s.key, s.html(ctx)) for s in chosen]
+    return [("summary", f"<h2>Run summary</h2>{_summary(page.view)}")] + [
+        (k, h) for k, h in drawn if h is not None
+    ]
 
 
 def build_report(analysis: Analysis, gallery: int = 8) -> str:
@@ -384,8 +202,8 @@ def build_report(analysis: Analysis, gallery: int = 8) -> str:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>proactiv report: {_e(run.path.name)}</title><style>{CSS}</style></head><body><main>"
-        f"<h1>proactiv report: {_e(run.path.name)}</h1><p class='muted'>made {stamp}</p><nav>{nav}</nav>"
+        f"<title>proactiv report: {esc(run.path.name)}</title><style>{CSS}</style></head><body><main>"
+        f"<h1>proactiv report: {esc(run.path.name)}</h1><p class='muted'>made {stamp}</p><nav>{nav}</nav>"
         + "".join(parts)
         + f"</main>{_script(page)}</body></html>"
     )

@@ -30,7 +30,14 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from proactiv.analysis.interim import interim
-from proactiv.views import surrogate  # a module of figures: importance, shapes, record …
+from proactiv.plugins import import_package
+
+# every view module is imported here, so the report section it registers is in place before a report is built
+from proactiv.views import (  # surrogate: a module of figures (importance, shapes …)
+    sections,
+    slices,
+    surrogate,
+)
 from proactiv.views.attribution import attribution
 from proactiv.views.bias_map import run_bias_maps
 from proactiv.views.cka import cka
@@ -45,9 +52,12 @@ from proactiv.views.radius import radius
 from proactiv.views.record import record_facts, record_figure
 from proactiv.views.source import RunLike, open_analysed
 
+# every view module registers its report section on import: a new one needs no line here
+import_package(__name__, __path__)
+
 __all__ = [
     "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "heatmap",
-    "influence", "instance_boundary", "instance_breakpoints", "radius", "record", "surrogate",
+    "influence", "instance_boundary", "instance_breakpoints", "radius", "record", "sections", "slices", "surrogate",
 ]  # fmt: skip
 
 

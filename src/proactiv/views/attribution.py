@@ -11,11 +11,20 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from proactiv.analysis.attribution import SUMMARY, attribute
+from proactiv.analysis.attribution import (
+    PREFIX,
+    SUMMARY,
+    attribute,
+    shift_by_value,
+    shift_sentence,
+    showcase,
+    stored_settings,
+)
 from proactiv.analysis.bias import as_2d
-from proactiv.analysis.runview import RunView
+from proactiv.analysis.runview import AnalysisError, RunView
 from proactiv.schema import InputSpec
 from proactiv.views.record import INPUTS, LINE_COLOURS, line
+from proactiv.views.sections import esc, register_section
 from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, colorscale, input_axes, message_figure, param_axis
 
@@ -220,3 +229,44 @@ def attribution(
         view.run.schema.input,
         title,
     )
+
+
+def shift_view(table: pd.DataFrame, ctx) -> tuple[go.Figure, str]:
+    """The attribution-shift figure of a stored attributions table and its sentence."""
+    summary = shift_by_value(table, ctx.run)
+    return attribution_shift_figure(summary, ctx.view), shift_sentence(summary)
+
+
+@register_section("attributions")
+def report_html(table: pd.DataFrame, ctx) -> str:
+    """The report section: the shift figure and its sentence, then the attributions of the worst record of each
+    top error slice on x, xT and x̂T."""
+    fig, sentence = shift_view(table, ctx)
+    alt = "attribution shift per transform value: share outside the clean support and rank correlation"
+    parts = [f"<p class='attributions'>{esc(sentence)}</p>", ctx.figure(fig, sentence, alt)]
+    shown = showcase(ctx.view, ctx.results.get("slices"))
+    if shown.empty:
+        return "".join(parts)
+    chosen = stored_settings(ctx.run)
+    try:
+        att = attribute(
+            ctx.view,
+            shown,
+            chosen.get("attribution_method", "saliency"),
+            chosen.get("target", "desired"),
+            layer=chosen.get("gradcam_layer"),
+            model=ctx.model(),
+        )
+    except AnalysisError as err:
+        return "".join(parts) + f"<p class='note'>No attribution overlays: {esc(str(err))}</p>"
+    rows = table.set_index(["instance", "point"])
+    for k, s in enumerate(shown.itertuples()):
+        facts = f"slice {s.slice}: {s.conditions} · record ({s.instance}, {s.point}): {ctx.view.describe_point(s.point)}"
+        if (s.instance, s.point) in rows.index and f"{PREFIX}spearman_t_proj" in rows:
+            facts += (
+                f" · Spearman ρ(xT, x̂T) {rows.loc[(s.instance, s.point), f'{PREFIX}spearman_t_proj']:.2f}"
+            )
+        inputs = {n: v[k] for n, v in att.inputs.items()}
+        over = attribution_overlay(inputs, {n: m[k] for n, m in att.maps.items()}, ctx.run.schema.input)
+        parts.append(ctx.figure(over, facts, f"{att.method} attributions on x, xT and x̂T of a record"))
+    return "".join(parts)

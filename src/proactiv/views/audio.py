@@ -2,8 +2,9 @@
 schema alone.
 
 Waveform inputs play as they are, at the schema's sample rate. Spectrogram inputs whose frontend the schema
-can rebuild are inverted with Griffin-Lim through that frontend (no model file needed), and the page says
-it is an approximation. Anything else gets a message saying why there is nothing to listen to.
+can rebuild are turned into sound by that frontend's own ``invert`` (the log-mel frontend's: Griffin-Lim; no
+model file needed), and the page says it is an approximation. Anything else gets a message saying why there is
+nothing to listen to.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ import numpy as np
 
 from proactiv.schema import build_frontend
 from proactiv.store import Run
-
-#: Griffin-Lim iterations: enough to be recognisable, few enough for about a second on 2 cores
-GRIFFIN_LIM_ITERATIONS = 32
 
 
 def wav_data_uri(samples: np.ndarray, sample_rate: int) -> str:
@@ -68,19 +66,20 @@ def input_audio(
     frontend = _frontend(run, {} if cache is None else cache)
     if isinstance(frontend, str):
         return [], frontend
-    import torch
-
-    from proactiv.tasks.kws.frontend import griffin_lim
-
-    stack = np.stack([np.squeeze(arrays[k]).astype(np.float32) for k in names])
-    if stack.ndim != 3 or stack.shape[1] != getattr(frontend, "n_mels", None):
+    if not callable(getattr(frontend, "invert", None)):
         return (
             [],
-            f"inputs of shape {tuple(stack.shape[1:])} are not log-mel spectrograms of this run's frontend",
+            f"this run's frontend ({type(frontend).__name__}) has no invert(): cannot play its spectrograms",
         )
-    waves = griffin_lim(torch.from_numpy(stack), frontend, n_iter=GRIFFIN_LIM_ITERATIONS).numpy()
-    players = [(k, wav_data_uri(w, frontend.sample_rate)) for k, w in zip(names, waves, strict=True)]
-    return (
-        players,
-        "spectrogram inputs: audio is a Griffin-Lim inversion through the run's frontend (approximate)",
-    )
+    import torch
+
+    stack = np.stack([np.squeeze(arrays[k]).astype(np.float32) for k in names])
+    try:
+        waves = frontend.invert(torch.from_numpy(stack)).numpy()
+    except ValueError as err:
+        return (
+            [],
+            f"inputs of shape {tuple(stack.shape[1:])} are not spectrograms of this run's frontend ({err})",
+        )
+    players = [(k, wav_data_uri(w, spec.sample_rate)) for k, w in zip(names, waves, strict=True)]
+    return players, "spectrogram inputs: audio inverted through the run's frontend (approximate)"

@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 from proactiv.analysis.bias import BiasMaps, as_2d
 from proactiv.schema import InputSpec
 from proactiv.views.record import line
+from proactiv.views.sections import register_section, table_html
 from proactiv.views.style import DIVERGING, TEMPLATE, finite_limit, input_axes, message_figure
 
 
@@ -93,3 +94,20 @@ def run_bias_maps(
     where = "all grid points pooled" if point is None else f"grid point {point}"
     per = "over all instances" if bias.group == "all" else f"per {bias.group}"
     return bias_figure(class_biases(bias, classes, point=point), spec, f"Mean change x̂T − xT {per}, {where}")
+
+
+def _intro(bias: BiasMaps) -> str:
+    per = "class" if bias.group == "all" else bias.group
+    return (
+        f"Mean change x̂T − xT per {per}: what the model wants to see. Red: the model needed more there; blue: "
+        "less. Strength is the RMS of the mean change; consistency near 1 means every instance moved the same way."
+    )
+
+
+@register_section("bias_maps", intro=_intro)
+def report_html(bias: BiasMaps, ctx) -> str:
+    """The report section: the strongest biases (every grid point pooled) and the ranking of classes."""
+    body = ctx.figure(run_bias_maps(bias, ctx.run.schema.input), f"strongest {bias.group} biases (all grid points pooled)",
+                      "bias maps")  # fmt: skip
+    return body + table_html(ctx.analysis.bias_ranking, ["rank", "class", "instances", "records", "strength",
+                             "consistency", "mean_abs", "peak_row", "peak_column", "peak_value"], rows=15)  # fmt: skip

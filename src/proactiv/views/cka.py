@@ -7,8 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from proactiv.analysis.cka import DEPARTURE, departures
+from proactiv.analysis.cka import DEPARTURE, departure_sentence, departures
 from proactiv.analysis.runview import format_value
+from proactiv.views.sections import esc, register_section
 from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, message_figure
 
@@ -45,7 +46,7 @@ def cka_figure(table: pd.DataFrame, threshold: float = DEPARTURE) -> go.Figure:
             row=1, col=k,
         )  # fmt: skip
         mark = marks.loc[column]
-        if mark.layer is not None:
+        if not pd.isna(mark.layer):  # None beside a column that has a layer becomes NaN
             fig.add_trace(
                 go.Scatter(x=[format_value(mark.value)], y=[mark.layer], mode="markers", showlegend=False,
                            marker={"symbol": "circle-open", "size": 22, "color": "red", "line": {"width": 2}},
@@ -95,3 +96,12 @@ def cka(run: RunLike, device: str = "auto") -> go.Figure:
     if analysis["cka"] is None:
         return message_figure(f"no CKA for this run ({analysis.notes.get('cka', 'not computed')})")
     return cka_figure(analysis["cka"])
+
+
+@register_section("cka")
+def report_html(table: pd.DataFrame, ctx) -> str:
+    """The report section: the CKA heatmap and the sentence naming the largest departures."""
+    caption = "CKA between each layer's activations on clean x and on xT (1 = same representation)"
+    return ctx.figure(cka_figure(table), caption, "heatmap of CKA per layer and transform value") + (
+        f"<p class='cka-departures'>{esc(departure_sentence(table))}</p>"
+    )

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from proactiv.views.sections import register_section
 from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, message_figure
 
@@ -74,3 +75,10 @@ def confusions(run: RunLike, top: int = TOP) -> go.Figure:
     """What the most-confused inputs of a classifier run are taken for (per word of a KWS run)."""
     _, analysis = open_analysed(run, ("confusions",))
     return confusion_figure(analysis["confusions"], top)
+
+
+@register_section("confusions")
+def report_html(table: pd.DataFrame, ctx) -> str:
+    """The report section: the sentence and the confusion figure."""
+    sentence = confusion_sentence(table)
+    return f"<p class='confusions'>{sentence}</p>" + ctx.figure(confusion_figure(table), sentence, sentence)

@@ -21,6 +21,7 @@ from proactiv.analysis.counterexamples import gallery_pairs, transformed_inputs
 from proactiv.schema import RunSchema
 from proactiv.views.audio import input_audio
 from proactiv.views.record import line
+from proactiv.views.sections import register_section
 from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, colorscale, input_axes, message_figure
 
@@ -155,6 +156,7 @@ TABLE_COLUMNS = ["slice", "group", "rank", "instance", "point_values", "predicte
                  "same_class_distance"]  # fmt: skip
 
 
+@register_section("counterexamples")
 def report_html(table: pd.DataFrame, ctx) -> str:
     """The report section: per top slice, the most confident failure of a few classes beside its passing
     partners (with audio players when the run's inputs can be heard), then every counterexample in a table."""

@@ -11,20 +11,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from proactiv.analysis.runview import PSNR_CAP_DB, QUALITY_METRICS, RunView, format_value
-from proactiv.schema import RunSchema
+from proactiv.analysis.runview import PSNR_CAP_DB, RunView, format_value
+from proactiv.schema import METRIC_CATALOGUE, RunSchema
+from proactiv.views.sections import register_section, table_html
 from proactiv.views.style import TEMPLATE, ParamAxis, class_colours, message_figure, param_axes
 
 #: curve metrics for people (the run's outcome is worded by its schema)
-METRIC_LABELS = {
-    "flip_rate": "flip rate (pred. x̂T ≠ xT)",
-    "loss_t": "loss on xT (d_g)",
-    "mean_loss_t": "mean loss on xT",
-    "d_x": "d_x: RMS of x̂T − xT",
-    "mean_d_x": "mean d_x: RMS of x̂T − xT",
-    **QUALITY_METRICS,
-}
-FRACTIONS = ("accuracy", "within_cutoff", "flip_rate")
+METRIC_LABELS = {m.name: m.label for m in METRIC_CATALOGUE.values() if m.label}
+#: metrics drawn as percentages
+FRACTIONS = tuple(m.name for m in METRIC_CATALOGUE.values() if m.fraction)
 #: PSNR/SSIM lines by what they compare: (legend name, colour, dash); inputs grey, outputs blue/green
 QUALITY_LINES = {
     "t": ("xT vs clean x", "#7f7f7f", "solid"),
@@ -233,3 +228,46 @@ def run_curves(
     elif per != "all":
         raise ValueError(f"per={per!r}: expected 'all', 'class' or 'quality'")
     return curves_figure(table, axes, panels, breakpoint_markers(breakpoints))
+
+
+#: the breakpoint table's columns the report shows
+BREAKPOINT_COLUMNS = ["column", "scope", "side", "value", "before", "after", "previous", "reference", "reference_value",
+                      "ci_low", "ci_high", "n"]  # fmt: skip
+
+
+@register_section(
+    "breakpoints",
+    intro="Curves along each transform parameter, the other parameters marginalised (each instance averaged "
+    "over them first; bands are 95 % intervals over instances). × marks the breakpoint.",
+)
+def report_html(bp: pd.DataFrame, ctx) -> str:
+    """The report section: the curves (overall, per class or group, image quality) and the breakpoint tables."""
+    view, schema, curves = ctx.view, ctx.run.schema, ctx.analysis.curves
+    body = ""
+    if curves is not None:
+        body += ctx.figure(
+            run_curves(view, curves, bp), "metric curves per transform parameter", "breakpoint curves"
+        )
+        if schema.outcome and schema.group_column:
+            body += ctx.figure(
+                run_curves(view, curves, bp, per="class"),
+                f"{schema.outcome_label} per {schema.group_title}",
+                f"per-{schema.group_title} {schema.outcome.replace('_', ' ')} curves",
+            )
+        quality = [m for m in schema.metrics if m.startswith(("psnr", "ssim"))]
+        if quality:
+            body += "<h3>Image quality along each parameter</h3>"
+            body += ctx.figure(run_curves(view, curves, bp, per="quality"), quality_note(quality),
+                               "image quality curves")  # fmt: skip
+    if schema.outcome:
+        marginal = bp[bp.condition == ""]
+        body += (
+            f"<h3>Breakpoints (others marginalised)</h3>{table_html(marginal, BREAKPOINT_COLUMNS, rows=200)}"
+        )
+        cond = bp[bp.condition != ""]
+        body += (
+            f"<details><summary>Breakpoints within each value of the other parameters ({len(cond)})</summary>"
+            f"{table_html(cond, ['column', 'condition', 'scope', 'value', 'before', 'after', 'reference'], rows=500)}"
+            "</details>"
+        )
+    return body

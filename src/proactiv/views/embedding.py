@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from proactiv.analysis.runview import RunView, format_value
+from proactiv.views.sections import register_section
 from proactiv.views.style import TEMPLATE, class_colour, message_figure, param_axes, value_order
 
 
@@ -153,3 +154,26 @@ def run_embedding(view: RunView, table: pd.DataFrame | None, by: str = "point", 
             frame[c.column] = [format_value(float(v)) for v in frame[c.column]]
     title = "one dot per grid point" if by == "point" else "one dot per instance"
     return embedding_figure(frame, by, options, f"Difference embedding: {title}", webgl=webgl)
+
+
+#: what each embedding's section says its dots are
+INTROS = {
+    "point": "Each dot is a grid point (its instances' difference vectors concatenated), placed so that similar "
+    "vectors lie close.",
+    "instance": "Each dot is an instance (its grid points' difference vectors concatenated), placed so that "
+    "similar vectors lie close.",
+}
+
+
+def _section(by: str, title: str):
+    def render(table: pd.DataFrame, ctx) -> str:
+        # WebGL only for big embeddings: SVG dots draw faster and need no GPU up to a few thousand
+        fig = run_embedding(ctx.view, table, by, webgl=len(table) > 5000)
+        return ctx.figure(fig, f"difference vectors {title}; the menu switches what the colour shows",
+                          f"embedding {title}")  # fmt: skip
+
+    return render
+
+
+for _by, _title in (("point", "per grid point"), ("instance", "per instance")):
+    register_section(f"embedding_{_by}s", intro=INTROS[_by])(_section(_by, _title))

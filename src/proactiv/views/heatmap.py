@@ -12,8 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from proactiv.analysis.runview import RunView, format_value, metric_sql, q
+from proactiv.analysis.runview import PSNR_CAP_DB, RunView, format_value, metric_sql, q
 from proactiv.views.curves import METRIC_LABELS
+from proactiv.views.sections import register_section
 from proactiv.views.style import TEMPLATE, finite_limit, message_figure, param_axes
 
 #: cells per panel up to which each cell also shows its value as text
@@ -104,3 +105,25 @@ def run_heatmaps(
         for a, b in pairs
     ]  # fmt: skip
     return heatmap_figure(panels, label, fraction=fraction)
+
+
+def _section_title(ctx) -> str:
+    schema = ctx.run.schema
+    what = schema.outcome_label if schema.outcome else "mean loss on xT"
+    return f"{what[0].upper() + what[1:]} over pairs of parameters"
+
+
+@register_section(key="heatmaps", after="breakpoints", title=_section_title)
+def report_html(_, ctx) -> str:
+    """The report section after the breakpoints: the outcome (or loss) over every pair of parameters, and the
+    output PSNR for image-to-image runs."""
+    schema = ctx.run.schema
+    body = ctx.figure(run_heatmaps(ctx.view), "mean over instances and the remaining parameters",
+                      f"{(schema.outcome or 'loss').replace('_', ' ')} heatmaps")  # fmt: skip
+    if "psnr_out_t" in schema.metrics:
+        body += ctx.figure(
+            run_heatmaps(ctx.view, metric="psnr_out_t"),
+            f"mean PSNR of the output f(xT) against the target (capped at {PSNR_CAP_DB:g} dB)",
+            "output PSNR heatmaps",
+        )
+    return body

@@ -16,9 +16,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from proactiv.analysis.influence import TOP, examples_source
 from proactiv.analysis.runview import RunView
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
+from proactiv.views.sections import register_section
 from proactiv.views.style import TEMPLATE, message_figure
 
 SUPPORT, OPPOSE = "#2e8b57", "#c0392b"
@@ -134,3 +136,18 @@ def influence(
 
     run = run.run if isinstance(run, RunView) else run if isinstance(run, Run) else open_run(run)
     return influence_figure(tracin(run, (instance, point), k=k, checkpoints=checkpoints, device=device))
+
+
+def self_influence_rows(table: pd.DataFrame, ctx) -> tuple[pd.DataFrame, list | None, str]:
+    """The top of a stored self-influence table, a player or thumbnail per example (None when the training
+    set cannot be rebuilt) and why not."""
+    source = examples_source(table)
+    top = table.head(TOP)
+    media = example_media(ctx.run.schema, source, top.train_index) if not isinstance(source, str) else None
+    return top, media, source if isinstance(source, str) else ""
+
+
+@register_section("self_influence")
+def report_html(table: pd.DataFrame, ctx) -> str:
+    """The report section: the most self-influential training examples, each playable or viewable."""
+    return examples_html(*self_influence_rows(table, ctx))

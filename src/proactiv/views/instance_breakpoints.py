@@ -14,6 +14,7 @@ from proactiv.analysis.instance_breakpoints import InstanceBreakpoints, earliest
 from proactiv.analysis.instance_breakpoints import instance_boundary as boundary_of
 from proactiv.analysis.runview import format_value
 from proactiv.transforms.base import Param
+from proactiv.views.sections import register_section
 from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, message_figure
 
@@ -107,6 +108,7 @@ def _params(ctx) -> dict[str, Param]:
     return {t.column: t.param for t in ctx.run.grid.transforms}
 
 
+@register_section("instance_breakpoints")
 def report_html(result: InstanceBreakpoints, ctx) -> str:
     """The report section: distribution per class, the earliest instances, the boundary curve."""
     params = _params(ctx)
@@ -125,29 +127,6 @@ def report_html(result: InstanceBreakpoints, ctx) -> str:
                      "boundary curve of the earliest-breaking instance in the plane of the first two parameters",
                      "line chart of one instance's breakpoint along one parameter against another")
     )  # fmt: skip
-
-
-def panel(result: InstanceBreakpoints, ctx):
-    """The dashboard tab: the same two figures and table."""
-    from dash import dash_table, dcc
-    from dash import html as dhtml
-
-    params = _params(ctx)
-    table = earliest_table(result.table)
-    return dhtml.Div(
-        [
-            dcc.Graph(id="ibp-distribution", figure=distribution_figure(result.table, params)),
-            dhtml.H4("Instances that break earliest"),
-            dash_table.DataTable(
-                id="ibp-earliest",
-                columns=[{"name": c, "id": c} for c in table.columns],
-                data=table.to_dict("records"),
-                page_size=EARLIEST,
-            ),
-            dcc.Graph(id="ibp-boundary", figure=boundary_figure(result.boundary, params)),
-        ],
-        id="ibp-panel",
-    )
 
 
 def instance_breakpoints(run: RunLike) -> go.Figure:

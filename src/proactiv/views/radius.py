@@ -8,6 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from proactiv.analysis.radius import fragility_sentence, projection_distance, stored_instance_breakpoints
+from proactiv.views.sections import register_section
 from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE, class_colour, message_figure
 
@@ -78,3 +80,17 @@ def radius(run: RunLike, norm: str = "l2") -> go.Figure:
     return radius_figure(
         analysis["radius"], projection_distance(view), stored_instance_breakpoints(view.run), norm
     )
+
+
+def radius_view(table: pd.DataFrame, ctx) -> tuple[go.Figure, str]:
+    """The radius figure of a stored radius table and the sentence saying how fragile the instances are."""
+    dx = projection_distance(ctx.view)
+    return radius_figure(table, dx, stored_instance_breakpoints(ctx.run)), fragility_sentence(table, dx)
+
+
+@register_section("radius")
+def report_html(table: pd.DataFrame, ctx) -> str:
+    """The report section: the sentence and the radius figure."""
+    fig, sentence = radius_view(table, ctx)
+    alt = "per-instance certified and adversarial radius beside the projection distance d_x"
+    return f"<p class='radius'>{sentence}</p>" + ctx.figure(fig, sentence, alt)

@@ -13,8 +13,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from proactiv.analysis.bias import as_2d
-from proactiv.analysis.interim import Interim
+from proactiv.analysis.interim import Interim, interims, worst_records
 from proactiv.schema import InputSpec, RunSchema
+from proactiv.views.sections import note_html, register_section
 from proactiv.views.style import DIVERGING, MAX_LINE_POINTS, TEMPLATE, colorscale, finite_limit, input_axes
 
 INPUTS = {"x": "x (clean)", "x_t": "xT (transformed)", "x_proj": "x̂T (projected)", "diff": "x̂T − xT"}
@@ -156,3 +157,34 @@ def record_facts(
             f"PSNR against the clean input: xT {db(record['psnr_t'])} · x̂T {db(record['psnr_proj'])}"
         )
     return lines
+
+
+@register_section(key="gallery", title="Worst records")
+def report_html(_, ctx) -> str:
+    """The closing report section: the kept records the model fails worst (one per instance), each as its
+    interim view."""
+    view, run, schema = ctx.view, ctx.run, ctx.run.schema
+    worst = worst_records(view, ctx.gallery)
+    outputs, body = "", ""
+    if worst.empty:
+        body = note_html(
+            f"no arrays kept in this run (arrays.keep = {run.config.get('arrays', {}).get('keep')!r})"
+        )
+    names = run.class_names or []
+
+    def class_name(label) -> str:
+        return names[int(label)] if 0 <= int(label) < len(names) else str(label)
+
+    for item in interims(view, worst):
+        facts = record_facts(item.record, schema, class_name, view.describe_point(item.point))
+        two_rows = schema.has_outputs and item.y_t is not None
+        alt = f"record {item.instance} at point {item.point}" + (
+            ": inputs and outputs f(xT), f(x̂T)" if two_rows else ""
+        )
+        body += ctx.figure(record_figure(item, schema, "<br>".join(facts)), "", alt)
+        if two_rows:
+            outputs = " The second row shows the model's outputs f(xT), f(x̂T) next to the target y."
+    return (
+        f"<p>Kept records the model {schema.failure_wording} with the highest loss (one per instance): clean, "
+        f"transformed, projected input and the change projection made.{outputs}</p>{body}"
+    )

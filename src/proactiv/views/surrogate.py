@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from proactiv.analysis.surrogate import Surrogate
+from proactiv.views.sections import register_section
 from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import DIVERGING, TEMPLATE, finite_limit, message_figure
 
@@ -178,6 +179,7 @@ def warning_html(s: Surrogate) -> str:
     return f"<p class='warning' style='color:{WARN}'>⚠ {html.escape(s.warning)}</p>" if s.warning else ""
 
 
+@register_section("surrogate")
 def report_html(s: Surrogate, ctx) -> str:
     """The report section: the top drivers in a sentence, the fidelity warning, importance, shapes, the strongest
     pair interaction and the fidelity figure."""

@@ -1,16 +1,21 @@
 """Attributions in the record detail: the chosen record's x, xT and x̂T with the attribution maps of a chosen
 method overlaid, toward the desired or the predicted class. The run's model is rebuilt once per run and kept
-on its :class:`RunData`; a run whose model cannot be rebuilt offers no method and says why."""
+on its :class:`RunData`; a run whose model cannot be rebuilt offers no method and says why. Also the
+attributions step's tab: how attributions shift along each transform parameter."""
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
+from dash import Input, Output, State, dcc, html
 
 from proactiv.analysis.attribution import METHODS, TARGETS, attribute, last_conv_layer
 from proactiv.analysis.runview import AnalysisError
 from proactiv.analysis.steps import StepContext
 from proactiv.dashboard.data import RunData, fmt_value
-from proactiv.views.attribution import attribution_overlay
+from proactiv.dashboard.panels.registry import PanelContext, register_step_tab
+from proactiv.dashboard.panels.shared import dropdown
+from proactiv.views.attribution import attribution_overlay, shift_view
 from proactiv.views.style import message_figure
 
 LABELS = {
@@ -82,3 +87,36 @@ def record_attribution(
             {n: v[0] for n, v in att.inputs.items()}, {n: m[0] for n, m in att.maps.items()}, data.kind, title
         )
     return data._cache[key]
+
+
+def record_part(data: RunData) -> list:
+    """The record card's attributions: method and target dropdowns (for ``data``'s model) and the overlay."""
+    methods, targets = attribution_methods(data), attribution_targets(data)
+    return [
+        html.H4("Attributions: where the decision rests on x, xT and x̂T"),
+        html.Div(
+            [
+                dropdown("attr-method", methods, methods[0]["value"] if methods else None, "method"),
+                dropdown("attr-target", targets, targets[0]["value"] if targets else None, "toward"),
+            ]
+        ),
+        dcc.Loading(dcc.Graph(id="attr-graph", config={"displaylogo": False})),
+    ]
+
+
+def record_callbacks(app, ctx: PanelContext) -> None:
+    @app.callback(Output("attr-graph", "figure"), Input("record", "data"), Input("attr-method", "value"),
+                  Input("attr-target", "value"), State("run", "value"))  # fmt: skip
+    def _attribution(chosen, method, target, index):
+        return record_attribution(ctx.run_of(index), chosen, method, target)
+
+
+def attributions_tab(table: pd.DataFrame, ctx: StepContext) -> html.Div:
+    """The attributions step's tab: the shift figure and its sentence."""
+    fig, sentence = shift_view(table, ctx)
+    return html.Div(
+        [html.P(sentence, id="attributions-sentence"), dcc.Graph(figure=fig, id="attributions-graph")]
+    )
+
+
+register_step_tab("attributions", attributions_tab)

@@ -3,7 +3,11 @@ with one transform value."""
 
 from __future__ import annotations
 
+from dash import Input, Output, dcc
+
 from proactiv.dashboard.data import RunData, fmt_value
+from proactiv.dashboard.panels.registry import PanelContext, register_panel
+from proactiv.dashboard.panels.shared import dropdown, follow_run
 from proactiv.views.bias_map import bias_figure, class_biases
 from proactiv.views.style import message_figure
 
@@ -45,3 +49,35 @@ def bias_view(data: RunData, class_name: str | None, value_key: str | None):
     pooled = int(bias.instances_[bias.classes.index(class_name)])
     what = "all instances" if bias.group == "all" else f"{bias.group} {class_name}"
     return bias_figure(maps, data.run.schema.input, f"{what} · {label}: mean x̂T − xT over {pooled} instances")
+
+
+def bias_choices(data: RunData) -> tuple[list[str], list[dict], str | None, str]:
+    """The bias dropdowns for a run: classes and transform values, then the first class and "all grid points"."""
+    classes, values = bias_options(data)
+    return classes, values, classes[0] if classes else None, ""
+
+
+def layout(ctx: PanelContext) -> list:
+    classes, values, cls, value = bias_choices(ctx.first)
+    return [
+        dropdown("bias-class", classes, cls, bias_group(ctx.first)),
+        dropdown("bias-value", values, value, "transform value", "320px"),
+        dcc.Loading(dcc.Graph(id="bias", config={"displaylogo": False})),
+    ]
+
+
+def callbacks(app, ctx: PanelContext) -> None:
+    follow_run(app, ctx, ("bias-class", "bias-value"), bias_choices)
+
+    @app.callback(
+        Output("bias", "figure"),
+        Input("run", "value"),
+        Input("bias-class", "value"),
+        Input("bias-value", "value"),
+    )
+    def _bias(index, cls, value):
+        return bias_view(ctx.run_of(index), cls, value)
+
+
+register_panel("bias", tab="bias", tab_label="Bias maps", title="Bias maps: what the model wants to see",
+               layout=layout, callbacks=callbacks, order=30)  # fmt: skip

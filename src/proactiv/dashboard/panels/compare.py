@@ -3,11 +3,14 @@ first run) averaged and per grid point, their transform embeddings in shared col
 
 from __future__ import annotations
 
+import dash
 import pandas as pd
+from dash import Input, Output, dcc, html
 
 from proactiv.dashboard.data import Filter, RunData, fmt_value
 from proactiv.dashboard.panels.embeddings import colour_options, embedding_figure
-from proactiv.dashboard.panels.shared import grid_axes, usable_pair
+from proactiv.dashboard.panels.registry import PanelContext, register_panel
+from proactiv.dashboard.panels.shared import dropdown, grid_axes, paged_table, usable_pair
 from proactiv.dashboard.panels.slices import SLICE_COLUMNS, slices_rows
 from proactiv.views.curves import FRACTIONS, runs_curves_figure
 from proactiv.views.grid_diff import grid_diff_figure
@@ -15,6 +18,7 @@ from proactiv.views.heatmap import HeatPanel, heatmap_figure
 from proactiv.views.style import message_figure, value_order
 
 NO_PAIR = "start the dashboard with two runs to compare them"
+TAB = "compare"
 
 
 def compare_metric(a: RunData, b: RunData) -> str:
@@ -136,3 +140,62 @@ def compare_side(runs: list[RunData | str], colour: str | None, top: int = 8):
     ]
     rows = [[{k: r[k] for k in SLICE_COLUMNS} for r in slices_rows(d, None)[:top]] for d in pair]
     return figs[0], figs[1], rows[0], rows[1]
+
+
+def layout(ctx: PanelContext) -> list | None:
+    """The two runs' views; None (no tab) with fewer than two runs."""
+    pair = usable_pair(ctx.runs)
+    if pair is None:
+        return None
+    cols = pair[0].grid_columns
+    colours = compare_colour_options(ctx.runs)
+    sides = [
+        html.Div([html.Div(d.path.name, className="kv"), paged_table(t, SLICE_COLUMNS)], className="half")
+        for d, t in zip(pair, ("cmp-slices-a", "cmp-slices-b"), strict=True)
+    ]
+    return [
+        dcc.Loading(dcc.Graph(id="cmp-curves")),
+        html.Div([dropdown("cmp-a", cols, cols[0], "columns"), dropdown("cmp-b", cols, cols[-1], "rows")]),
+        dcc.Loading(dcc.Graph(id="cmp-pair")),
+        html.H4("Difference (second − first run), averaged over the other parameters"),
+        dcc.Loading(dcc.Graph(id="cmp-heat")),
+        html.H4("Difference per grid point (second − first run)"),
+        html.Div(id="cmp-grid-note", className="note"),
+        dcc.Loading(dcc.Graph(id="cmp-grid")),
+        html.H4("Transform embeddings side by side"),
+        dropdown("cmp-colour", colours, colours[0] if colours else None, "colour grid points by", "260px"),
+        html.Div(
+            [html.Div(dcc.Loading(dcc.Graph(id=f"cmp-emb-{k}")), className="half") for k in "ab"],
+            className="row",
+        ),
+        html.H4("Top error slices side by side"),
+        html.Div(sides, className="row"),
+    ]
+
+
+def callbacks(app, ctx: PanelContext) -> None:
+    runs = ctx.runs
+
+    @app.callback(Output("cmp-curves", "figure"), Output("cmp-pair", "figure"), Output("cmp-heat", "figure"),
+                  Input("cmp-a", "value"), Input("cmp-b", "value"))  # fmt: skip
+    def _compare(a, b):
+        return compare(runs, a, b)
+
+    @app.callback(Output("cmp-grid", "figure"), Output("cmp-grid-note", "children"), Input("tabs", "value"))
+    def _grid(tab):
+        if tab != TAB:  # drawn when the tab is opened
+            return dash.no_update, dash.no_update
+        return compare_grid(runs)
+
+    @app.callback(Output("cmp-emb-a", "figure"), Output("cmp-emb-b", "figure"), Output("cmp-slices-a", "data"),
+                  Output("cmp-slices-b", "data"), Input("cmp-colour", "value"))  # fmt: skip
+    def _side(colour):
+        return compare_side(runs, colour)
+
+
+def _title(ctx: PanelContext) -> str:
+    a, b = usable_pair(ctx.runs)
+    return f"Compare: {a.path.name} vs {b.path.name}"
+
+
+register_panel(TAB, tab=TAB, tab_label="Compare", title=_title, layout=layout, callbacks=callbacks, order=90)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from dash import dash_table, dcc, html
+from dash import Input, Output, State, dash_table, dcc, html
 
 from proactiv.analysis.counterexamples import gallery_pairs, transformed_inputs
 from proactiv.analysis.steps import StepContext
 from proactiv.dashboard.data import Filter, RunData
+from proactiv.dashboard.panels.registry import PanelContext, register_step_tab
 from proactiv.views.audio import input_audio
 from proactiv.views.counterexamples import ROLES, counterexample_facts, counterexample_figure, gallery_rows
 from proactiv.views.style import message_figure
@@ -157,17 +158,19 @@ def counterexamples_panel(table: pd.DataFrame, ctx: StepContext):
     )
 
 
-def counterexample_callbacks(app, run_of) -> None:
+def counterexample_callbacks(app, ctx: PanelContext) -> None:
     """The tab's callbacks: the table follows the filter, a clicked row (on the table's current page) is drawn."""
-    from dash import Input, Output, State
 
     @app.callback(Output("counterexamples-table", "data"), Input("filter", "data"), State("run", "value"))
     def _rows(store, index):
-        return counterexample_rows(run_of(index), store)
+        return counterexample_rows(ctx.run_of(index), store)
 
     @app.callback(Output("counterexample-figure", "figure"), Output("counterexample-facts", "children"),
                   Input("counterexamples-table", "active_cell"), State("counterexamples-table",
                   "derived_viewport_data"), State("run", "value"), prevent_initial_call=True)  # fmt: skip
     def _detail(cell, rows, index):
         row = rows[cell["row"]] if cell and rows and 0 <= cell["row"] < len(rows) else None
-        return counterexample_detail(run_of(index), row)
+        return counterexample_detail(ctx.run_of(index), row)
+
+
+register_step_tab("counterexamples", counterexamples_panel, counterexample_callbacks)

@@ -4,8 +4,11 @@ recomputed over the filter the other views set (a lasso here filters them)."""
 from __future__ import annotations
 
 import pandas as pd
+from dash import Input, Output, dcc, html
 
 from proactiv.dashboard.data import Filter, RunData, fmt_value
+from proactiv.dashboard.panels.registry import PanelContext, register_panel
+from proactiv.dashboard.panels.shared import MAIN_LABEL, MAIN_TAB, dropdown, follow_run
 from proactiv.views.curves import FRACTIONS
 from proactiv.views.embedding import Colouring
 from proactiv.views.embedding import embedding_figure as draw_embedding
@@ -64,3 +67,46 @@ def embedding_figure(
         category_index = {c: i for i, c in enumerate(data.class_names or data.groups)}
     colouring = Colouring(colour, colour, categorical, category_index, fraction=colour in FRACTIONS)
     return draw_embedding(frame, by, [colouring], title, None if own is None else set(own))
+
+
+def colour_choices(data: RunData) -> tuple[list[str], list[str], str | None, str | None]:
+    """The colour dropdowns for a run: options for grid points and instances, then their first values."""
+    points, instances = colour_options(data, "point"), colour_options(data, "instance")
+    return points, instances, points[0] if points else None, instances[0] if instances else None
+
+
+def layout(ctx: PanelContext) -> html.Div:
+    points, instances, point, instance = colour_choices(ctx.first)
+    halves = [
+        html.Div(
+            [
+                dropdown(f"colour-{by}", options, value, f"colour {what} by", "260px"),
+                dcc.Loading(dcc.Graph(id=f"emb-{by}", config={"displaylogo": False})),
+            ],
+            className="half",
+        )
+        for by, what, options, value in (
+            ("points", "grid points", points, point),
+            ("instances", "instances", instances, instance),
+        )
+    ]
+    return html.Div(halves, className="row")
+
+
+def callbacks(app, ctx: PanelContext) -> None:
+    follow_run(app, ctx, ("colour-points", "colour-instances"), colour_choices)
+
+    @app.callback(
+        Output("emb-points", "figure"),
+        Output("emb-instances", "figure"),
+        Input("run", "value"),
+        Input("filter", "data"),
+        Input("colour-points", "value"),
+        Input("colour-instances", "value"),
+    )
+    def _embeddings(index, store, pc, ic):
+        return embeddings(ctx.run_of(index), store, pc, ic)
+
+
+register_panel("embeddings", tab=MAIN_TAB, tab_label=MAIN_LABEL, title="Embeddings", layout=layout,
+               callbacks=callbacks, order=11)  # fmt: skip

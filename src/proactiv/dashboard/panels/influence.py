@@ -1,17 +1,21 @@
 """The influence panel: next to the chosen record, the training examples that most support and most oppose its
 prediction on xT and the desired label on x̂T (TracIn over the model's training checkpoints), each playable or
-viewable as the run's inputs are; a message saying what is needed when the model has no checkpoints.
+viewable as the run's inputs are; a message saying what is needed when the model has no checkpoints. Also
+the self-influence step's tab: the training examples that most influence their own loss.
 
 TracIn is prepared once per run (the training set mapped into the model's inputs) and each record's answer
 is cached, so only the first record waits for the training set."""
 
 from __future__ import annotations
 
-from dash import dcc, html
+import pandas as pd
+from dash import Input, Output, State, dcc, html
 
 from proactiv.analysis.runview import AnalysisError
+from proactiv.analysis.steps import StepContext
 from proactiv.dashboard.data import RunData
-from proactiv.views.influence import ON_TITLES, describe, example_media, influence_figure
+from proactiv.dashboard.panels.registry import PanelContext, register_step_tab
+from proactiv.views.influence import ON_TITLES, describe, example_media, influence_figure, self_influence_rows
 
 #: proponents and opponents shown per explained input
 K = 5
@@ -97,3 +101,22 @@ def record_influence(data: RunData, chosen: dict | None, k: int = K) -> list:
             picked = [media[i] for i in sel.index] if media else None
             out.append(examples_list(sel, picked, id_prefix=f"influence-{on}-{role}"))
     return out
+
+
+def record_part() -> list:
+    """The record card's influence area (filled by :func:`record_callbacks`)."""
+    return [dcc.Loading(html.Div(id="influence"))]
+
+
+def record_callbacks(app, ctx: PanelContext) -> None:
+    @app.callback(Output("influence", "children"), Input("record", "data"), State("run", "value"))
+    def _influence(chosen, index):
+        return record_influence(ctx.run_of(index), chosen)
+
+
+def self_influence_tab(table: pd.DataFrame, ctx: StepContext) -> html.Div:
+    """The self-influence step's tab: the most self-influential training examples, playable or viewable."""
+    return examples_list(*self_influence_rows(table, ctx), id_prefix="self-influence")
+
+
+register_step_tab("self_influence", self_influence_tab)

@@ -1,16 +1,15 @@
 """The overview panel: the run's summary, its metric curves along every grid parameter and a heatmap over
-two parameters, all over the current filter; and the choices of every per-run dropdown."""
+two parameters, all over the current filter."""
 
 from __future__ import annotations
 
 import pandas as pd
-from dash import html
+from dash import Input, Output, dcc, html
 
 from proactiv.analysis.runview import PSNR_CAP_DB
 from proactiv.dashboard.data import Filter, RunData
-from proactiv.dashboard.panels.bias import bias_options
-from proactiv.dashboard.panels.embeddings import colour_options
-from proactiv.dashboard.panels.shared import grid_axes
+from proactiv.dashboard.panels.registry import PanelContext, register_panel
+from proactiv.dashboard.panels.shared import MAIN_LABEL, MAIN_TAB, dropdown, follow_run, grid_axes
 from proactiv.views.curves import FRACTIONS, breakpoint_markers, curves_figure, metric_label
 from proactiv.views.curves import curve_panels as metric_panels
 from proactiv.views.heatmap import HeatPanel, heatmap_figure
@@ -89,15 +88,48 @@ def summary_children(data: RunData) -> list:
     return out
 
 
-def run_options(data: RunData) -> tuple[list, ...]:
-    """The choices of every per-run dropdown, for when another run is picked."""
-    classes, values = bias_options(data)
-    return (
-        colour_options(data, "point"),
-        colour_options(data, "instance"),
-        data.grid_columns,
-        data.grid_columns,
-        list(data.metrics),
-        classes,
-        values,
+def heat_choices(data: RunData) -> tuple[list, list, list, str, str, str]:
+    """The heatmap's dropdowns for a run: options of columns, rows and metric, then their first values."""
+    cols, metrics = data.grid_columns, list(data.metrics)
+    return cols, cols, metrics, cols[0], cols[min(1, len(cols) - 1)], metrics[0]
+
+
+def layout(ctx: PanelContext) -> list:
+    cols, rows, metrics, a, b, metric = heat_choices(ctx.first)
+    graph = {"displaylogo": False}
+    return [
+        html.Div(id="summary", className="summary"),
+        dcc.Loading(dcc.Graph(id="curves", config=graph)),
+        html.Div(
+            [
+                dropdown("heat-a", cols, a, "heatmap columns"),
+                dropdown("heat-b", rows, b, "heatmap rows"),
+                dropdown("heat-metric", metrics, metric, "metric"),
+            ]
+        ),
+        dcc.Loading(dcc.Graph(id="heatmap", config=graph)),
+    ]
+
+
+def callbacks(app, ctx: PanelContext) -> None:
+    @app.callback(Output("summary", "children"), Input("run", "value"))
+    def _summary(index):
+        return summary_children(ctx.run_of(index))
+
+    follow_run(app, ctx, ("heat-a", "heat-b", "heat-metric"), heat_choices)
+
+    @app.callback(
+        Output("curves", "figure"),
+        Output("heatmap", "figure"),
+        Input("run", "value"),
+        Input("filter", "data"),
+        Input("heat-a", "value"),
+        Input("heat-b", "value"),
+        Input("heat-metric", "value"),
     )
+    def _overview(index, store, a, b, metric):
+        return overview(ctx.run_of(index), store, a, b, metric)
+
+
+register_panel("overview", tab=MAIN_TAB, tab_label=MAIN_LABEL, title="Overview", layout=layout,
+               callbacks=callbacks, order=10)  # fmt: skip

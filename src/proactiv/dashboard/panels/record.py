@@ -1,12 +1,16 @@
 """The record panel: kept records in the filter (failures first), the interim view of the chosen one with
-what projection changed, and its audio when the run's inputs can be heard."""
+what projection changed, its audio when the run's inputs can be heard, its attributions and the training
+examples behind it. A record is chosen in its table or by a click in an embedding (which opens this tab)."""
 
 from __future__ import annotations
 
-from dash import html
+import dash
+from dash import Input, Output, State, dcc, html
 
 from proactiv.dashboard.data import Filter, RunData, fmt_value
-from proactiv.dashboard.panels.shared import selected_ids
+from proactiv.dashboard.panels import attribution, influence
+from proactiv.dashboard.panels.registry import PanelContext, register_panel
+from proactiv.dashboard.panels.shared import paged_table, selected_ids
 from proactiv.views.audio import input_audio
 from proactiv.views.record import record_facts, record_figure
 from proactiv.views.style import message_figure
@@ -14,6 +18,7 @@ from proactiv.views.style import message_figure
 #: headers of kept-record columns whose name says too little on its own
 COLUMN_TITLES = {"correct_t": "output within cutoff", "psnr_out_t": "PSNR f(xT) (dB)", "label_name": "class"}
 PLAYER_LABELS = {"x": "x (clean)", "x_t": "xT", "x_proj": "x̂T"}
+TAB = "record"
 
 
 def kept_columns(data: RunData) -> list[str]:
@@ -130,3 +135,58 @@ def record_sound(data: RunData, chosen: dict | None) -> list:
         )
         for k, uri in players
     ]
+
+
+def layout(ctx: PanelContext) -> list:
+    return [
+        html.Div("Records with kept arrays in the current filter, failures first:", className="note"),
+        paged_table("kept", kept_table_columns(ctx.first)),
+        dcc.Loading(html.Div([dcc.Graph(id="interim", config={"displaylogo": False}), html.Div(id="facts")])),
+        dcc.Loading(html.Div(id="audio")),  # "Listen" and the players; nothing for image runs
+        *attribution.record_part(ctx.first),
+        *influence.record_part(),
+    ]
+
+
+def callbacks(app, ctx: PanelContext) -> None:
+    @app.callback(
+        Output("kept", "data"), Output("kept", "columns"), Input("run", "value"), Input("filter", "data")
+    )
+    def _kept(index, store):
+        data = ctx.run_of(index)
+        return kept_rows(data, store), kept_table_columns(data)
+
+    @app.callback(
+        Output("record", "data"),
+        Output("tabs", "value"),
+        Input("kept", "active_cell"),
+        Input("emb-instances", "clickData"),
+        Input("emb-points", "clickData"),
+        State("kept", "data"),
+        State("filter", "data"),
+        State("run", "value"),
+        prevent_initial_call=True,
+    )
+    def _choose(cell, click, point_click, rows, store, index):
+        chosen = choose_record(
+            ctx.run_of(index), dash.ctx.triggered_id, cell, rows, click, store, point_click
+        )
+        if chosen is None:
+            return dash.no_update, dash.no_update
+        return chosen, TAB
+
+    @app.callback(Output("interim", "figure"), Output("facts", "children"), Input("record", "data"),
+                  State("run", "value"))  # fmt: skip
+    def _detail(chosen, index):
+        return record_detail(ctx.run_of(index), chosen)
+
+    @app.callback(Output("audio", "children"), Input("record", "data"), State("run", "value"))
+    def _sound(chosen, index):
+        return record_sound(ctx.run_of(index), chosen)
+
+    attribution.record_callbacks(app, ctx)
+    influence.record_callbacks(app, ctx)
+
+
+register_panel("record", tab=TAB, tab_label="Record detail", title="Record detail (interim view)", layout=layout,
+               callbacks=callbacks, order=20)  # fmt: skip

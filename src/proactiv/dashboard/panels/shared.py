@@ -1,14 +1,20 @@
 """What every panel shares: picking a run by index, the filter the linked views set (from selections and
-slice clicks, validated), and grid axes."""
+slice clicks, validated) with its callbacks, grid axes, and the page's dropdowns and tables."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
+import dash
+from dash import Input, Output, State, dash_table, dcc, html
 
 from proactiv.dashboard.data import Filter, RunData
 from proactiv.views.style import ParamAxis, param_axis
 
 EMPTY_FILTER = {"points": None, "instances": None, "slice": None}
+#: the tab the overview, the embeddings and the error slices share
+MAIN_TAB, MAIN_LABEL = "main", "Overview & embeddings"
 
 
 def pick(runs: list[RunData | str], index) -> RunData:
@@ -85,3 +91,69 @@ def grid_axes(data: RunData, columns: list[str] | None = None) -> list[ParamAxis
     """Axes of a run's grid columns (all by default), values as the run's records hold them."""
     params = {t.column: t.param for t in data.run.grid.transforms}
     return [param_axis(c, params.get(c), data.values(c)) for c in (columns or data.grid_columns)]
+
+
+def dropdown(id_: str, options: list, value, label: str, width: str = "220px") -> html.Div:
+    """A labelled dropdown (no clearing: every panel needs a value)."""
+    return html.Div(
+        [html.Label(label), dcc.Dropdown(id=id_, options=options, value=value, clearable=False)],
+        style={"width": width, "display": "inline-block", "marginRight": "12px"},
+    )
+
+
+def paged_table(id_: str, columns: list[str] | list[dict]) -> dash_table.DataTable:
+    """An empty paged table (its rows come from a callback); the active cell is highlighted."""
+    return dash_table.DataTable(
+        id=id_,
+        columns=[c if isinstance(c, dict) else {"name": c, "id": c} for c in columns],
+        data=[],
+        page_size=12,
+        style_cell={
+            "fontFamily": "inherit",
+            "fontSize": "13px",
+            "padding": "4px",
+            "textAlign": "left",
+            "maxWidth": "420px",
+            "whiteSpace": "normal",
+        },  # fmt: skip
+        style_header={"fontWeight": "bold", "backgroundColor": "#eef2f7"},
+        style_data_conditional=[
+            {"if": {"state": "active"}, "backgroundColor": "#fde9c9", "border": "1px solid #e0a040"}
+        ],
+    )
+
+
+def follow_run(app: dash.Dash, ctx, ids: tuple[str, ...], choices: Callable[[RunData], tuple]) -> None:
+    """Register the callback that sets the dropdowns ``ids`` for another picked run: ``choices(data)`` gives
+    their options, then their values."""
+
+    @app.callback(
+        *(Output(i, p) for p in ("options", "value") for i in ids),
+        Input("run", "value"),
+        prevent_initial_call=True,
+    )
+    def _choices(index):
+        return choices(ctx.run_of(index))
+
+
+def callbacks(app: dash.Dash, ctx) -> None:
+    """The filter store (set by a lasso in an embedding or a slice click; reset by "Clear filters" or another
+    run) and the line saying what it holds."""
+
+    @app.callback(
+        Output("filter", "data"),
+        Input("emb-points", "selectedData"),
+        Input("emb-instances", "selectedData"),
+        Input("slices", "active_cell"),
+        Input("clear", "n_clicks"),
+        Input("run", "value"),
+        State("slices", "data"),
+        State("filter", "data"),
+        prevent_initial_call=True,
+    )
+    def _filter(p_sel, i_sel, cell, _clicks, _run, rows, store):
+        return update_filter(dash.ctx.triggered_id, store, p_sel, i_sel, cell, rows)
+
+    @app.callback(Output("filter-text", "children"), Input("filter", "data"))
+    def _filter_text(store):
+        return filter_text(store)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dash import Input, Output
+
 from proactiv.dashboard.data import Filter, RunData
+from proactiv.dashboard.panels.registry import PanelContext, register_panel
+from proactiv.dashboard.panels.shared import MAIN_LABEL, MAIN_TAB, paged_table
 
 SLICE_COLUMNS = ["slice", "conditions", "size", "errors", "error_rate", "coverage"]
 
@@ -19,3 +23,17 @@ def slices_rows(data: RunData, store: dict | None) -> list[dict]:
     for c in ("error_rate", "coverage"):
         table[c] = table[c].round(3)
     return table.to_dict("records")
+
+
+def layout(ctx: PanelContext):
+    return paged_table("slices", [*SLICE_COLUMNS, "selected"])
+
+
+def callbacks(app, ctx: PanelContext) -> None:
+    @app.callback(Output("slices", "data"), Input("run", "value"), Input("filter", "data"))
+    def _slices(index, store):
+        return slices_rows(ctx.run_of(index), store)
+
+
+register_panel("slices", tab=MAIN_TAB, tab_label=MAIN_LABEL, title="Error slices (click one to filter every view)",
+               layout=layout, callbacks=callbacks, order=12)  # fmt: skip

@@ -4,11 +4,12 @@ record chosen in the record table (at first: the failure the surrogate is surest
 
 from __future__ import annotations
 
-from dash import dcc, html
+from dash import Input, Output, State, dcc, html
 
 from proactiv.analysis.runview import AnalysisError
 from proactiv.analysis.surrogate import Surrogate
 from proactiv.dashboard.data import RunData
+from proactiv.dashboard.panels.registry import PanelContext, register_step_tab
 from proactiv.views.style import message_figure
 from proactiv.views.surrogate import (
     WARN,
@@ -78,16 +79,18 @@ def surrogate_panel(s: Surrogate):
     )  # fmt: skip
 
 
-def surrogate_callbacks(app, run_of) -> None:
+def surrogate_callbacks(app, ctx: PanelContext) -> None:
     """The tab's callbacks: the chosen feature's shape function, the chosen record's contributions."""
-    from dash import Input, Output, State
 
     @app.callback(Output("surrogate-shape", "figure"), Input("surrogate-feature", "value"), State("run", "value"),
                   prevent_initial_call=True)  # fmt: skip
     def _shape(feature, index):
-        return shape_view(run_of(index), feature)
+        return shape_view(ctx.run_of(index), feature)
 
     @app.callback(Output("surrogate-record", "figure"), Input("record", "data"), State("run", "value"),
                   prevent_initial_call=True)  # fmt: skip
     def _record(chosen, index):
-        return record_contributions(run_of(index), chosen)
+        return record_contributions(ctx.run_of(index), chosen)
+
+
+register_step_tab("surrogate", lambda s, _ctx: surrogate_panel(s), surrogate_callbacks)

@@ -14,15 +14,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import dash
 import numpy as np
 import plotly.graph_objects as go
-from dash import dcc, html
+from dash import ALL, Input, Output, State, dcc, html
 from plotly.subplots import make_subplots
 
 from proactiv.analysis.bias import as_2d
 from proactiv.analysis.interim import Interim
 from proactiv.analysis.runview import format_value
 from proactiv.dashboard.data import RunData
+from proactiv.dashboard.panels.registry import PanelContext, register_panel
 from proactiv.schema import InputSpec
 from proactiv.store import RunError
 from proactiv.views.audio import wav_data_uri
@@ -32,6 +34,7 @@ from proactiv.whatif import Parameter, Projected, Studio, Transformed
 
 #: the pattern-matching id type of the parameter sliders: ``{"type": SLIDER, "column": <grid column>}``
 SLIDER = "whatif-slider"
+TAB = "whatif"
 #: what the projection area says until "Project" is pressed for the current instance and values
 PROJECT_HINT = "Press “Project” to project this transformed input toward its desired output."
 #: positions per slider, about (the step is the power of ten nearest below span / POSITIONS)
@@ -376,7 +379,7 @@ def _projection_facts(found: Studio, moved: Projected) -> list[str]:
     ]
 
 
-def tab() -> html.Div:
+def layout(ctx: PanelContext) -> html.Div:
     """The tab's static part; the callbacks fill the picker, the sliders and the figures."""
     return html.Div(
         [
@@ -408,3 +411,35 @@ def tab() -> html.Div:
             dcc.Loading(html.Div(PROJECT_HINT, id="whatif-projection", className="note")),
         ]
     )
+
+
+def callbacks(app, ctx: PanelContext) -> None:
+    sliders = {"type": SLIDER, "column": ALL}
+
+    @app.callback(Output("whatif-instance", "options"), Output("whatif-instance", "value"),
+                  Output("whatif-sliders", "children"), Output("whatif-built", "data"), Input("tabs", "value"),
+                  Input("run", "value"), Input("record", "data"), State("whatif-built", "data"))  # fmt: skip
+    def _controls(tab, index, chosen, built):
+        key = controls_key(index, chosen)
+        if tab != TAB or built == key:  # built when the tab is opened, again for another run or record
+            return dash.no_update, dash.no_update, dash.no_update, dash.no_update
+        return (*controls(ctx.run_of(index), chosen), key)
+
+    @app.callback(Output("whatif-inputs", "figure"), Output("whatif-output", "figure"), Output("whatif-audio", "children"),
+                  Output("whatif-facts", "children"), Input("whatif-instance", "value"), Input(sliders, "value"),
+                  State(sliders, "id"), State("run", "value"), prevent_initial_call=True)  # fmt: skip
+    def _transform(instance, positions, ids, index):
+        return transform_view(ctx.run_of(index), instance, ids, positions)
+
+    @app.callback(Output("whatif-projection", "children"), Input("whatif-project", "n_clicks"),
+                  Input("whatif-instance", "value"), Input(sliders, "value"), State(sliders, "id"),
+                  State("run", "value"), prevent_initial_call=True)  # fmt: skip
+    def _project(_clicks, instance, positions, ids, index):
+        # a new instance or new values: the last projection is stale
+        if dash.ctx.triggered_id != "whatif-project":
+            return PROJECT_HINT
+        return projection_view(ctx.run_of(index), instance, ids, positions)
+
+
+register_panel(TAB, tab=TAB, tab_label="What-if studio", layout=layout, callbacks=callbacks, order=80,
+               title="What-if studio: move the transform parameters, project on the spot")  # fmt: skip

@@ -1,5 +1,5 @@
 """``proactiv digits train``: the digits CNN trained into a folder (cached), optionally with augmentation drawn
-toward a run's worst slices (``--augment-from RUN``, :mod:`proactiv.mitigation`); a config then names it with
+toward a run's worst slices (``--augment-from RUN``, :mod:`proactiv.augment_plan`); a config then names it with
 ``model: {path: DIR}``."""
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ def train(
     """Train the digits CNN; skipped when OUT already holds one trained with the same settings and plan."""
     import torch
 
+    from proactiv.augment_plan import PLAN_FILE, plan_toward
     from proactiv.checkpoints import CheckpointWriter
-    from proactiv.mitigation import PLAN_FILE, augmentation_plan
     from proactiv.store import RunError
     from proactiv.tasks.digits import CLASS_NAMES, digits_split
     from proactiv.tasks.digits.model import MODEL_FILE, save_digits_cnn, train_digits_cnn
 
     try:
         splits = digits_split(0, image_size)
-        plan = augmentation_plan(augment_from) if augment_from is not None else None
+        plan = plan_toward(augment_from) if augment_from is not None else None
     except (RunError, ValueError, OSError) as err:
         fail(ValueError(f"--augment-from {augment_from}: {err}" if augment_from else str(err)))
     key = {"epochs": epochs, "seed": seed, "image_size": image_size, "augment": plan.key() if plan else None}

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from proactiv.checkpoints import CACHE_SUFFIX, FORMAT, CheckpointWriter
+from proactiv.io import write_torch
 from proactiv.progress import progress_bar
 from proactiv.tasks.base import cache_dir
 
@@ -88,10 +89,7 @@ def save_digits_cnn(
         "state_dict": model.state_dict(),
         "extra": extra or {},
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return write_torch(path, payload)
 
 
 def load_digits_cnn(path: str | os.PathLike) -> DigitsCNN:
@@ -129,9 +127,7 @@ def cached_model(name: str, make: callable, build: callable) -> nn.Module:
         except (RuntimeError, OSError, EOFError):
             path.unlink(missing_ok=True)
     model = make()
-    tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
+    write_torch(path, model.state_dict())
     return model.eval()
 
 

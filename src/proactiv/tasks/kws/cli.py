@@ -154,15 +154,15 @@ def train(
 
 
 def _plan(run: Path | None):
-    """The augmentation plan toward ``run``'s worst slices (:mod:`proactiv.mitigation`), printed; None without a
-    run. Its errors (no such run, no failures, not a classifier's run) end the command."""
+    """The augmentation plan toward ``run``'s worst slices (:func:`proactiv.augment_plan.plan_toward`), printed;
+    None without a run. Its errors (no such run, no failures, not a classifier's run) end the command."""
     if run is None:
         return None
-    from proactiv.mitigation import augmentation_plan
+    from proactiv.augment_plan import plan_toward
     from proactiv.store import RunError
 
     try:
-        plan = augmentation_plan(run)
+        plan = plan_toward(run)
     except (RunError, ValueError, OSError) as err:
         fail(ValueError(f"--augment-from {run}: {err}"))
     typer.echo(plan.describe())

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from proactiv.io import write_torch
 from proactiv.tasks.kws.frontend import LogMel
 
 ARCHS = ("cnn", "dscnn", "bcresnet")
@@ -361,10 +362,7 @@ def save_model(
         payload["members"] = members
     if logit_offset is not None:
         payload["logit_offset"] = [float(v) for v in logit_offset]
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_torch(path, payload)
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> KeywordModel:
@@ -372,7 +370,18 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> K
 
     Raises ``ValueError`` naming the file when it is missing, unreadable or not a proactiv KWS model.
     """
-    path = Path(path)
+    model = read_model_file(Path(path))
+    if model is None:
+        raise ValueError(
+            f"model file {str(path)!r} is not a proactiv keyword model (expected format {FORMAT!r})"
+        )
+    return model.to(device)
+
+
+def read_model_file(path: Path) -> KeywordModel | None:
+    """The model in a file :func:`save_model` wrote, in eval mode, or None for a torch file of another kind (the
+    reader the kws task registers with :func:`proactiv.models.register_file_reader`). ``ValueError`` names a
+    file that is missing, unreadable, or a keyword model that does not load."""
     if not path.is_file():
         raise ValueError(f"model file {str(path)!r} does not exist")
     try:
@@ -382,9 +391,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> K
             f"model file {str(path)!r} is not a readable torch file ({type(err).__name__})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(
-            f"model file {str(path)!r} is not a proactiv keyword model (expected format {FORMAT!r})"
-        )
+        return None
     try:
         net = build_model(payload["arch"], payload["n_classes"], payload.get("members", 1))
         net.load_state_dict(payload["state_dict"])
@@ -400,4 +407,4 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> K
         )
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
         raise ValueError(f"model file {str(path)!r} has an invalid model ({err})") from None
-    return model.to(device).eval()
+    return model.eval()

@@ -29,9 +29,9 @@ import pandas as pd
 import torch
 
 from proactiv.tasks.kws.decision import StreamRule
+from proactiv.tasks.kws.inference import compute_features, predict
 from proactiv.tasks.kws.speech_commands import SpeechCommands, load_clip
 from proactiv.tasks.kws.synth import HOMOPHONES_DIR, SAMPLE_RATE, SPEECH_DIR, UNKNOWN
-from proactiv.tasks.kws.train import compute_features, predict
 from proactiv.tasks.kws.wavio import read_wav
 
 

@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from proactiv.io import write_text
 from proactiv.tasks.kws.engines import _ENGINES, SAMPLE_RATE, Plan, _render, _render_sentence
 from proactiv.tasks.kws.vocabulary import lexicon_fingerprint
 from proactiv.tasks.kws.voices import (
@@ -118,14 +119,6 @@ def _fingerprint(size: str, seed: int, available: dict[str, tuple[str, ...]]) ->
     return {**options, "fingerprint": digest}
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def _owned(out: Path) -> list[Path]:
     """Everything a synthesis may create in ``out`` (what ``force=True`` removes): the word folders (any
     lower-case name: the vocabulary depends on the options), the open-set folders and the lists."""
@@ -161,7 +154,7 @@ def _prepare(out: Path, fingerprint: dict, force: bool) -> bool:
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty and holds no synthesised corpus; refusing to write into it")
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / ".in_progress", json.dumps(fingerprint, sort_keys=True))
+    write_text(out / ".in_progress", json.dumps(fingerprint, sort_keys=True))
     return False
 
 
@@ -191,7 +184,7 @@ def _unit(out: Path, plan: Plan, splits: dict[str, str]) -> int:
                              speaker.gender, offset * 1000 / SAMPLE_RATE, splits[speaker.id], clip.kind,
                              clip.resembles))  # fmt: skip
             frame = pd.DataFrame(rows, columns=list(COLUMNS))
-            _write_text(out / ".parts" / f"{speaker.id}.csv", frame.to_csv(index=False))
+            write_text(out / ".parts" / f"{speaker.id}.csv", frame.to_csv(index=False))
     return sum(len(clips) for _, clips in todo)
 
 
@@ -219,7 +212,7 @@ def _speech_unit(out: Path, speaker: Speaker, sentences: list[Sentence], split: 
                          len(audio) / SAMPLE_RATE, speaker.id, speaker.voice.engine, speaker.voice.name,
                          speaker.variant, speaker.gender, delivery.rate, delivery.pitch, delivery.amplitude,
                          delivery.shift, split))  # fmt: skip
-        _write_text(part, pd.DataFrame(rows, columns=list(SENTENCE_COLUMNS)).to_csv(index=False))
+        write_text(part, pd.DataFrame(rows, columns=list(SENTENCE_COLUMNS)).to_csv(index=False))
     return len(sentences)
 
 
@@ -326,15 +319,15 @@ def synthesize(
     meta = everything[everything.kind != "homophone"].reset_index(drop=True)
     _background(out, meta, seed)
     for split, name in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
-        _write_text(out / name, "".join(f"{p}\n" for p in meta.path[meta.split == split]))
+        write_text(out / name, "".join(f"{p}\n" for p in meta.path[meta.split == split]))
     homophones = everything[everything.kind == "homophone"]
-    _write_text(out / HOMOPHONES_DIR / "metadata.csv", homophones.to_csv(index=False))
+    write_text(out / HOMOPHONES_DIR / "metadata.csv", homophones.to_csv(index=False))
     sentences = pd.DataFrame(columns=list(SENTENCE_COLUMNS))
     if talkers:
         sentences = pd.concat([pd.read_csv(out / ".parts" / f"{s.id}.sentences.csv") for s in talkers])
-    _write_text(out / SPEECH_DIR / "sentences.csv", sentences.sort_values("path").to_csv(index=False))
-    _write_text(out / "metadata.csv", meta.to_csv(index=False))
-    _write_text(out / ".complete", json.dumps(fingerprint, sort_keys=True))
+    write_text(out / SPEECH_DIR / "sentences.csv", sentences.sort_values("path").to_csv(index=False))
+    write_text(out / "metadata.csv", meta.to_csv(index=False))
+    write_text(out / ".complete", json.dumps(fingerprint, sort_keys=True))
     (out / ".in_progress").unlink()
     shutil.rmtree(out / ".parts")
     return pd.read_csv(out / "metadata.csv", keep_default_na=False)

@@ -14,9 +14,10 @@ import torch
 
 from proactiv.checkpoints import TrainingSet
 from proactiv.config import ConfigError, SweepConfig
-from proactiv.models import from_onnx, keyword_model
+from proactiv.models import from_onnx
 from proactiv.tasks.base import TaskData, pick_per_class
 from proactiv.tasks.kws.models import load_model
+from proactiv.tasks.kws.onnx import keyword_model
 from proactiv.tasks.kws.speech_commands import SpeechCommands
 
 #: metadata columns carried into records as ``meta.*`` when the corpus has them

@@ -20,7 +20,6 @@ fraction of a training step); validation and test features are computed once.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -33,12 +32,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from proactiv.augment_plan import PLAN_FILE, AugmentPlan
 from proactiv.checkpoints import CheckpointWriter
-from proactiv.mitigation import PLAN_FILE, AugmentPlan
+from proactiv.io import write_json
 from proactiv.progress import progress_bar
 from proactiv.tasks.kws.augment import SAMPLE_RATE, Augment, load_noise_bank
 from proactiv.tasks.kws.decision import calibrate
 from proactiv.tasks.kws.frontend import LogMel
+from proactiv.tasks.kws.inference import compute_features, logits_of, predict
 from proactiv.tasks.kws.models import (
     Ensemble,
     KeywordModel,
@@ -90,26 +91,6 @@ def load_corpus(data_root: str | os.PathLike) -> tuple[dict[str, Split], list[st
         engines[meta["label_name"].to_numpy() == "_silence_"] = SILENCE_ENGINE
         splits[name] = Split(ds.waveforms().float(), torch.as_tensor(np.asarray(ds.labels)).long(), engines)
     return splits, class_names
-
-
-@torch.no_grad()
-def compute_features(
-    frontend: LogMel, waves: torch.Tensor, device: str = "cpu", batch: int = 256
-) -> torch.Tensor:
-    """Log-mel features of many clips, batch by batch."""
-    return torch.cat([frontend(waves[i : i + batch].to(device)).cpu() for i in range(0, len(waves), batch)])
-
-
-@torch.no_grad()
-def logits_of(model: nn.Module, feats: torch.Tensor, device: str = "cpu", batch: int = 512) -> torch.Tensor:
-    """Logits of feature batches (model put in eval mode)."""
-    model.eval()
-    return torch.cat([model(feats[i : i + batch].to(device)).cpu() for i in range(0, len(feats), batch)])
-
-
-def predict(model: nn.Module, feats: torch.Tensor, device: str = "cpu", batch: int = 512) -> torch.Tensor:
-    """Predicted class indices of feature batches (model put in eval mode)."""
-    return logits_of(model, feats, device, batch).argmax(1)
 
 
 def accuracy_report(
@@ -300,7 +281,7 @@ def train(
     ``exclude_engines`` drops those text-to-speech engines from training and validation; their clips
     (from every split) then form the ``held_out`` evaluation. Returns the metrics: test accuracy overall,
     per engine and per class, the confusion matrix, the validation report of the chosen epoch, timing,
-    parameter and multiply-add counts. ``augment_plan`` (:mod:`proactiv.mitigation`) adds augmented copies of
+    parameter and multiply-add counts. ``augment_plan`` (:mod:`proactiv.augment_plan`) adds augmented copies of
     training clips, computed once before training (the pitch transform is slow per batch); the plan is written
     to ``<out>/augment_plan.json``. ``members`` > 1 trains an ensemble of that many networks (see :func:`fit`).
     """
@@ -405,9 +386,7 @@ def train(
         class_names=class_names,
         extra={"metrics": _summary(metrics)},
     )
-    tmp = out / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2))
-    os.replace(tmp, out / "metrics.json")
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 

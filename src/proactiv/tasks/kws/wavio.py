@@ -8,13 +8,14 @@ and every text-to-speech engine used here; anything else is rejected with a ``Va
 from __future__ import annotations
 
 import os
-import tempfile
 import wave
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import resample_poly
+
+from proactiv.io import atomic_write
 
 __all__ = ["read_wav", "resample", "write_wav"]
 
@@ -89,22 +90,18 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) ->
     ``samples`` is ``(frames,)`` or ``(frames, channels)``. The file is written to a temporary name in the
     same folder and renamed into place, so a killed writer never leaves a partial file under ``path``.
     """
-    path = Path(path)
     data = np.asarray(samples, dtype=np.float64)
     channels = 1 if data.ndim == 1 else data.shape[1]
     pcm = np.clip(np.round(data * 32768.0), -32768, 32767).astype("<i2")  # the inverse of read_wav
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as handle:
+
+    def write(tmp: Path) -> None:
+        with wave.open(str(tmp), "wb") as handle:
             handle.setnchannels(channels)
             handle.setsampwidth(2)
             handle.setframerate(int(sample_rate))
             handle.writeframes(pcm.tobytes())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; written audio is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def resample(samples: np.ndarray, rate_in: float, rate_out: int) -> np.ndarray:

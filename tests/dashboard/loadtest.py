@@ -1,4 +1,4 @@
-"""Drive a dashboard over HTTP as browsers do, for its load test and benchmark: serve an app on 127.0.0.1 in a
+"""Drive a dashboard over HTTP as browsers do, for its tests and load benchmark: serve an app on 127.0.0.1 in a
 background thread (threaded, as ``proactiv serve`` runs it), build callback requests from the app's own
 dependency list, and send many at once.
 """

@@ -1,9 +1,12 @@
 """The record detail's attributions as plain functions: the methods a run's model supports, overlays of the
-chosen record (model rebuilt once per run), and messages for runs or records that have nothing to draw."""
+chosen record (model rebuilt once per run), and messages for runs or records that have nothing to draw; and the
+attributions step's tab."""
 
 import numpy as np
 import pytest
 
+from proactiv.analysis.attribution import shift_by_value, shift_sentence
+from proactiv.dashboard.app import build_app
 from proactiv.dashboard.data import Filter, RunData
 from proactiv.dashboard.panels.attribution import (
     MODEL_KEY,
@@ -62,3 +65,24 @@ def test_record_overlay_of_an_image_run(denoise):
 )
 def test_bad_choices_get_a_message(denoise, chosen, method, says):
     assert says in _message(record_attribution(denoise, chosen, method))
+
+
+def test_the_step_tab_draws_the_stored_shift_and_the_record_card_follows_the_model(
+    classifier_run, callbacks_of
+):
+    data = RunData(classifier_run, compute=False)
+    app = build_app([data])
+    tab = next(t for t in app.layout["tabs"].children if t.value == "step-attributions")
+    summary = shift_by_value(data.analysis["attributions"], data.run)
+    assert tab.label == "Attributions" and tab["attributions-sentence"].children == shift_sentence(summary)
+    assert tab["attributions-graph"].figure.data
+    methods = app.layout["attr-method"].options  # the record card offers what this CNN supports
+    assert [o["value"] for o in methods] == [o["value"] for o in attribution_methods(data)] and len(
+        methods
+    ) == 4
+    kept = data.kept_records(Filter(), limit=1)
+    chosen = {"instance": int(kept.instance[0]), "point": int(kept.point[0])}
+    fig = callbacks_of("record", [data])["attr-graph.figure"](chosen, "saliency", "predicted", 0)
+    assert [t.type for t in fig.data] == [
+        "heatmap"
+    ] * 6 and "toward the predicted target" in fig.layout.title.text

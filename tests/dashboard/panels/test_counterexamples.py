@@ -1,8 +1,6 @@
 """The counterexample panel as plain functions: rows follow the filter, a row's detail draws the failing input
 beside its partners with their facts and players, browser input is validated."""
 
-import pytest
-
 from proactiv.analysis import StepContext
 from proactiv.dashboard.data import RunData
 from proactiv.dashboard.panels.counterexamples import (
@@ -11,11 +9,6 @@ from proactiv.dashboard.panels.counterexamples import (
     counterexample_rows,
     counterexamples_panel,
 )
-
-
-@pytest.fixture(scope="module")
-def data(run_a) -> RunData:
-    return RunData(run_a)
 
 
 def test_rows_follow_the_filter(data):
@@ -73,12 +66,24 @@ def test_image_to_image_panel_has_no_audio_and_says_why(denoise_run):
     assert tab.id == "counterexamples-panel" and fig.data
 
 
-def test_the_tab_is_interactive_in_the_app_and_an_empty_tab_keeps_its_components(data):
+def test_the_tab_is_interactive_in_the_app_and_an_empty_tab_keeps_its_components(data, callbacks_of):
     from proactiv.dashboard.app import build_app
 
-    app = build_app([data])  # the step registers the table's and the detail's callbacks itself
+    app = build_app([data])  # the panel registered against the step brings its callbacks
     assert "counterexamples-table.data" in app.callback_map
     assert any(k.startswith("..counterexample-figure.figure") for k in app.callback_map)
+    fn = callbacks_of("counterexamples", [data])
+    point = int(data.analysis["counterexamples"].point.iloc[0])
+    assert fn["counterexamples-table.data"]({"points": [point]}, 0) == counterexample_rows(
+        data, {"points": [point]}
+    )
+    rows = counterexample_rows(data, None)
+    fig, _ = fn["counterexample-figure.figure"]({"row": 1}, rows, 0)
+    assert f"instance {rows[1]['instance']}" in fig.layout.annotations[0].text
+    assert (
+        "click a counterexample"
+        in fn["counterexample-figure.figure"]({"row": 99}, rows, 0)[0].layout.annotations[0].text
+    )
     empty = counterexamples_panel(
         data.analysis["counterexamples"].iloc[:0], StepContext(data.run, view=data.view)
     )

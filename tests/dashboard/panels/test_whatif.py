@@ -3,6 +3,7 @@ projection views, and the app's tab and callbacks."""
 
 import math
 
+import dash
 import plotly.graph_objects as go
 import pytest
 import torch
@@ -130,3 +131,14 @@ def test_the_app_has_the_tab_and_its_callbacks(image):
     assert "tab-whatif" in str(app.layout) and "whatif-sliders" in str(app.layout)
     outputs = " ".join(app.callback_map)
     assert all(k in outputs for k in ("whatif-projection.children", "whatif-inputs.figure", "whatif-sliders"))
+
+
+def test_controls_are_built_when_the_tab_opens_and_again_for_another_record(image, callbacks_of):
+    build = callbacks_of("whatif", [image])["whatif-instance.options"]
+    assert build("main", 0, None, None) == (dash.no_update,) * 4  # not built before the tab is opened
+    options, instance, rows, key = build("whatif", 0, {"instance": 4, "point": 3}, None)
+    assert instance == 4 and len(rows) == len(image.grid_columns) and key == [0, 4, 3]
+    assert build("whatif", 0, {"instance": 4, "point": 3}, key) == (dash.no_update,) * 4  # already built
+    assert build("whatif", 0, {"instance": 5, "point": 3}, key)[1] == 5
+    with pytest.raises(ValueError):
+        build("whatif", 3, None, None)

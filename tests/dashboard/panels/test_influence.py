@@ -1,5 +1,5 @@
 """The influence panel next to the chosen record: thumbnails of the training images that support and oppose it,
-the self-influence step's panel, and a message that says what is needed when the model has no checkpoints."""
+the self-influence step's tab, and a message that says what is needed when the model has no checkpoints."""
 
 import pytest
 import torch
@@ -7,10 +7,10 @@ from torch import nn
 
 import proactiv as pv
 from proactiv.analysis.influence import TracIn
-from proactiv.analysis.steps import StepContext, get
+from proactiv.analysis.steps import StepContext
 from proactiv.checkpoints import CheckpointWriter
 from proactiv.dashboard.data import RunData
-from proactiv.dashboard.panels.influence import record_influence
+from proactiv.dashboard.panels.influence import record_influence, self_influence_tab
 
 torch.set_num_threads(1)
 
@@ -53,11 +53,11 @@ def test_the_record_panel_shows_thumbnails_or_says_what_is_missing(image_run):
     assert "influence-graph" in shown
 
 
-def test_the_self_influence_panel_shows_the_top_twenty(image_run):
+def test_the_self_influence_tab_shows_the_top_twenty(image_run):
     run, ckpt = image_run
     result = pv.analysis.analyze(run, steps=["self_influence"], device="cpu",
                                  settings={"self_influence": {"checkpoints": str(ckpt)}})  # fmt: skip
     table = result["self_influence"]
-    panel = str(get("self_influence").panel(table, StepContext(run)))
+    panel = str(self_influence_tab(table, StepContext(run)))
     assert panel.count("data:image/png;base64,") == 20 and "model says" in panel
     assert panel.count("Tr(") == 21  # a header and the 20 most self-influential examples
