@@ -16,20 +16,17 @@ from dataclasses import dataclass
 
 import dash
 import numpy as np
-import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, dcc, html
-from plotly.subplots import make_subplots
 
-from proactiv.analysis.bias import as_2d
 from proactiv.analysis.interim import Interim
 from proactiv.analysis.runview import format_value
 from proactiv.dashboard.data import RunData
 from proactiv.dashboard.panels.registry import PanelContext, register_panel
-from proactiv.schema import InputSpec
 from proactiv.store import RunError
 from proactiv.views.audio import wav_data_uri
-from proactiv.views.record import LINE_COLOURS, line, record_figure
-from proactiv.views.style import DIVERGING, TEMPLATE, colorscale, finite_limit, input_axes, message_figure
+from proactiv.views.record import record_figure
+from proactiv.views.studio import inputs_figure, outputs_figure
+from proactiv.views.style import message_figure
 from proactiv.whatif import Parameter, Projected, Studio, Transformed
 
 #: the pattern-matching id type of the parameter sliders: ``{"type": SLIDER, "column": <grid column>}``
@@ -192,88 +189,6 @@ def controls(data: RunData, chosen: dict | None) -> tuple[list[dict], int | None
     return options, instance, rows
 
 
-# ----------------------------------------------------------------------------------------------- figures
-def _maps(panels: dict[str, np.ndarray], spec: InputSpec, signed: bool | None = None) -> go.Figure:
-    """Inputs side by side on one colour range: maps for 2-D inputs, overlaid lines for 1-D ones. ``signed``:
-    None draws inputs (the input's colour scale), True a signed change (diverging, zero white), False a
-    magnitude (white to red)."""
-    if spec.one_dimensional:
-        fig = go.Figure()
-        colours = list(LINE_COLOURS.values())
-        for k, (title, a) in enumerate(panels.items()):
-            xs, ys = line(a)
-            fig.add_trace(
-                go.Scatter(x=xs, y=ys, mode="lines", name=title, line={"width": 1, "color": colours[k]})
-            )
-        fig.update_layout(
-            template=TEMPLATE,
-            height=300,
-            margin={"t": 30, "b": 10, "l": 10, "r": 10},
-            xaxis_title=spec.column_label,
-            legend={"orientation": "h", "y": 1.1},
-        )
-        return fig
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.05)
-    maps = [as_2d(a).astype(np.float32) for a in panels.values()]
-    if signed is None:
-        lo, hi = float(min(np.nanmin(m) for m in maps)), float(max(np.nanmax(m) for m in maps))
-        kw = {"colorscale": colorscale(spec), "zmin": lo, "zmax": hi}
-    else:
-        lim = finite_limit(np.concatenate([m.ravel() for m in maps]))
-        kw = (
-            {"colorscale": DIVERGING, "zmin": -lim, "zmax": lim}
-            if signed
-            else {"colorscale": "Reds", "zmin": 0.0, "zmax": lim}
-        )
-    for c, z in enumerate(maps, start=1):
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                showscale=c == len(maps),
-                hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>",
-                **kw,
-            ),
-            row=1,
-            col=c,
-        )
-        input_axes(fig, spec, 1, c, f"x{c if c > 1 else ''}", titled=c == 1)
-    fig.update_layout(
-        template=TEMPLATE, height=300 if spec.image else 320, margin={"t": 30, "b": 10, "l": 10, "r": 10}
-    )
-    return fig
-
-
-def _outputs(found: Studio, outputs: dict[str, np.ndarray], desired) -> go.Figure:
-    """The model's outputs: class probabilities side by side (the desired class marked), or output maps."""
-    if not found.classifier:
-        return _maps({"y (target)": np.asarray(desired), **outputs}, found.schema.input)
-    names = list(found.task.class_names or [str(k) for k in range(len(next(iter(outputs.values()))))])
-    fig = go.Figure()
-    colours = {"f(x)": LINE_COLOURS["x"], "f(xT)": LINE_COLOURS["x_t"], "f(x̂T)": LINE_COLOURS["x_proj"]}
-    for title, probs in outputs.items():
-        fig.add_trace(
-            go.Bar(
-                x=names,
-                y=probs,
-                name=title,
-                marker_color=colours.get(title),
-                hovertemplate="%{x}: %{y:.3f}<extra>" + title + "</extra>",
-            )
-        )
-    fig.add_annotation(
-        x=names[int(desired)], y=1.0, yref="y", text="desired", showarrow=True, arrowhead=2, ay=-24
-    )
-    fig.update_layout(
-        template=TEMPLATE,
-        barmode="group",
-        height=300,
-        yaxis={"range": [0, 1.12], "title": "probability"},
-        margin={"t": 30, "b": 10, "l": 10, "r": 10},
-        legend={"orientation": "h", "y": 1.15},
-    )
-    return fig
-
-
 def _where(found: Studio, seen: Transformed) -> str:
     units = {p.column: p.unit for p in found.parameters()}
     at = ", ".join(f"{c} = {format_value(v)} {units[c]}" for c, v in seen.values.items())
@@ -315,8 +230,14 @@ def transform_view(data: RunData, instance, ids: list | None, positions: list | 
         seen = found.transform(_instance(instance), _values(found, ids, positions))
     except ValueError as err:
         return message_figure(str(err)), message_figure(str(err)), [], []
-    pictures = _maps({"x (clean)": seen.x, "xT (transformed)": seen.x_t}, found.schema.input)
-    outputs = _outputs(found, {"f(x)": seen.output_clean, "f(xT)": seen.output}, seen.desired)
+    pictures = inputs_figure({"x (clean)": seen.x, "xT (transformed)": seen.x_t}, found.schema.input)
+    outputs = outputs_figure(
+        found.classifier,
+        found.task.class_names,
+        found.schema.input,
+        {"f(x)": seen.output_clean, "f(xT)": seen.output},
+        seen.desired,
+    )
     sound = []
     if seen.audio is not None:
         sound = [
@@ -349,13 +270,21 @@ def projection_view(data: RunData, instance, ids: list | None, positions: list |
         ),
     ]
     if found.classifier:  # a tensor target's outputs are in the record view's second row
-        figure = _outputs(found, {"f(xT)": seen.output, "f(x̂T)": moved.output}, seen.desired)
+        figure = outputs_figure(
+            found.classifier,
+            found.task.class_names,
+            found.schema.input,
+            {"f(xT)": seen.output, "f(x̂T)": moved.output},
+            seen.desired,
+        )
         children.append(dcc.Graph(id="whatif-moved-output", figure=figure, config=GRAPH))
     maps = {"attribution of xT": moved.attributions_t, "attribution of x̂T": moved.attributions}
     signed = bool(min(m.min() for m in maps.values()) < 0)
     return children + [
         html.H4("Saliency attributions toward the desired output"),
-        dcc.Graph(id="whatif-attributions", figure=_maps(maps, found.schema.input, signed), config=GRAPH),
+        dcc.Graph(
+            id="whatif-attributions", figure=inputs_figure(maps, found.schema.input, signed), config=GRAPH
+        ),
     ]
 
 
