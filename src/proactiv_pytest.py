@@ -11,7 +11,7 @@ _OPTIONS = {
     "--proactiv": ("CHECKS.yaml", "run the robustness contracts of this checks file as tests"),
     "--proactiv-model": ("MODEL", "the model under test (a model directory or file); default: the config's"),
     "--proactiv-baseline": ("RUN", "the baseline run of no_worse_than checks"),
-    "--proactiv-run": ("RUN", "check this run instead of sweeping the config"),
+    "--proactiv-run": ("RUN", "check this run instead of sweeping the config (then no config is needed)"),
     "--proactiv-out": ("DIR", "where to sweep (default runs/checks/<model>-<config>)"),
 }
 
@@ -20,6 +20,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("proactiv", "robustness contracts (proactiv)")
     for flag, (metavar, help_text) in _OPTIONS.items():
         group.addoption(flag, metavar=metavar, default=None, help=help_text)
+    group.addoption(
+        "--proactiv-allow-unchecked",
+        action="store_true",
+        help="skip a check the run could not check (with the reason) instead of failing it",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -191,3 +191,140 @@ def test_planted_cue_stands_out_in_the_bias_map(shape, region):
     # and stands out: Adam moves every element at a similar rate, so its map is near uniform (the cue's share of
     # the mass is about its share of the area, 3.5 % / 10 %); the gradient-following step puts most of it there
     assert mass > 0.5 and mass > 3 * adam_mass
+
+
+# ------------------------------------------------------------------------------ why a projection ended (status)
+class Poisoned(nn.Module):
+    """A linear classifier on (N, 1, 8, 8) with class 0 ahead by 5 logits, whose output is NaN once an input
+    element exceeds 1 (or always): every step toward class 1 raises every element."""
+
+    def __init__(self, always: bool = False):
+        super().__init__()
+        self.lin = nn.Linear(64, 2)
+        with torch.no_grad():
+            self.lin.weight.zero_()
+            self.lin.weight[1] = 0.05
+            self.lin.bias.copy_(torch.tensor([5.0, 0.0]))
+        self.always = always
+
+    def forward(self, x):
+        out = self.lin(x.flatten(1))
+        bad = (x.flatten(1).amax(1) > 1.0) | self.always
+        return torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
+
+
+class NaNGradient(nn.Module):
+    """A linear classifier with a finite loss and a NaN gradient everywhere (the root of a distance at 0)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.lin = nn.Linear(64, 2)
+
+    def forward(self, x):
+        flat = x.flatten(1)
+        return self.lin(flat) + torch.sqrt((flat - flat.detach()).abs().sum(1, keepdim=True))
+
+
+class Unreachable(nn.Module):
+    """Class 0's logit is capped at 1 (tanh), class 1's is 5: the loss toward class 0 never falls below
+    log(1 + e⁴) ≈ 4.02, so Polyak's steps stall, it restarts with Adam, and the budget runs out."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(7)
+        self.lin = nn.Linear(64, 1)
+
+    def forward(self, x):
+        a = torch.tanh(self.lin(x.flatten(1)))
+        return torch.cat([a, torch.full_like(a, 5.0)], 1)
+
+
+class Dead(nn.Module):
+    """ReLU units no input in [0, 1] switches on: both logits 0 everywhere, a zero gradient everywhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, 2)
+        with torch.no_grad():
+            self.lin.weight.fill_(0.01)
+            self.lin.bias.fill_(-100.0)
+
+    def forward(self, x):
+        return torch.relu(self.lin(x.flatten(1)))
+
+
+def test_a_constant_input_moves_with_the_batch_scale_or_says_it_has_none(small_cnn):
+    torch.manual_seed(5)
+    x = torch.rand(6, 1, 8, 8)
+    x[0], x[1] = 1.0, 0.0  # a saturated image and a black one: no scale of their own
+    y = (small_cnn(x).argmax(1) + 1).detach() % 4  # every one must move
+    res = pv.Projector(small_cnn, max_steps=200).project(x, y)
+    assert list(res.statuses) == ["converged"] * 6
+    assert (res.steps[:2] > 0).all() and ((res.inputs[:2] - x[:2]).flatten(1).norm(dim=1) > 1e-2).all()
+    alone = pv.Projector(small_cnn, max_steps=200).project(x[:2], y[:2])  # no scale anywhere
+    assert list(alone.statuses) == ["no_scale"] * 2 and not alone.converged.any()
+    assert (alone.steps == 0).all() and torch.equal(alone.inputs, x[:2])
+    given = pv.Projector(small_cnn, max_steps=200).project(x[:2], y[:2], scale=float(x[2:].std()))
+    assert list(given.statuses) == ["converged"] * 2  # a scale from elsewhere (the sweep: the run's inputs)
+    with pytest.raises(ValueError, match="scale=0.0"):
+        pv.Projector(small_cnn).project(x, y, scale=0.0)
+
+
+def test_a_nan_loss_stops_the_sample_at_once_and_keeps_its_last_finite_point():
+    torch.manual_seed(6)
+    x = torch.rand(3, 1, 8, 8) * 0.9
+    x.view(3, -1)[:, 0] = 1.0  # at the edge: the first step toward class 1 crosses it
+    y = torch.ones(3, dtype=torch.long)
+    res = pv.Projector(Poisoned(), max_steps=100).project(x, y)
+    assert list(res.statuses) == ["nonfinite"] * 3 and (res.steps == 1).all() and not res.converged.any()
+    assert torch.equal(res.inputs, x)  # its last finite point: xT, with the loss and output there
+    assert torch.isfinite(res.loss_after).all() and torch.equal(res.loss_after, res.loss_before)
+    assert torch.isfinite(res.outputs_after).all()
+    always = pv.Projector(Poisoned(always=True), max_steps=100).project(x, y)
+    assert list(always.statuses) == ["nonfinite"] * 3 and (always.steps == 0).all()
+    assert torch.equal(always.inputs, x) and torch.isnan(always.loss_after).all()  # no finite point but xT
+    model = NaNGradient()  # a finite loss, a NaN step: the input it leads to is never kept
+    y = 1 - model(x).argmax(1).detach()
+    nan_step = pv.Projector(model, max_steps=100).project(x, y)
+    assert list(nan_step.statuses) == ["nonfinite"] * 3 and (nan_step.steps == 1).all()
+    assert torch.equal(nan_step.inputs, x) and torch.equal(nan_step.loss_after, nan_step.loss_before)
+
+
+def test_the_step_budget_is_the_total_across_restarts():
+    torch.manual_seed(8)
+    x = torch.rand(4, 1, 8, 8)
+    res = pv.Projector(Unreachable(), max_steps=40).project(x, torch.zeros(4, dtype=torch.long))
+    assert list(res.statuses) == ["budget"] * 4 and (res.steps == 40).all()
+
+
+def test_the_lowest_loss_point_is_kept():
+    # plain gradient descent with steps 3× too long for f(z) = w·z + b: each overshoots, the residual doubles
+    torch.manual_seed(9)
+    model = nn.Linear(16, 1)
+    w = model.weight.detach()[0]
+    x, t = torch.randn(3, 16), torch.randn(3, 1)
+    sgd = pv.Projector(model, loss="mse", optimizer="sgd", lr=1.5 / float(w @ w), cutoff=1e-12, max_steps=3)
+    res = sgd.project(x, t)
+    assert list(res.statuses) == ["budget"] * 3 and (res.steps == 3).all()
+    assert torch.equal(res.inputs, x) and torch.equal(res.loss_after, res.loss_before)
+    with torch.no_grad():  # the losses and outputs are those of the point kept
+        assert torch.allclose(res.outputs_after, model(res.inputs))
+        assert torch.allclose(res.loss_after, (model(res.inputs) - t).square()[:, 0])
+
+
+@pytest.mark.parametrize("optimizer, most", [("polyak", 13), ("adam", 1), ("sgd", 1)])
+def test_a_projection_no_step_can_move_is_stalled(optimizer, most):
+    x = torch.rand(3, 1, 8, 8)
+    res = pv.Projector(Dead(), optimizer=optimizer, max_steps=100).project(x, torch.tensor([0, 1, 0]))
+    assert list(res.statuses) == ["stalled"] * 3 and (res.steps <= most).all() and torch.equal(res.inputs, x)
+
+
+def test_the_reference_rule_says_which_samples_only_stopped_with_their_chunk(small_cnn):
+    torch.manual_seed(10)
+    x = torch.rand(10, 1, 8, 8)
+    res = pv.Projector(small_cnn, criterion="batch_mean", lr=1e-2, max_steps=300, batch_size=10).project(
+        x, torch.arange(10) % 4
+    )
+    assert set(res.statuses) <= {"converged", "batch_mean"}
+    assert list(res.statuses == "converged") == res.converged.tolist()

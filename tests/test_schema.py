@@ -123,6 +123,23 @@ def test_runs_without_a_schema_get_theirs_derived_on_open(tmp_path):
     assert tab.input.kind == "vector" and not tab.audible
 
 
+def test_the_desired_output_is_declared_and_derived_once_for_older_runs(tmp_path):
+    assert tabular_run(tmp_path / "label").schema.desired == "label"
+    assert sweep_image_run(tmp_path / "den").schema.desired == "tensor"
+    model = TabularMLP()
+    projector = pv.Projector(model, loss="own_prediction", max_steps=20)
+    own = pv.sweep(model, torch.randn(5, 6), torch.zeros(5, dtype=torch.long), GRID, tmp_path / "own",
+                   projector=projector, progress=False)  # fmt: skip
+    assert own.schema.desired == "clean_prediction" and own.schema.desired_column == "pred_clean"
+    header = json.loads((own.path / "run.json").read_text())
+    assert header["schema"].pop("desired") == "clean_prediction"
+    (own.path / "run.json").write_text(json.dumps(header))  # as a run written before the field
+    assert pv.open_run(own.path).schema.desired == "clean_prediction"  # from its projection loss
+    assert _strip_schema(own) and pv.open_run(own.path).schema.desired == "clean_prediction"
+    with pytest.raises(ValueError, match="desired 'label'"):
+        RunSchema(target="tensor", input=input_spec("vector", (4,)), desired="label")
+
+
 def test_run_model_rebuilds_the_in_memory_model(tmp_path):
     run = tabular_run(tmp_path / "run")
     model = pv.open_run(run.path).model(device="cpu")

@@ -101,6 +101,19 @@ def test_records_are_sorted_by_instance_then_point_whatever_the_write_order(tmp_
     assert list(rec.index) == list(range(8))
 
 
+def test_records_written_before_the_status_column_get_it_from_converged(tmp_path):
+    writer = RunWriter(tmp_path / "run", header(), resume=False)
+    old, arrays = unit([0, 1])
+    writer.write_unit("g00000-i00000", old.assign(converged=[True, False, True, False]), arrays)
+    new, arrays = unit([2])  # a unit written since (a resumed run): its own statuses
+    writer.write_unit("g00000-i00001", new.assign(converged=False, status=["nonfinite", "no_scale"]), arrays)
+    writer.finish()
+    run = Run(tmp_path / "run")
+    expected = ["converged", "budget", "converged", "budget", "nonfinite", "no_scale"]
+    assert run.records.status.tolist() == expected
+    assert run.query("SELECT status FROM records ORDER BY instance, point").status.tolist() == expected
+
+
 def test_an_existing_run_needs_resume_and_the_same_setup(tmp_path):
     RunWriter(tmp_path / "run", header(), resume=False).finish()
     with pytest.raises(RunError, match=r"already exists \(status: complete\); pass --resume"):

@@ -14,7 +14,9 @@ import torch
 
 import proactiv as pv
 from proactiv.config import load_config
+from proactiv.schema import STATUSES
 from proactiv.store import RunError
+from proactiv.summary import summarize
 from proactiv.sweep import sweep_config
 
 GRID = [pv.transforms.get("noise", snr_db=[20, 0]), pv.transforms.get("gain", gain_db=[0, -6])]
@@ -58,8 +60,13 @@ def test_records_have_the_contract_columns(small_cnn, tmp_path):
         "flipped",
         "steps",
         "converged",
+        "status",
     ]
     assert all(c in rec.columns for c in expected), set(expected) - set(rec.columns)
+    assert set(rec.status) <= set(STATUSES) and ((rec.status == "converged") == rec.converged).all()
+    overall = summarize(run)["overall"]  # `proactiv info` counts the records of each status some record has
+    counts = rec.status.value_counts()
+    assert all(overall[f"n_{name}"][0] == n for name, n in counts.items())
     assert list(rec.columns[:4]) == ["instance", "label", "label_name", "point"]
     assert (rec.label_name == rec.label.map(dict(enumerate("abcd")))).all()
     assert (rec["meta.writer"] == rec.instance.map(lambda i: f"w{i % 3}")).all()
@@ -82,6 +89,17 @@ def test_records_have_the_contract_columns(small_cnn, tmp_path):
         run.arrays(4, 0)
     reopened = pv.open_run(tmp_path / "run")
     assert reopened.status == "complete" and reopened.grid.columns == ["noise.snr_db", "gain.gain_db"]
+
+
+def test_a_constant_input_moves_with_the_run_scale(small_cnn, tmp_path):
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 8, 8)
+    x[0] = 1.0  # a saturated image, alone in its unit: only the run's other inputs have a scale
+    y = (small_cnn(x).argmax(1) + 1).detach() % 4
+    run = pv.sweep(small_cnn, x, y, pv.Grid([pv.transforms.get("gain", gain_db=[0])]), tmp_path / "run",
+                   projector=pv.Projector(small_cnn, max_steps=200), instances_per_unit=1, progress=False)  # fmt: skip
+    rec = run.records.set_index("instance")
+    assert rec.status.tolist() == ["converged"] * 4 and rec.loc[0, "steps"] > 0 and rec.loc[0, "d_x"] > 1e-3
 
 
 def test_same_records_whatever_the_batch_and_unit_sizes(small_cnn, tmp_path):

@@ -129,23 +129,42 @@ def selftest(
 
 @app.command()
 def check(
-    checks: Annotated[Path, typer.Argument(help="CHECKS.yaml: a sweep config and the contracts to check")],
+    checks: Annotated[
+        Path, typer.Argument(help="CHECKS.yaml: the contracts to check and the sweep config they run on")
+    ],
     model: Annotated[
         Path | None, typer.Option(help="the model under test: a directory or file (.pt, TorchScript, .onnx)")
     ] = None,
     baseline: Annotated[Path | None, typer.Option(help="the baseline run of no_worse_than checks")] = None,
-    run: Annotated[Path | None, typer.Option(help="check this run (of MODEL) instead of sweeping")] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            help="check this run (of MODEL) on its own grid instead of sweeping; the checks file's config is then "
+            "not read (it may have none) unless --model is given, to build MODEL and compare it with the run's"
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="where to sweep (default runs/checks/<model>-<config>)")
     ] = None,
     junit: Annotated[Path | None, typer.Option(help="write JUnit XML here")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
     progress: Annotated[bool, typer.Option(help="show a progress bar while sweeping")] = True,
+    allow_unchecked: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unchecked",
+            help="exit 0 although a hard check could not be checked on the run (still listed)",
+        ),
+    ] = False,
 ) -> None:
-    """Check MODEL against the contracts of CHECKS: a table, JUnit XML; exit 1 on a violation, 2 on bad input."""
+    """Check MODEL against the contracts of CHECKS: a table, JUnit XML. Each holds, is violated or was not checked
+    (the run cannot show it: a value outside the grid, a class without records or too small); exit 1 on a
+    violation or on a check not checked (unless --allow-unchecked), 2 on bad input."""
     from proactiv.assertions.checks import check_command
 
-    raise typer.Exit(check_command(checks, model, baseline, run, out, junit, device, progress))
+    raise typer.Exit(
+        check_command(checks, model, baseline, run, out, junit, device, progress, allow_unchecked)
+    )
 
 
 @app.command()
@@ -156,15 +175,21 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind (default: this machine only)")] = "127.0.0.1",
     progress: Annotated[bool, typer.Option(help="show progress while missing analyses are computed")] = True,
 ) -> None:
-    """Start the interactive dashboard on RUN (and RUN2 to compare); computes missing analyses first."""
+    """Start the interactive dashboard on RUN (and RUN2 to compare; either may be a folder of runs, each served);
+    computes missing analyses first."""
     from proactiv.dashboard.data import open_runs
     from proactiv.dashboard.serve import serve as start
     from proactiv.progress import step_progress
+    from proactiv.store import RunError, run_dirs
 
-    runs = [run] + ([run2] if run2 is not None else [])
-    for r in runs:
-        if not r.is_dir():
-            fail(FileNotFoundError(f"{r}: no such run directory"))
+    try:  # refused at once: a folder that is neither a run nor holds runs
+        runs = [d for r in (run, run2) if r is not None for d in run_dirs(r)]
+    except RunError as err:
+        fail(err)
+    if len(runs) > 1 + (run2 is not None):
+        console.print(
+            f"serving {len(runs)} runs: {', '.join(r.name for r in runs)}", highlight=False, markup=False
+        )
     with step_progress(progress) as report_step:
         opened = open_runs(runs, compute=True, progress=report_step)
     start(opened, host=host, port=port, say=lambda m: console.print(m, highlight=False, markup=False))

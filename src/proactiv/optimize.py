@@ -5,19 +5,30 @@ loss falls below ``cutoff`` or ``max_steps`` runs out. Samples are independent: 
 Adam's moments and step counts are kept per sample (written out here rather than ``torch.optim.Adam`` because
 its step count, and so its bias correction, is shared by the whole tensor), converged samples leave the working
 batch, and the queue refills it, so the cost per step shrinks with the work left.
+
+Each sample ends with a ``status`` (:data:`proactiv.schema.STATUSES`) saying why, so a failure outside the model
+never reads as "not converged": ``converged``; ``budget`` (``max_steps`` ran out, all restarts together);
+``stalled`` (a step left it where it was: zero gradient, and with Adam zero momentum, so no later step could move
+it); ``nonfinite`` (its loss or its input became NaN/Inf: stopped at once); ``no_scale`` (a constant input, with
+``lr="auto"``, and no scale from the other inputs or the caller to size its steps by). Whatever the status, the
+sample keeps the lowest-loss finite point it reached (its x̂T, and the loss and output there): xT itself when
+no step lowered the loss, or when its loss on xT is already non-finite (then the loss kept is that one).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from proactiv.device import resolve_device
 from proactiv.fold import fold_batch_norm as fold
 from proactiv.losses import LABEL_LOSSES, LossFn, input_penalty, resolve_loss
+from proactiv.schema import STATUSES
 
 CRITERIA = ("per_sample", "batch_mean")
 OPTIMIZERS = ("polyak", "adam", "sgd")
@@ -33,19 +44,31 @@ POLYAK_TRUST = 10.0
 #: a sample not converged after this many Polyak steps (ten times the median on the KWS and digits models)
 #: continues with Adam
 POLYAK_PATIENCE = 10
+#: an input whose elements spread by less than this fraction of its largest magnitude is constant (up to
+#: rounding): it has no scale of its own to size steps by (``lr="auto"``)
+SCALE_FLOOR = 1e-6
+#: the codes of :attr:`ProjectionResult.status`, in order
+STATUS_NAMES = tuple(STATUSES)
+_CODE = {name: code for code, name in enumerate(STATUS_NAMES)}
 
 
 @dataclass
 class ProjectionResult:
     """What projection made of N transformed inputs (all tensors on the CPU, first dimension N)."""
 
-    inputs: torch.Tensor  # x̂T, the projected inputs
+    inputs: torch.Tensor  # x̂T, the projected inputs: the lowest-loss finite point each reached
     steps: torch.Tensor  # int64: optimiser steps each sample took
     converged: torch.Tensor  # bool: its loss fell below the cutoff
     loss_before: torch.Tensor  # L(f(xT), y)
     loss_after: torch.Tensor  # L(f(x̂T), y)
     outputs_before: torch.Tensor  # f(xT)
     outputs_after: torch.Tensor  # f(x̂T)
+    status: torch.Tensor  # int64: why it ended, a code into STATUS_NAMES (see :attr:`statuses`)
+
+    @property
+    def statuses(self) -> np.ndarray:
+        """Why each projection ended, by name (:data:`proactiv.schema.STATUSES`)."""
+        return np.asarray(STATUS_NAMES, dtype=object)[self.status.numpy()]
 
 
 class Projector:
@@ -62,9 +85,11 @@ class Projector:
         see :func:`_polyak_step`), ``"adam"`` (as the reference) or ``"sgd"``.
     lr : a step size in input units, or ``"auto"``: ``lr_fraction`` × each sample's own input scale (the
         standard deviation of its elements), so log-mel dB, waveforms and [0, 1] images converge in tens of
-        steps with one default.
+        steps with one default. A constant input (a saturated image, digital silence) has no scale of its own:
+        it takes the ``scale`` given to :meth:`project`, else the median scale of the other inputs there, else
+        it ends with status ``no_scale``.
     cutoff : a sample has converged when its loss is below this.
-    max_steps : step budget per sample.
+    max_steps : step budget per sample (the total over Polyak's restart).
     batch_size : size of the working batch (inputs of many grid points share it).
     criterion : ``"per_sample"`` (each sample stops on its own) or ``"batch_mean"`` (the reference rule: a
         chunk of ``batch_size`` stops when its *mean* loss is below the cutoff).
@@ -157,17 +182,23 @@ class Projector:
         inputs: torch.Tensor,
         targets: torch.Tensor,
         on_done: Callable[[int], None] | None = None,
+        scale: float | None = None,
     ) -> ProjectionResult:
         """Project ``inputs`` (N, *shape) toward ``targets`` (labels (N,), target tensors, or clean inputs).
 
-        ``on_done(k)`` is called as k more samples finish (for progress bars).
+        ``on_done(k)`` is called as k more samples finish (for progress bars). ``scale`` sizes the steps of
+        constant inputs under ``lr="auto"`` (e.g. the typical scale of the run's clean inputs, as the sweep
+        gives); default: the median scale of the inputs here that have one.
         """
         inputs = self._check_inputs(inputs)
+        if scale is not None and not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale={scale!r}: expected a positive finite number or None")
         with _Frozen(self.model):
             targets = self._check_targets(inputs, targets)
+            scales = self._scales(inputs, scale)
             if self.criterion == "per_sample":
-                return self._project_per_sample(inputs, targets, on_done)
-            return self._project_batch_mean(inputs, targets, on_done)
+                return self._project_per_sample(inputs, targets, on_done, scales)
+            return self._project_batch_mean(inputs, targets, on_done, scales)
 
     def check(self, sample: torch.Tensor, targets: torch.Tensor) -> None:
         """Refuse what :meth:`project` would refuse, before any work is done or written: the model is probed
@@ -275,20 +306,36 @@ class Projector:
             objective = task + self.reg_weight * input_penalty(self.regularizer, z - start)
         return task, objective, out
 
-    def _step_sizes(self, start: torch.Tensor) -> torch.Tensor:
-        if self.lr == "auto":
-            scale = start.flatten(1).std(1) if start[0].numel() > 1 else start.abs().flatten(1).mean(1)
-            return self.lr_fraction * scale.clamp_min(1e-12)
+    def _scales(self, inputs: torch.Tensor, scale: float | None) -> torch.Tensor | None:
+        """Under ``lr="auto"``, the scale each input's steps are sized by: its own, else (a constant input)
+        ``scale``, else the median of the others' own scales; NaN where there is none. None for a fixed lr."""
+        if self.lr != "auto":
+            return None
+        own = own_scales(inputs)
+        has = own > 0
+        if scale is None:
+            scale = float(own[has].median()) if has.any() else float("nan")
+        return torch.where(has, own, torch.full_like(own, scale))
+
+    def _step_sizes(self, start: torch.Tensor, scales: torch.Tensor | None) -> torch.Tensor:
+        """The step size of each row of ``start`` (its ``scales``: :meth:`_scales` of those rows); NaN for a
+        row with no scale to size it by (status ``no_scale``)."""
+        if scales is not None:
+            return self.lr_fraction * scales.to(start.device)
         return torch.full((start.shape[0],), float(self.lr), dtype=start.dtype, device=start.device)
 
-    def _fresh_state(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-sample optimiser state of samples entering the working batch (only what the rule needs)."""
+    def _fresh_state(self, x: torch.Tensor, loss=None, out=None, *, lr) -> dict[str, torch.Tensor]:
+        """Per-sample optimiser state of samples entering the working batch (only what the rule needs); with
+        their ``loss`` and output ``out`` at ``x``, x is their lowest-loss point so far."""
         n, dev = x.shape[0], x.device
         state = {
-            "t": torch.zeros(n, dtype=torch.long, device=dev),  # steps taken
-            "used": torch.zeros(n, dtype=torch.long, device=dev),  # steps counted against max_steps
-            "lr": self._step_sizes(x),
+            "t": torch.zeros(n, dtype=torch.long, device=dev),  # steps taken, counted against max_steps
+            "lr": lr,
+            "stuck": torch.zeros(n, dtype=torch.bool, device=dev),  # the last step left it where it was
+            "wild": torch.zeros(n, dtype=torch.bool, device=dev),  # the last step was NaN/Inf
         }
+        if loss is not None:  # the lowest-loss finite point so far (replaced, never written in place)
+            state.update(low_z=x, low_loss=loss, low_out=out)
         if self.optimizer in ("adam", "polyak"):  # Polyak's hard tail continues with Adam
             state.update(
                 m=torch.zeros_like(x), v=torch.zeros_like(x), k=torch.zeros(n, dtype=torch.long, device=dev)
@@ -310,13 +357,17 @@ class Projector:
         ``start`` the transformed inputs the rows started from."""
         view = (-1,) + (1,) * (z.dim() - 1)
         state["t"][active] += 1
-        state["used"][active] += 1
         if self.optimizer == "sgd":
-            delta = state["lr"].view(view) * grad
+            delta, steady = state["lr"].view(view) * grad, active
         elif self.optimizer == "adam":
-            delta = self._adam_step(grad, state, active)
+            delta, steady = self._adam_step(grad, state, active), active
         else:
+            steady = active & state["late"]  # rows on Adam already (one restarting now takes no step)
             z, delta = self._polyak_update(z, grad, state, active, task, start)
+        # a zero step of plain gradient descent or Adam (zero gradient and momentum) repeats itself for ever; a
+        # NaN/Inf step leaves a non-finite input (one pass over the step tells both)
+        size = delta.flatten(1).abs().sum(1)
+        state["stuck"], state["wild"] = steady & (size == 0), active & ~torch.isfinite(size)
         z = z - delta * active.view(view).to(z.dtype)
         if self.clamp is not None:
             z = z.clamp(*self.clamp)
@@ -325,9 +376,8 @@ class Projector:
     def _polyak_update(self, z, grad, state, active, task, start):
         """Polyak steps (a step that raised the loss is retried from where it started, shorter). A sample that
         stalls — no 10 % fall of its loss in POLYAK_PATIENCE steps: long steps can lead where the gradient
-        vanishes, e.g. below a model's dB floor — starts again from xT with Adam and the whole step budget, so
-        whatever the Adam engine brought within the cutoff still gets there (its steps count the Polyak ones
-        too). Returns the point to step from and the step."""
+        vanishes, e.g. below a model's dB floor — starts again from xT with Adam and the steps it has left of
+        its budget (Polyak's count against it too). Returns the point to step from and the step."""
         view = (-1,) + (1,) * (z.dim() - 1)
         late = active & state["late"]
         rose = (task > state["last"]) & ~late
@@ -348,7 +398,6 @@ class Projector:
             delta = torch.where(late.view(view), self._adam_step(grad, state, late), delta)
             again = restart.view(view)
             z, delta = torch.where(again, start, z), torch.where(again, 0.0, delta)
-            state["used"] = torch.where(restart, 0, state["used"])
             state["late"] = state["late"] | restart
         return z, delta
 
@@ -363,7 +412,7 @@ class Projector:
         k = state["k"].to(grad.dtype).clamp_min(1).view(view)
         return state["lr"].view(view) * (m / (1 - b1**k)) / ((v / (1 - b2**k)).sqrt() + self.eps)
 
-    def _project_per_sample(self, inputs, targets, on_done) -> ProjectionResult:
+    def _project_per_sample(self, inputs, targets, on_done, scales) -> ProjectionResult:
         n = inputs.shape[0]
         res = _Outputs(inputs)
         queue = 0  # next sample index to enter the working batch
@@ -374,10 +423,9 @@ class Projector:
             while idx.numel() < self.batch_size and queue < n:  # refill from the queue
                 new = torch.arange(queue, min(n, queue + self.batch_size - idx.numel()))
                 queue += new.numel()
-                new, x_new, t_new = self._admit(new, inputs, targets, res, on_done)
+                new, x_new, t_new, fresh = self._admit(new, inputs, targets, res, on_done, scales)
                 if not new.numel():
                     continue
-                fresh = self._fresh_state(x_new)
                 if idx.numel():
                     z, start = torch.cat([z, x_new]), torch.cat([start, x_new])
                     tgt = torch.cat([tgt, t_new])
@@ -389,9 +437,15 @@ class Projector:
                 continue
             z = z.detach().requires_grad_(True)
             task, objective, out = self._losses(z, start, tgt)
-            done = (task.detach() < self.cutoff) | (state["used"] >= self.max_steps)
+            loss = task.detach()
+            finite = torch.isfinite(loss) & ~state["wild"]
+            _keep_lowest(state, finite & (loss < state["low_loss"]), z.detach(), loss, out.detach())
+            converged = loss < self.cutoff
+            done = converged | ~finite | state["stuck"] | (state["t"] >= self.max_steps)
             if done.any():
-                res.set_after(idx[done.cpu()], z[done], state["t"][done], task[done], out[done], self.cutoff)
+                status = _status(converged, ~finite, stuck=state["stuck"])[done]
+                res.set_after(idx[done.cpu()], state["low_z"][done], state["t"][done], state["low_loss"][done],
+                              state["low_out"][done], self.cutoff, status)  # fmt: skip
                 if on_done:
                     on_done(int(done.sum()))
             keep = ~done
@@ -400,46 +454,60 @@ class Projector:
                 continue
             (grad,) = torch.autograd.grad(objective[keep].sum(), z)
             with torch.no_grad():
-                z = self._update(z.detach(), grad, state, keep, task.detach(), start)
-            keep_cpu = keep.cpu()
-            idx, z, start, tgt = idx[keep_cpu], z[keep], start[keep], tgt[keep]
-            state = {k: s[keep] for k, s in state.items()}
+                z = self._update(z.detach(), grad, state, keep, loss, start)
+            if not keep.all():  # compaction: the rows done leave the working batch
+                keep_cpu = keep.cpu()
+                idx, z, start, tgt = idx[keep_cpu], z[keep], start[keep], tgt[keep]
+                state = {k: s[keep] for k, s in state.items()}
         return res.result()
 
-    def _admit(self, rows, inputs, targets, res, on_done):
+    def _admit(self, rows, inputs, targets, res, on_done, scales):
         """Samples entering the working batch: one forward pass without gradients gives their loss before
-        projection; those already within the cutoff (or with no step budget) are done there and then, so a
-        record the model already gets right costs that one forward pass and no backward pass. Returns the
-        rows (and their inputs and targets) that need steps."""
+        projection; those already within the cutoff (or with no step budget, a non-finite loss or no scale to
+        size steps by) are done there and then, so a record the model already gets right costs that one forward
+        pass and no backward pass. Returns the rows (and their inputs, targets and fresh optimiser state) that
+        need steps."""
         x, tgt = inputs[rows].to(self.device), targets[rows].to(self.device)
         with torch.no_grad():
             task, _, out = self._losses(x, x, tgt)
         res.set_before(rows, task, out)
-        done = (task < self.cutoff) | (self.max_steps == 0)
+        lr = self._step_sizes(x, None if scales is None else scales[rows])
+        status = _status(
+            task < self.cutoff, ~torch.isfinite(task), no_scale=torch.isnan(lr) & (self.max_steps > 0)
+        )
+        done = (status != _CODE["budget"]) | (self.max_steps == 0)
         if done.any():
             zero = torch.zeros(int(done.sum()), dtype=torch.long)
-            res.set_after(rows[done.cpu()], x[done], zero, task[done], out[done], self.cutoff)
+            res.set_after(rows[done.cpu()], x[done], zero, task[done], out[done], self.cutoff, status[done])
             if on_done:
                 on_done(int(done.sum()))
         need = ~done
-        return rows[need.cpu()], x[need], tgt[need]
+        fresh = self._fresh_state(x[need], task[need], out[need], lr=lr[need])
+        return rows[need.cpu()], x[need], tgt[need], fresh
 
-    def _project_batch_mean(self, inputs, targets, on_done) -> ProjectionResult:
-        """The reference rule: each chunk steps together until its mean loss is below the cutoff."""
+    def _project_batch_mean(self, inputs, targets, on_done, scales) -> ProjectionResult:
+        """The reference rule: each chunk steps together until its mean loss is below the cutoff (as the
+        reference does, it keeps each sample's last point; a sample below the cutoff in a chunk that stopped
+        gets status ``converged``, one above it ``batch_mean``)."""
         res = _Outputs(inputs)
         for chunk in torch.arange(inputs.shape[0]).split(self.batch_size):
             start = inputs[chunk].to(self.device)
             tgt = targets[chunk].to(self.device)
             z = start.clone()
-            state = self._fresh_state(start)
+            lr = self._step_sizes(start, None if scales is None else scales[chunk])
+            state = self._fresh_state(start, lr=torch.nan_to_num(lr, nan=0.0))  # no scale: no move
             everyone = torch.ones(chunk.numel(), dtype=torch.bool, device=self.device)
             while True:
                 z = z.detach().requires_grad_(True)
                 task, objective, out = self._losses(z, start, tgt)
                 if int(state["t"][0]) == 0:
                     res.set_before(chunk, task, out)
-                if task.mean().item() < self.cutoff or int(state["used"][0]) >= self.max_steps:
-                    res.set_after(chunk, z, state["t"], task, out, self.cutoff)
+                budget = int(state["t"][0]) >= self.max_steps
+                if task.mean().item() < self.cutoff or budget:
+                    status = _status(task < self.cutoff, ~torch.isfinite(task), no_scale=torch.isnan(lr))
+                    if not budget:
+                        status = torch.where(status == _CODE["budget"], _CODE["batch_mean"], status)
+                    res.set_after(chunk, z, state["t"], task, out, self.cutoff, status)
                     break
                 (grad,) = torch.autograd.grad(objective.sum(), z)
                 with torch.no_grad():
@@ -447,6 +515,46 @@ class Projector:
             if on_done:
                 on_done(chunk.numel())
         return res.result()
+
+
+def own_scales(x: torch.Tensor) -> torch.Tensor:
+    """Each sample's own scale under ``lr="auto"``: the standard deviation of its elements (a one-element input:
+    its magnitude); 0 for a constant input (spread below :data:`SCALE_FLOOR` of its largest magnitude)."""
+    flat = x.detach().reshape(x.shape[0], -1)
+    if flat.shape[1] == 1:
+        scale = flat[:, 0].abs()
+        return torch.where(torch.isfinite(scale), scale, 0.0)
+    scale = flat.std(1)
+    constant = ~(scale > SCALE_FLOOR * flat.abs().amax(1)) | ~torch.isfinite(scale)
+    return torch.where(constant, 0.0, scale)
+
+
+def _status(converged, nonfinite, stuck=None, no_scale=None) -> torch.Tensor:
+    """Status codes of samples that stop now: converged, else nonfinite, else no_scale, else stalled, else
+    budget (bool masks; ``stuck`` and ``no_scale`` optional)."""
+    code = torch.full(converged.shape, _CODE["budget"], dtype=torch.long, device=converged.device)
+    for mask, name in (
+        (stuck, "stalled"),
+        (no_scale, "no_scale"),
+        (nonfinite, "nonfinite"),
+        (converged, "converged"),
+    ):
+        if mask is not None:
+            code = torch.where(mask, _CODE[name], code)
+    return code
+
+
+def _keep_lowest(state: dict, better: torch.Tensor, z: torch.Tensor, loss: torch.Tensor, out: torch.Tensor):
+    """Where ``better``, the point ``z`` (its loss and output) becomes the sample's lowest-loss point so far."""
+    if not better.any():
+        return
+    if better.all():  # the usual step: no copy (points are replaced, never written in place)
+        state.update(low_z=z, low_loss=loss, low_out=out)
+        return
+    at = (-1,) + (1,) * (z.dim() - 1)
+    state["low_z"] = torch.where(better.view(at), z, state["low_z"])
+    state["low_loss"] = torch.where(better, loss, state["low_loss"])
+    state["low_out"] = torch.where(better.view((-1,) + (1,) * (out.dim() - 1)), out, state["low_out"])
 
 
 def _polyak_step(grad: torch.Tensor, gap: torch.Tensor, max_rms: torch.Tensor) -> torch.Tensor:
@@ -473,6 +581,7 @@ class _Outputs:
         self.converged = torch.zeros(n, dtype=torch.bool)
         self.loss_before = torch.zeros(n, dtype=inputs.dtype)
         self.loss_after = torch.zeros(n, dtype=inputs.dtype)
+        self.status = torch.zeros(n, dtype=torch.long)
         self.out_before: torch.Tensor | None = None
         self.out_after: torch.Tensor | None = None
 
@@ -482,7 +591,7 @@ class _Outputs:
         self.loss_before[rows] = task.detach().cpu().to(self.loss_before.dtype)
         self.out_before[rows] = out.detach().cpu()
 
-    def set_after(self, rows, z, steps, task, out, cutoff):
+    def set_after(self, rows, z, steps, task, out, cutoff, status):
         if self.out_after is None:
             self.out_after = torch.zeros((self.inputs.shape[0], *out.shape[1:]), dtype=out.dtype)
         self.inputs[rows] = z.detach().cpu().to(self.inputs.dtype)
@@ -490,6 +599,7 @@ class _Outputs:
         task = task.detach().cpu().to(self.loss_after.dtype)
         self.loss_after[rows] = task
         self.converged[rows] = task < cutoff
+        self.status[rows] = status.cpu()
         self.out_after[rows] = out.detach().cpu()
 
     def result(self) -> ProjectionResult:
@@ -501,6 +611,7 @@ class _Outputs:
             self.loss_after,
             self.out_before,
             self.out_after,
+            self.status,
         )
 
 

@@ -5,6 +5,8 @@ from column names, task names or a frontend's repr:
 
 - the **target**: ``label`` (a classifier: records carry predictions) or ``tensor`` (image-to-image /
   regression: the desired output is a tensor);
+- the **desired** output projections aim at: the ``label``, the model's own ``clean_prediction`` (loss
+  ``own_prediction``), or the target ``tensor``; analyses that explain x̂T aim where projection did;
 - the **outcome** the views call success: ``accuracy`` (classifiers) or ``within_cutoff`` (the output's loss is
   below the projection cutoff), with its wording;
 - the **input**: ``waveform`` | ``spectrogram`` | ``image`` | ``vector``, with its shape, axis names, value unit,
@@ -17,7 +19,7 @@ Every metric (unit, label, whether it has curves, whether the dashboard offers i
 :data:`METRIC_CATALOGUE`; analyses, views and the dashboard derive their tables from it.
 
 Runs written before the schema existed get theirs from :func:`derive_schema`, once, on open: the only place
-allowed to guess.
+allowed to guess; stored schemas older than a field get it from :func:`complete_schema`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 TARGETS = ("label", "tensor")
+#: what a run's projections aim at, per record: its ``label``, the model's own prediction on the clean input
+#: (``clean_prediction``: projection loss ``own_prediction``; records keep it as ``pred_clean``), or its target
+#: ``tensor`` (image-to-image / regression)
+DESIRED = ("label", "clean_prediction", "tensor")
+#: why a projection ended (the record column ``status``; ``converged`` stays beside it):
+STATUSES = {
+    "converged": "its loss fell below the cutoff",
+    "budget": "the step budget (``max_steps``, all restarts together) ran out first",
+    "stalled": "a step could not move it: the gradient (and, with Adam, its momentum) is zero there",
+    "nonfinite": "the loss or the input became NaN/Inf: stopped at once; x̂T is its lowest-loss finite point",
+    "no_scale": "an input with no scale of its own (constant) and none from its batch or run to size steps by",
+    "batch_mean": "stopped with its chunk: under criterion='batch_mean' the chunk's mean loss fell below the "
+    "cutoff, not its own",
+}
 OUTCOMES = ("accuracy", "within_cutoff")
 INPUT_KINDS = ("waveform", "spectrogram", "image", "vector")
 SCHEMA_VERSION = 1
@@ -188,6 +204,8 @@ class RunSchema:
     target: str
     input: InputSpec
     outcome: str | None = None
+    #: what projections aim at (:data:`DESIRED`); default: the label of classifiers, else the target tensor
+    desired: str | None = None
     cutoff: float | None = None
     frontend: dict | None = None
     group_column: str | None = None
@@ -200,6 +218,13 @@ class RunSchema:
             raise ValueError(f"target {self.target!r}: expected one of {', '.join(TARGETS)}")
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ValueError(f"outcome {self.outcome!r}: expected one of {', '.join(OUTCOMES)} or None")
+        if self.desired is None:
+            object.__setattr__(self, "desired", desired_output(self.target))
+        if self.desired not in DESIRED or (self.desired == "tensor") != (self.target == "tensor"):
+            raise ValueError(
+                f"desired {self.desired!r}: expected one of {', '.join(DESIRED)} ('tensor' exactly when the "
+                f"target is a tensor; this target is {self.target!r})"
+            )
         object.__setattr__(self, "metrics", dict(self.metrics))
 
     # wording ------------------------------------------------------------------------------------------
@@ -255,6 +280,12 @@ class RunSchema:
         if column in CLASSIFIER_COLUMNS:
             return self.classifier or (self.outcome is not None and column in ("correct_t", "correct_proj"))
         return column in self.metrics
+
+    @property
+    def desired_column(self) -> str | None:
+        """The record column holding each record's desired class: ``label``, or ``pred_clean`` when projections
+        aim at the model's own clean prediction; None for tensor targets."""
+        return {"label": "label", "clean_prediction": "pred_clean"}.get(self.desired or "")
 
     @property
     def has_outputs(self) -> bool:
@@ -383,7 +414,35 @@ def group_column(classifier: bool, metadata_columns: Mapping[str, int] | None) -
     return None
 
 
+#: per status, the SQL aggregate counting a run's records that ended so (the record column ``status``)
+STATUS_COUNTS = {name: f"count(*) FILTER (WHERE status = '{name}')" for name in STATUSES}
+
+
+def status_counts_text(counts: Mapping[str, int]) -> str:
+    """How projections ended, for people: ``converged 1540 · budget 52 · nonfinite 8`` (statuses in the order of
+    :data:`STATUSES`, unknown ones after them; those no record has left out)."""
+    order = [*STATUSES, *sorted(set(counts) - set(STATUSES))]
+    return " · ".join(f"{name} {int(counts[name]):,}" for name in order if counts.get(name))
+
+
+def desired_output(target: str, loss: object = None) -> str:
+    """What projections aim at (:data:`DESIRED`) for a target kind and a projection loss name."""
+    if target == "tensor":
+        return "tensor"
+    return "clean_prediction" if loss == "own_prediction" else "label"
+
+
 # --------------------------------------------------------------------------------------------- old runs
+def complete_schema(stored: Mapping, header: Mapping) -> dict:
+    """A stored schema with the fields added since it was written, derived once from the run's header: the
+    ``desired`` output (from the projection loss of its config)."""
+    out = dict(stored)
+    if out.get("desired") is None:
+        loss = ((header.get("config") or {}).get("projection") or {}).get("loss")
+        out["desired"] = desired_output(str(out.get("target")), loss)
+    return out
+
+
 def derive_schema(header: Mapping, columns: Sequence[str], shape: Sequence[int] | None,
                   group_counts: Mapping[str, int] | None = None) -> RunSchema:  # fmt: skip
     """The schema of a run written before runs described themselves, from its config, record columns and
@@ -420,6 +479,7 @@ def derive_schema(header: Mapping, columns: Sequence[str], shape: Sequence[int] 
         target=target,
         input=spec,
         outcome=outcome,
+        desired=desired_output(target, projection.get("loss")),
         cutoff=float(cutoff) if isinstance(cutoff, (int, float)) else None,
         frontend=frontend,
         group_column=group_column(classifier, group_counts),

@@ -35,11 +35,14 @@ import pyarrow.parquet as pq
 from proactiv.io import atomic_write as atomic_write  # re-exported: the run's writers are imported from here
 from proactiv.io import write_json, write_npz, write_parquet, write_torch
 from proactiv.io import write_text as write_text
-from proactiv.schema import RunSchema, derive_schema
+from proactiv.schema import RunSchema, complete_schema, derive_schema
 from proactiv.transforms import Grid
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.pt"
+#: the ``status`` of records written before the column existed: the engine then stopped only below the cutoff
+#: or when the step budget ran out
+OLD_STATUS = {True: "converged", False: "budget"}
 DATA_FILE = "data.pt"
 
 
@@ -329,13 +332,14 @@ class Run:
 
     @property
     def schema(self) -> RunSchema:
-        """What kind of run this is (see :mod:`proactiv.schema`): stored by the sweep, or derived once from
-        the config, record columns and input shape for runs written before runs described themselves."""
+        """What kind of run this is (see :mod:`proactiv.schema`): stored by the sweep (fields added since it was
+        written derived from its config), or derived once from the config, record columns and input shape for
+        runs written before runs described themselves."""
         if self._schema is None:
             stored = self.header.get("schema")
             if stored is not None:
                 try:
-                    self._schema = RunSchema.from_dict(stored)
+                    self._schema = RunSchema.from_dict(complete_schema(stored, self.header))
                 except ValueError as err:
                     raise RunError(f"{self.path / 'run.json'}: {err}") from None
             else:
@@ -557,11 +561,11 @@ class Run:
                     parts = [pd.read_parquet(f) for f in files]
                 except (OSError, ValueError, pa.ArrowException) as err:
                     raise self._unreadable(err) from None
-                self._records = (
-                    pd.concat(parts, ignore_index=True)
-                    .sort_values(["instance", "point"])
-                    .reset_index(drop=True)
-                )
+                records = pd.concat(parts, ignore_index=True)
+                if "converged" in records:  # shards from before the status column: derived from converged
+                    derived = records["converged"].astype(bool).map(OLD_STATUS)
+                    records["status"] = records["status"].fillna(derived) if "status" in records else derived
+                self._records = records.sort_values(["instance", "point"]).reset_index(drop=True)
         return self._records
 
     def _unreadable(self, err: Exception) -> RunError:
@@ -588,6 +592,14 @@ class Run:
             )
         except duckdb.Error as err:
             raise self._unreadable(err) from None
+        columns = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+        if "converged" in columns:  # shards from before the status column: derived from converged
+            if "status" not in columns:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN status VARCHAR')
+            con.execute(
+                f"UPDATE \"{table}\" SET status = CASE WHEN converged THEN '{OLD_STATUS[True]}' "
+                f"ELSE '{OLD_STATUS[False]}' END WHERE status IS NULL"
+            )
         return con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][
             0
         ]  # fetchone leaves the result open
@@ -635,6 +647,25 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, status={self.status!r}, points={len(self.grid)})"
+
+
+def run_dirs(path: str | os.PathLike) -> list[Path]:
+    """The runs at ``path``: itself when it is a run (it holds run.json), else the runs among its immediate
+    children, by name (no deeper: a large tree is not walked). A :class:`RunError` naming the folder when it is
+    neither, or does not exist."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run directory")
+    if (path / "run.json").is_file():
+        return [path]
+    with os.scandir(path) as entries:
+        runs = sorted(Path(e.path) for e in entries if e.is_dir() and (Path(e.path) / "run.json").is_file())
+    if not runs:
+        raise RunError(
+            f"{path}: neither a run nor a folder of runs; expected a run directory with run.json (written by "
+            "`proactiv sweep`), or a folder whose sub-folders are such runs"
+        )
+    return runs
 
 
 def open_run(path: str | os.PathLike) -> Run:

@@ -1,9 +1,11 @@
-"""A run at a glance: counts, clean accuracy, accuracy and convergence per transform value (via DuckDB)."""
+"""A run at a glance: counts, clean accuracy, accuracy and convergence per transform value, with how many
+projections ended with each status (via DuckDB)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from proactiv.schema import STATUS_COUNTS
 from proactiv.store import Run
 
 
@@ -12,7 +14,8 @@ def _q(col: str) -> str:
 
 
 def summarize(run: Run) -> dict:
-    """``counts`` (dict), ``overall`` and one table per transform column (mean metrics per value)."""
+    """``counts`` (dict), ``overall`` and one table per transform column (mean metrics per value, and
+    ``n_<status>``: how many projections ended with each status some record has)."""
     n_points = len(run.grid)
     n_inst = run.config.get("n_instances", 0)
     expected = n_points * n_inst
@@ -36,6 +39,8 @@ def summarize(run: Run) -> dict:
     if schema.has("psnr_out_t"):  # medians: identical images have an infinite PSNR
         parts += ["median(psnr_out_t) AS psnr_out_t", "median(psnr_out_proj) AS psnr_out_proj"]
     parts += ["avg(converged::DOUBLE) AS converged", "median(steps) AS median_steps", "avg(d_x) AS mean_d_x"]
+    ended = set(run.query("SELECT DISTINCT status FROM records").status)  # counts of statuses some record has
+    parts += [f"{sql} AS n_{name}" for name, sql in STATUS_COUNTS.items() if name in ended]
     agg = ", ".join(parts + ["count(*) AS records"])
     out = {
         "status": run.status,

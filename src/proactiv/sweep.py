@@ -23,11 +23,12 @@ from proactiv.config import ArraysSpec, UnitsSpec
 from proactiv.executors import Executor, LocalExecutor, Unit, get_executor
 from proactiv.fingerprint import data_hash, model_hash
 from proactiv.metrics import differences
-from proactiv.optimize import ProjectionResult, Projector
+from proactiv.optimize import ProjectionResult, Projector, own_scales
 from proactiv.progress import progress_bar
 from proactiv.rebuild import load_task
 from proactiv.schema import (
     RunSchema,
+    desired_output,
     expected_metrics,
     frontend_config,
     group_column,
@@ -143,9 +144,8 @@ def sweep(
         gblocks = [
             np.arange(s, min(len(grid), s + points_per_unit)) for s in range(0, len(grid), points_per_unit)
         ]
-        units = _Units(
-            model, projector, grid, frontend, inputs, labels, metadata, class_names, seed, kept, pixel_range
-        )
+        units = _Units(model, projector, grid, frontend, inputs, labels, metadata, class_names, seed, kept,
+                       pixel_range, run_scale(inputs, frontend))  # fmt: skip
         done = writer.completed_units()
         todo = [Unit(g, i, ib, gb) for g, gb in enumerate(gblocks) for i, ib in enumerate(iblocks)]
         todo = [unit for unit in todo if unit.name not in done]
@@ -227,6 +227,19 @@ def model_inputs(
     return xt
 
 
+def run_scale(inputs: torch.Tensor, frontend: Callable | None, sample: int = 256) -> float | None:
+    """The typical scale of a run's clean model inputs (the median of their own scales, on up to ``sample``
+    instances spread evenly over them): what the steps of a constant xT are sized by. None when every one is
+    constant."""
+    rows = torch.as_tensor(
+        np.unique(np.linspace(0, len(inputs) - 1, min(sample, len(inputs))).round()).astype(int)
+    )
+    with torch.no_grad():
+        x = inputs[rows]
+        own = own_scales(frontend(x) if frontend is not None else x)
+    return float(own[own > 0].median()) if (own > 0).any() else None
+
+
 def _schema(inputs, labels, metadata, frontend, projector, pixel_range, input_kind, sample_rate, model_spec):
     """The run's schema from what :func:`sweep` was given (see :func:`proactiv.schema.input_spec` for the
     default input kind)."""
@@ -250,6 +263,7 @@ def _schema(inputs, labels, metadata, frontend, projector, pixel_range, input_ki
         target="label" if classifier else "tensor",
         input=spec,
         outcome="accuracy" if classifier else "within_cutoff" if has_cutoff else None,
+        desired=desired_output("label" if classifier else "tensor", projector.loss),
         cutoff=float(projector.cutoff) if has_cutoff else None,
         frontend=rebuild,
         group_column=group_column(classifier, counts),
@@ -301,6 +315,8 @@ class _Units:
     seed: int
     kept: np.ndarray
     pixel_range: float | None = None
+    #: the step scale of constant inputs (see :meth:`Projector.project`): :func:`run_scale`
+    scale: float | None = None
 
     @property
     def classifier(self) -> bool:
@@ -345,7 +361,8 @@ class _Units:
         )
 
     def record(self, ids, points, labels, metrics, result: ProjectionResult) -> pd.DataFrame:
-        """One row per (instance, grid point): ids, labels, grid values, metadata, metrics, steps, converged."""
+        """One row per (instance, grid point): ids, labels, grid values, metadata, metrics, steps, converged,
+        status (why its projection ended: :data:`proactiv.schema.STATUSES`)."""
         inst, point = np.tile(ids, len(points)), np.repeat(points, len(ids))
         frame = {"instance": inst.astype(np.int64)}
         if self.classifier:
@@ -367,6 +384,7 @@ class _Units:
         frame.update(metrics)
         frame["steps"] = result.steps.numpy()
         frame["converged"] = result.converged.numpy()
+        frame["status"] = result.statuses
         return pd.DataFrame(frame)
 
     def arrays(self, ids, points, xt, result: ProjectionResult) -> dict[str, np.ndarray] | None:
@@ -391,7 +409,7 @@ class _Units:
         clean, xt = self.transform(self.inputs[torch.as_tensor(ids)], ids, points)
         labels = _repeat(self.labels[torch.as_tensor(ids)], len(points))
         targets = _repeat(clean, len(points)) if self.projector.loss == "own_prediction" else labels
-        result = self.projector.project(xt, targets, on_done=advance)
+        result = self.projector.project(xt, targets, on_done=advance, scale=self.scale)
         metrics = self.measure(clean, xt, result, labels, targets)
         records = self.record(ids, points, labels, metrics, result)
         kept_clean = clean.numpy() if np.isin(ids, self.kept).any() else None

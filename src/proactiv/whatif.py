@@ -27,7 +27,7 @@ from proactiv.analysis.runview import AnalysisError
 from proactiv.device import resolve_device
 from proactiv.optimize import Projector
 from proactiv.store import Run, RunError, open_run
-from proactiv.sweep import model_inputs
+from proactiv.sweep import model_inputs, run_scale
 
 #: Projector arguments stored as lists in run.json that it takes as tuples
 _TUPLES = ("clamp", "betas")
@@ -71,7 +71,8 @@ class Transformed:
 @dataclass
 class Projected:
     """The projection of one transformed input: ``x_proj`` = x̂T, f(x̂T) as shown, the loss on x̂T, the steps it
-    took, whether it converged, and saliency attributions of xT and x̂T toward the desired output."""
+    took, whether it converged and why it ended (``status``, :data:`proactiv.schema.STATUSES`), and saliency
+    attributions of xT and x̂T toward the desired output."""
 
     before: Transformed
     x_proj: np.ndarray
@@ -82,6 +83,7 @@ class Projected:
     converged: bool
     attributions_t: np.ndarray
     attributions: np.ndarray
+    status: str = ""
 
     @property
     def diff(self) -> np.ndarray:
@@ -120,6 +122,8 @@ class Studio:
                 f"what-if studio: cannot rebuild the task of run {self.run.path}: {err}"
             ) from err
         self.task = task
+        #: the step scale of constant inputs, as the sweep sized them
+        self.scale = run_scale(task.inputs, task.frontend)
         self.schema = self.run.schema
         self.grid = self.run.grid
         self.seed = int(self.run.config.get("seed", 0) or 0)
@@ -206,7 +210,7 @@ class Studio:
             x_t = torch.from_numpy(seen.x_t)[None]
             clean = torch.from_numpy(seen.x)[None]
             targets = clean if self.projector.loss == "own_prediction" else self.task.labels[i : i + 1]
-            result = self.projector.project(x_t, targets)
+            result = self.projector.project(x_t, targets, scale=self.scale)
             both = torch.cat([x_t, result.inputs]).to(self.device)
             goal = torch.as_tensor(np.stack([seen.desired] * 2))
             kind = "label" if self.classifier else "tensor"  # a tensor target's score: minus the run's loss
@@ -224,6 +228,7 @@ class Studio:
             bool(result.converged[0]),
             maps[0],
             maps[1],
+            str(result.statuses[0]),
         )
 
     # ------------------------------------------------------------------------------------------ inside
@@ -240,7 +245,7 @@ class Studio:
         with torch.no_grad():
             logits = self.model(torch.cat([x, x_t]).to(self.device)).float().cpu()
         if self.classifier:
-            own = self.projector.loss == "own_prediction"  # the desired class is the one predicted on x
+            own = self.schema.desired == "clean_prediction"  # the desired class is the one predicted on x
             desired = int(logits[0].argmax()) if own else int(self.task.labels[i])
             target = torch.tensor([desired])
         else:

@@ -252,3 +252,17 @@ def test_the_step_runs_from_the_cli_and_shows_overlays_in_the_report(cue_run):
     assert "<section id='attributions'>" in page
     assert page.count("gradcam attributions on x, xT and x̂T of a record") >= 1
     assert "image_noise.level" in page
+
+
+def test_own_prediction_runs_attribute_toward_the_clean_prediction(tmp_path):
+    model = cue_model(IMAGE, PATCH)
+    x = cue_inputs(IMAGE, PATCH, n=4)
+    x[1::2, 0, 6:10, 8:12] = 0.3  # odd instances: no cue, so the model predicts class 0 on them
+    run = pv.sweep(model, x, torch.ones(4, dtype=torch.long), pv.Grid([pv.transforms.get("image_noise", level=[0.05])]),
+                   tmp_path / "own", projector=pv.Projector(model, loss="own_prediction", cutoff=0.3, max_steps=30),
+                   class_names=["dim", "cue"], keep_arrays="all", progress=False)  # fmt: skip
+    assert run.schema.desired == "clean_prediction" and run.schema.desired_column == "pred_clean"
+    records = run.records.set_index(["instance", "point"])
+    assert records.pred_clean.tolist() == [1, 0, 1, 0] and (records.label == 1).all()  # labels differ
+    att = attribute(run, [(0, 0), (1, 0)], inputs=("x_t", "x_proj"))
+    assert list(att.targets["x_proj"]) == list(att.targets["x_t"]) == [1, 0]  # where projection aimed

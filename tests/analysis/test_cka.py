@@ -72,6 +72,36 @@ def test_minibatch_cka_matches_the_in_memory_one():
     assert acc.n == 4000 and acc.value() == pytest.approx([full, 1.0], abs=0.02)
 
 
+def _unbiased_cka(a, b):
+    """CKA of the unbiased HSIC estimates on all rows at once, written out (Song et al. 2012, eq. 5)."""
+
+    def hsic(k, l):  # noqa: E741
+        n = len(k)
+        k, l = k - np.diag(np.diag(k)), l - np.diag(np.diag(l))  # noqa: E741
+        ones = np.ones(n)
+        value = np.trace(k @ l) + ones @ k @ ones * (ones @ l @ ones) / ((n - 1) * (n - 2))
+        return (value - 2 / (n - 2) * ones @ k @ l @ ones) / (n * (n - 3))
+
+    ka, kb = a @ a.T, b @ b.T
+    return hsic(ka, kb) / np.sqrt(hsic(ka, ka) * hsic(kb, kb))
+
+
+@pytest.mark.parametrize("n", [4, 5, 7, 10, 13, 17, 30])
+def test_minibatch_cka_takes_every_batch_size_it_accepts(n):
+    a, b = _data(n, d=5, seed=n)
+    for batch_size in range(2, 9):
+        if batch_size < 4:
+            with pytest.raises(ValueError, match="at least 4 inputs per minibatch"):
+                minibatch_cka(a, b, batch_size=batch_size)
+            continue
+        value = minibatch_cka(a, b, batch_size=batch_size)
+        assert np.isfinite(value) and -1 - 1e-9 <= value <= 1 + 1e-9, (n, batch_size, value)
+        if batch_size >= n:  # one minibatch: the unbiased estimate on all rows
+            assert value == pytest.approx(_unbiased_cka(a, b), abs=1e-9)
+        assert minibatch_cka(a, a, batch_size=batch_size) == pytest.approx(1.0, abs=1e-9)
+    assert compare_models_cka(Net(), Net(1), torch.rand(n, 1, 8, 8), batch_size=4).cka.notna().all()
+
+
 def test_rbf_cka():
     a, b = _data(500)
     assert cka(a, a, "rbf") == pytest.approx(1.0, abs=1e-12)
@@ -124,7 +154,9 @@ def test_layer_activations_stream_hooked_layers_in_minibatches():
     x = torch.rand(10, 1, 8, 8)
     assert model_layers(model) == ["conv", "fc", "out"]
     batches = list(layer_activations(model, x, batch_size=4))
-    assert [len(b["conv"]) for b in batches] == [4, 3, 3]  # near-equal minibatches of at most 4
+    assert [len(b["conv"]) for b in batches] == [5, 5]  # not 4 + 3 + 3: minibatch CKA needs 4 in each
+    assert [len(b["conv"]) for b in layer_activations(model, x, batch_size=6)] == [5, 5]
+    assert [len(b["conv"]) for b in layer_activations(model, torch.rand(12, 1, 8, 8), batch_size=4)] == [4, 4, 4]
     assert [tuple(v.shape[1:]) for v in batches[0].values()] == [(256,), (16,), (3,)]
     assert model.training  # the model's mode is restored
     whole = torch.cat([b["fc"] for b in batches])

@@ -89,9 +89,23 @@ def test_a_duplicated_mislabelled_example_is_the_strongest_proponent_of_its_copy
     fig = pv.views.influence(run.path, 0, 0, k=5, checkpoints=ckpt, device="cpu")  # the notebook view
     assert [a.text for a in fig.layout.annotations] == [
         "xT → b (its prediction)",
-        "x̂T → a (the desired label)",
+        "x̂T → a (the desired class)",
     ]
     assert len(fig.data) == 4 and list(fig.data[0].y) == list(pro.score)
+
+
+def test_own_prediction_runs_explain_xproj_toward_the_clean_prediction(planted, tmp_path):
+    run, ckpt, _ = planted
+    model, task = run.model(device="cpu"), run.task()
+    own = pv.sweep(model, task.inputs, task.labels, GRID, tmp_path / "own",
+                   projector=pv.Projector(model, loss="own_prediction", max_steps=50), class_names=["a", "b", "c"],
+                   keep_arrays="all", input_kind="waveform", sample_rate=8000, progress=False)  # fmt: skip
+    assert own.schema.desired == "clean_prediction"
+    record = own.records.query("instance == 0 and point == 0").iloc[0]
+    assert record.label == 0 and record.pred_clean == 1  # the model's clean prediction is not the label
+    table = influence(own, (0, 0), k=3, checkpoints=ckpt, device="cpu")
+    assert (table[table.on == "x_proj"].target == 1).all()  # x̂T is explained toward where projection aimed
+    assert (table[table.on == "x_proj"].target_name == "b").all()
 
 
 def test_scores_are_weighted_last_layer_gradient_products_on_both_captum_paths(planted, monkeypatch):

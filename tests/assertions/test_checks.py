@@ -13,6 +13,8 @@ from proactiv.assertions.junit import write_junit
 from proactiv.cli import app
 from proactiv.config import ConfigError, ModelSpec
 
+from .conftest import CHECKS
+
 torch.set_num_threads(1)
 
 
@@ -33,7 +35,7 @@ def _check(project, *args):
         ("config: sweep.yaml\nchecks:\n  - {kind: invariant, transform: {type: loud}}\n",
          r"checks\[0\]\.invariant\.transform: unknown transform 'loud'"),
         ("config: sweep.yaml\nchecks: []\n", r"checks: .*at least 1 item"),
-        ("checks:\n  - {kind: moves_at_most, d_x: 1}\n", r"config: Field required"),
+        ("checks:\n  - {kind: moves_at_most, d_x: 1}\n", r"CHECKS.yaml: no hard check, only soft ones"),
     ],
 )  # fmt: skip
 def test_bad_checks_files_are_named(project, text, message):
@@ -77,7 +79,7 @@ def test_check_passes_the_robust_model_and_resumes(project, tmp_path):
     code, text = _check(project, "--model", project.robust, "--out", out, "--junit", tmp_path / "ok.xml")
     assert code == 0, text
     assert "clean accuracy" in text and "PASS" in text and "FAIL" not in text and "SOFT" in text
-    assert "all 5 checks hold; soft checks list" in text
+    assert "5 hold, 0 violated, 0 not checked; soft checks list" in text
     done = sorted((out / "done").iterdir())
     stamps = [p.stat().st_mtime_ns for p in done]
     code, _ = _check(project, "--model", project.robust, "--out", out)
@@ -88,7 +90,8 @@ def test_check_fails_the_broken_model_with_junit(project, tmp_path):
     junit = tmp_path / "report" / "checks.xml"
     code, text = _check(project, "--model", project.broken, "--out", tmp_path / "b", "--junit", junit)
     assert code == 1, text
-    assert "3 of 6 checks violated: quiet accuracy, breakpoint_beyond" in text
+    assert "2 hold, 3 violated, 0 not checked" in text
+    assert "violated: quiet accuracy, breakpoint_beyond" in text
     root = ET.parse(junit).getroot()
     assert root.tag == "testsuites"
     suite = root.find("testsuite")
@@ -125,3 +128,55 @@ def test_no_worse_than_reads_the_baseline(robust_run, broken_run, project, tmp_p
     path = write_junit(run_checks(spec, robust_run, baseline=robust_run), tmp_path / "j.xml")
     case = ET.parse(path).getroot().find("testsuite/testcase")
     assert case.get("name") == "no_worse_than tolerance=0.05" and case.find("failure") is None
+
+
+# ------------------------------------------------------------------- no verdict from nothing checked
+UNCHECKABLE = """\
+checks:
+  - {kind: accuracy_at, point: {gain_db: 0}, at_least: 0.8, name: clean accuracy}
+  - {kind: breakpoint_beyond, transform: gain_db, value: -40, name: holds to -40 dB}
+  - {kind: moves_at_most, d_x: 0.5}
+"""
+
+
+def test_a_not_checked_check_is_counted_apart_and_fails_unless_allowed(project, robust_run, tmp_path):
+    project.checks.write_text(UNCHECKABLE)  # no config: --run names the run to read
+    junit = tmp_path / "checks.xml"
+    code, text = _check(project, "--run", robust_run.path, "--junit", junit)
+    assert code == 1, text
+    assert "1 hold, 0 violated, 1 not checked" in text and "NOT CHECKED" in text
+    assert "not checked: holds to -40 dB" in text and "--allow-unchecked" in text
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    [error] = [c.find("error") for c in suite.findall("testcase") if c.find("error") is not None]
+    assert "gain.gain_db=-40" in error.get("message") and "stops at -20" in error.get("message")
+    code, text = _check(project, "--run", robust_run.path, "--allow-unchecked")
+    assert code == 0 and "1 hold, 0 violated, 1 not checked" in text, text
+
+
+def test_a_violation_fails_even_when_unchecked_checks_are_allowed(project, broken_run):
+    project.checks.write_text(UNCHECKABLE.replace("at_least: 0.8", "at_least: 1.0"))
+    code, text = _check(project, "--run", broken_run.path, "--allow-unchecked")
+    assert code == 1 and "0 hold, 2 violated, 0 not checked" in text, text  # -40 is broken at -20 already
+
+
+def test_a_checks_file_of_soft_checks_only_is_refused(project, robust_run):
+    project.checks.write_text("config: sweep.yaml\nchecks:\n  - {kind: moves_at_most, d_x: 0.5}\n")
+    with pytest.raises(ConfigError, match=r"CHECKS.yaml: no hard check.*moves_at_most"):
+        load_checks(project.checks)
+    code, text = _check(project, "--run", robust_run.path)
+    assert code == 2 and "CHECKS.yaml: no hard check" in text, text
+
+
+def test_a_run_needs_no_sweep_config(project, robust_run):
+    project.checks.write_text("config: missing.yaml\n" + CHECKS.split("\n", 1)[1])  # the config is not read
+    code, text = _check(project, "--run", robust_run.path)
+    assert code == 0 and "5 hold, 0 violated, 0 not checked" in text, text
+    project.checks.write_text(CHECKS.split("\n", 1)[1])
+    assert load_checks(project.checks).config is None
+    code, text = _check(project, "--run", robust_run.path)
+    assert code == 0, text
+    code, text = _check(project, "--model", project.robust)  # nothing to sweep without a config
+    assert code == 2 and "names no sweep config" in text, text
+    code, text = _check(project, "--model", project.robust, "--run", robust_run.path)  # nor to build --model
+    assert code == 2 and "names no sweep config" in text and "--run RUN alone" in text, text

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from proactiv.analysis.runview import AnalysisError
+from proactiv.analysis.runview import AnalysisError, open_view
 from proactiv.assertions import (
     ContractResult,
     accuracy_at,
@@ -18,7 +18,8 @@ from proactiv.assertions import (
     no_worse_than,
     soft,
 )
-from proactiv.testing import write_synthetic_run
+from proactiv.testing import synthetic_grid, write_synthetic_run
+from proactiv.transforms import Grid, get
 
 from .conftest import CLASSES, Band, data, linear, sweep_model
 
@@ -134,3 +135,107 @@ def test_soft_assertions_rank_the_violating_records(synthetic):
     assert list(upward.violations.severity) == sorted(-records.loss_t[records.loss_t < 1], reverse=True)[:3]
     with pytest.raises(AnalysisError, match=r'"dx" not found.*columns: instance, .*d_x'):
         soft(synthetic, "dx <= 3")
+
+
+# ------------------------------------------------------------------- no verdict from nothing checked
+def _not_checked(result, *words):
+    """``result`` is NOT CHECKED, fails a plain assert, and its reason holds each of ``words``."""
+    assert result.status == "not checked" and not result.passed and not bool(result), repr(result)
+    assert result.reason and all(w in result.reason for w in words), result.reason
+    assert repr(result).startswith(f"NOT CHECKED {result.name}")
+    with pytest.raises(AssertionError, match="not checked"):
+        result.check()
+
+
+class NeverB(torch.nn.Module):
+    """The gain-invariant model, except that it never says 'b'."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = linear(None)
+
+    def forward(self, x):
+        return self.lin(x) - 1000.0 * torch.tensor([0.0, 1.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def small_classes(tmp_path_factory):
+    """3 instances per class, one of them (voice v3) always wrong: no class's interval can exclude a breakpoint."""
+    return write_synthetic_run(
+        tmp_path_factory.mktemp("small") / "run", n_instances=12, voices=("v0", "v1", "v3")
+    )
+
+
+def test_a_result_has_three_states():
+    held = ContractResult("c", True, "fine")
+    violated = ContractResult("c", False, "too low", 0.3, 0.8)
+    assert (held.status, violated.status) == ("holds", "violated") and violated.reason is None
+    unchecked = ContractResult.not_checked("c", "no records of class 'b'", limit=0.8)
+    _not_checked(unchecked, "no records of class 'b'")
+    assert unchecked.message == "not checked: no records of class 'b'" and unchecked.limit == 0.8
+    with pytest.raises(AssertionError, match="no records of class 'b'"):
+        assert unchecked
+    with pytest.raises(ValueError, match="reason"):
+        ContractResult("c", False, "?", status="not checked")
+
+
+def test_breakpoint_beyond_the_swept_range_is_not_checked(synthetic, robust_run, broken_run):
+    # the gain grid stops at -6 dB: nothing says what happens between -6 and -40
+    _not_checked(
+        breakpoint_beyond(synthetic, "gain", -40), "gain.gain_db=-40", "stops at -6", "all instances"
+    )
+    # no grid value between the identity 0 and -3 (the nearest below is -6): nothing was checked
+    _not_checked(breakpoint_beyond(robust_run, "gain_db", -3), "gain.gain_db=-3", "no grid value", "-6")
+    # a breakpoint inside the range already shows the contract false
+    broken = breakpoint_beyond(broken_run, "gain_db", -40)
+    assert broken.status == "violated" and "is at -20" in broken.message
+
+
+def test_a_class_never_right_at_the_identity_is_not_checked(tmp_path):
+    run = sweep_model(NeverB(), tmp_path / "never-b")
+    _not_checked(
+        breakpoint_beyond(run, "gain_db", -20, scope="b"), "'b'", "no correct record at the identity"
+    )
+    each = breakpoint_beyond(run, "gain_db", -20, scope="each")
+    _not_checked(each, "'b'", "no correct record")
+    assert "'a'" not in each.reason and "'c'" not in each.reason  # only the scopes that could not be checked
+    assert breakpoint_beyond(run, "gain_db", -20).status == "holds"
+
+
+def test_small_classes_cannot_break_so_they_are_not_checked(small_classes):
+    each = breakpoint_beyond(small_classes, "snr_db", 5, scope="each")
+    _not_checked(each, "'yes'", "'no'", "'up'", "'down'", "3 instances", "≤ 0")
+    assert set(each.details.scope) == {"all", "yes", "no", "up", "down"}
+    _not_checked(breakpoint_beyond(small_classes, "snr_db", 5, scope="up"), "noise.snr_db=5", "'up'")
+    assert breakpoint_beyond(small_classes, "snr_db", 5).status == "holds"  # 12 instances: it can break
+    assert breakpoint_beyond(small_classes, "snr_db", 0).status == "violated"  # and it does, at 0 dB
+
+
+def test_a_scope_without_records_is_not_checked(tmp_path):
+    run = write_synthetic_run(tmp_path / "run", n_instances=3)  # classes yes, no, up, down: no 'down' record
+    _not_checked(accuracy_at(run, {"snr_db": 20}, at_least=0.5, scope="down"), "no records", "'down'")
+    _not_checked(monotonic(run, "snr_db", scope="down"), "no records", "'down'")
+    _not_checked(breakpoint_beyond(run, "snr_db", 5, scope="down"), "no records", "'down'")
+    each = accuracy_at(run, {"snr_db": 20}, at_least=0.5, scope="each")
+    _not_checked(each, "'down'")
+    assert "'yes'" not in each.reason
+    assert accuracy_at(run, {"snr_db": 20}, at_least=0.0, scope="yes").status == "holds"
+    unfinished = open_view(run)  # a grid value without records yet, as in a run still sweeping
+    unfinished.con.execute('DELETE FROM records WHERE "noise.snr_db" = 20')
+    _not_checked(accuracy_at(unfinished, {"snr_db": 20}, at_least=0.5), "noise.snr_db=20", "no records")
+
+
+def test_no_worse_than_compares_only_what_both_runs_swept(synthetic, tmp_path):
+    grid = synthetic_grid(snr_db=[math.inf, 10, 0])
+    fewer = write_synthetic_run(tmp_path / "fewer", n_instances=40, grid=grid)
+    partial = no_worse_than(synthetic, fewer, tolerance=0.5)
+    assert partial.status == "holds" and "9 of 18 grid points" in partial.message
+    other = write_synthetic_run(tmp_path / "other", n_instances=40, grid=synthetic_grid(snr_db=[30, 15]))
+    _not_checked(no_worse_than(synthetic, other), "share no grid point", "noise.snr_db")
+    noise_only = Grid([get("noise", snr_db=[math.inf, 0])])  # the same values, without a gain column
+    noise_only = write_synthetic_run(tmp_path / "noise", n_instances=40, grid=noise_only)
+    _not_checked(no_worse_than(synthetic, noise_only), "share no grid point", "gain.gain_db in -6, 0, 6")
+    two = write_synthetic_run(tmp_path / "two", n_instances=40, classes=("yes", "no"), grid=grid)
+    each = no_worse_than(fewer, two, tolerance=0.5, scope="each")
+    _not_checked(each, "'up'", "'down'")
+    assert "'yes'" not in each.reason

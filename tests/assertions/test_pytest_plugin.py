@@ -89,3 +89,16 @@ def test_loading_the_plugin_imports_nothing_of_proactiv():
         "importlib",
         "typing",
     }  # names resolve on first use
+
+
+def test_a_check_that_could_not_be_checked_fails_with_its_reason(project, robust_run, monkeypatch, capsys):
+    project.checks.write_text(
+        "checks:\n  - {kind: breakpoint_beyond, transform: gain_db, value: -40, name: holds to -40 dB}\n"
+    )
+    code, out = _pytest(project.root, monkeypatch, capsys, "--proactiv", "CHECKS.yaml",
+                        "--proactiv-run", robust_run.path)  # fmt: skip
+    assert code == 1 and "1 failed, 1 passed" in out, out
+    assert "holds to -40 dB: NOT CHECKED: " in out and "gain.gain_db=-40" in out
+    code, out = _pytest(project.root, monkeypatch, capsys, "--proactiv", "CHECKS.yaml",
+                        "--proactiv-run", robust_run.path, "--proactiv-allow-unchecked")  # fmt: skip
+    assert code == 0 and "1 passed, 1 skipped" in out and "NOT CHECKED" in out, out

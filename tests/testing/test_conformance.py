@@ -21,8 +21,8 @@ def runs(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [s.name for s in registered()])
 def test_every_registered_step_conforms(name, runs):
-    passed = check_step(name, runs)
-    assert set(passed) == set(runs)
+    passed = check_step(name, runs)  # a selftest case proves it finds the fault planted for it
+    assert set(passed) == {"selftest", *runs} and passed["selftest"][0].startswith("proven by selftest case")
     for kind, checks in passed.items():
         assert checks, kind  # every kind was either checked in full or shown to be skipped with a reason
 
@@ -69,10 +69,10 @@ def planted(request):
 
 @pytest.mark.parametrize("planted", [MeanDx], indirect=True)
 def test_a_correct_step_passes_every_check(planted, runs):
-    passed = check_step(planted, {"vector": runs["vector"]})["vector"]
+    passed = check_step(planted, {"vector": runs["vector"]}, selftest=False)["vector"]
     assert {"round-trips", "deterministic", "stale when a setting changes", "stale when the records change",
             "stale when its version changes", "refuses an unknown setting by name"} <= set(passed)  # fmt: skip
-    assert check_step(planted, {"image_to_image": runs["image_to_image"]})["image_to_image"]
+    assert check_step(planted, {"image_to_image": runs["image_to_image"]}, selftest=False)["image_to_image"]
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_a_correct_step_passes_every_check(planted, runs):
 )
 def test_the_suite_fails_a_step_broken_on_purpose(planted, found, runs):
     with pytest.raises(ConformanceError, match="step conformance_toy on the vector run") as err:
-        check_step(planted, {"vector": runs["vector"]})
+        check_step(planted, {"vector": runs["vector"]}, selftest=False)
     assert found in str(err.value)
 
 
@@ -104,3 +104,11 @@ def test_the_runs_cover_every_kind_and_have_failures(runs):
         assert 0 < correct.mean() < 1, r.kind  # something to explain, something that works
         assert (r.checkpoints is not None) == (r.target == "label")
     assert isinstance(runs["vector"].run.records, pd.DataFrame)
+
+
+@pytest.mark.parametrize("planted", [MeanDx], indirect=True)
+def test_a_step_without_a_selftest_case_is_not_proven(planted, runs):
+    with pytest.raises(
+        ConformanceError, match="step conformance_toy: no selftest case plants a fault for it"
+    ):
+        check_step(planted, {"vector": runs["vector"]})

@@ -41,7 +41,7 @@ def _examples() -> pd.DataFrame:
 def test_bars_per_explained_input_support_up_and_oppose_down():
     fig = influence_figure(_examples())
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["xT → no (its prediction)", "x̂T → yes (the desired label)"]
+    assert titles == ["xT → no (its prediction)", "x̂T → yes (the desired class)"]
     support, oppose = fig.data[:2]
     assert (support.marker.color, oppose.marker.color) == (SUPPORT, OPPOSE)
     assert list(support.x) == ["p1: #7 no", "p2: #3 no"] and list(support.y) == [0.9, 0.4]

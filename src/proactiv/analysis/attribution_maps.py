@@ -5,7 +5,7 @@ Methods: ``saliency`` (|∂ score / ∂ input|), ``integrated_gradients`` (from 
 (Grad-CAM on the last Conv1d/Conv2d, or a named layer, upsampled to the input; a 2-D layer map under a 1-D input,
 e.g. a log-mel layer of a waveform model, is averaged over its frequency rows first) and ``occlusion`` (the drop
 of the score when about an eighth of each axis is replaced by the baseline). The score is the logit of a class
-(classifier runs: the desired label, or the model's own prediction on that input) or, for runs whose target is a
+(classifier runs: the desired class, or the model's own prediction on that input) or, for runs whose target is a
 tensor (image-to-image), the negative per-sample projection loss toward the target tensor: what makes the output
 closer to what it should be.
 

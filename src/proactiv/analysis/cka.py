@@ -144,10 +144,13 @@ class MinibatchCKA:
     minibatches (weighted by their size) and returns their CKA ratio, so only one minibatch's n × n Gram
     matrices exist at a time.
 
-    Each :meth:`update` takes one minibatch of both sides — a matrix, or a list of matrices (one per layer) for
-    the same inputs. ``cross=False`` pairs ``a[i]`` with ``b[i]`` (a layer on x and on xT); ``cross=True``
+    Each :meth:`update` takes one minibatch of both sides (at least 4 inputs, the unbiased estimator's minimum:
+    :func:`minibatch_cka` and the other callers here cut them so) — a matrix, or a list of matrices (one per
+    layer) for the same inputs. ``cross=False`` pairs ``a[i]`` with ``b[i]`` (a layer on x and on xT); ``cross=True``
     pairs every ``a[i]`` with every ``b[j]`` (the layers of two models). Unlike :func:`cka` the estimate is
-    unbiased, so it can differ slightly from it on few inputs, and it may step a little outside [0, 1].
+    unbiased, so it can differ slightly from it on few inputs and fall below 0; it never leaves [−1, 1] (the
+    unbiased HSIC is an inner product of U-centred Gram matrices, Székely & Rizzo 2014, so Cauchy–Schwarz bounds
+    each minibatch's ratio and their sums).
     """
 
     def __init__(self, kernel: str = "linear", sigma: float | None = None, cross: bool = False):
@@ -209,18 +212,20 @@ def _layers(a) -> list:
 
 
 def _batches(n: int, batch_size: int) -> list[np.ndarray]:
-    """Indices 0..n−1 in near-equal consecutive minibatches of at most ``batch_size`` (none smaller than 4
-    when n ≥ 4, as the unbiased estimator needs)."""
+    """Indices 0..n−1 in near-equal consecutive minibatches, none smaller than 4 when n ≥ 4 (the unbiased
+    estimator's minimum): of at most ``batch_size`` where that allows it, else the most minibatches that keep 4
+    each (n = 10 at ``batch_size`` 4: 5 + 5, not 4 + 3 + 3), which then hold 4 to 7 inputs."""
     if batch_size < 4:
         raise ValueError(f"batch_size = {batch_size}: minibatch CKA needs at least 4 inputs per minibatch")
-    return np.array_split(np.arange(n), max(1, math.ceil(n / batch_size)))
+    return np.array_split(np.arange(n), max(1, min(math.ceil(n / batch_size), n // 4)))
 
 
 def minibatch_cka(
     a: Matrix, b: Matrix, batch_size: int = 256, kernel: str = "linear", sigma: float | None = None
 ) -> float:
-    """Minibatch CKA (:class:`MinibatchCKA`) of two in-memory representations, in consecutive row minibatches
-    (shuffle the rows first if their order follows their content)."""
+    """Minibatch CKA (:class:`MinibatchCKA`) of two in-memory representations (n ≥ 4 rows), in consecutive row
+    minibatches of about ``batch_size`` (≥ 4; the cut: :func:`_batches`; shuffle the rows first if their order
+    follows their content). With ``batch_size`` ≥ n it is the unbiased estimate on all rows at once."""
     a, b = _matrix(a, "a"), _matrix(b, "b")
     if len(a) != len(b):
         raise ValueError(f"minibatch_cka: {len(a)} rows in a but {len(b)} in b")
@@ -289,7 +294,8 @@ def _capture(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor) -
 def layer_activations(
     model: nn.Module, x: torch.Tensor, layers: Sequence[str] | None = None, batch_size: int = 256
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Per minibatch of ``x`` (near-equal consecutive slices of at most ``batch_size``), the output of each
+    """Per minibatch of ``x`` (near-equal consecutive slices as minibatch CKA cuts them, :func:`_batches`: at most
+    ``batch_size`` unless that would leave one under 4), the output of each
     layer flattened per sample, ``{name: (b, d)}``, in layer order. ``layers`` are module names (default:
     :func:`model_layers`). The model runs in eval mode without gradients (its mode is restored); only one
     minibatch's activations exist at a time. A module called twice gives its last output."""

@@ -1,5 +1,6 @@
 """Influential training examples (TracIn): the training examples that most support and most oppose a record's
-prediction on xT and the desired label on x̂T, and the training examples that are suspicious on their own
+prediction on xT and its desired class on x̂T (the one projection aimed at: the label, or the model's clean
+prediction on own-prediction runs, as the run schema's ``desired`` says), and the training examples that are suspicious on their own
 (self-influence: large for mislabelled or odd examples, which the model can fit only by memorising them).
 
 TracIn (Pruthi et al. 2020) scores a training example z for a test example z' by Σ over saved checkpoints of
@@ -41,7 +42,7 @@ from proactiv.analysis.steps import StepContext, TableStep, register
 from proactiv.checkpoints import CheckpointError, find_checkpoints, read_checkpoints
 from proactiv.store import Run, open_run
 
-#: the record's inputs TracIn explains: xT toward its prediction, x̂T toward the desired label
+#: the record's inputs TracIn explains: xT toward its prediction, x̂T toward its desired class
 ON = ("x_t", "x_proj")
 #: how many suspicious training examples the report and the dashboard show
 TOP = 20
@@ -169,12 +170,14 @@ class TracIn:
     def _record_inputs(
         self, instance: int, point: int, on: Sequence[str]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The record's inputs ``on`` in the model's input space and their targets (prediction on xT, label)."""
+        """The record's inputs ``on`` in the model's input space and their targets (prediction on xT, the desired
+        class that projection aimed x̂T at)."""
         from proactiv.sweep import model_inputs
 
         run = self.run
         rows = run.query(
-            f"SELECT label, pred_t FROM records WHERE instance = {int(instance)} AND point = {int(point)}"
+            f"SELECT {run.schema.desired_column} AS desired, pred_t FROM records "
+            f"WHERE instance = {int(instance)} AND point = {int(point)}"
         )
         if rows.empty:
             raise AnalysisError(f"run {run.path} has no record (instance {instance}, point {point})")
@@ -191,7 +194,7 @@ class TracIn:
             x = model_inputs(run.grid, self.task.frontend, self.task.inputs[[int(instance)]], [int(instance)], seed,
                              point=int(point))  # fmt: skip
             kept = {"x_t": x[0].numpy()}
-        targets = {"x_t": int(row.pred_t), "x_proj": int(row.label)}
+        targets = {"x_t": int(row.pred_t), "x_proj": int(row.desired)}
         x = torch.stack([torch.as_tensor(np.asarray(kept[k]), dtype=torch.float32) for k in on]).to(
             self.device
         )
@@ -199,7 +202,7 @@ class TracIn:
 
     def record(self, instance: int, point: int, k: int = 10, on: Sequence[str] = ON) -> pd.DataFrame:
         """The ``k`` proponents and ``k`` opponents of one record's inputs ``on`` (``x_t``: toward its prediction
-        on xT; ``x_proj``: toward the desired label on x̂T): one row each with ``on``, ``target`` (class index)
+        on xT; ``x_proj``: toward the desired class on x̂T): one row each with ``on``, ``target`` (class index)
         and ``target_name``, ``role`` (proponent | opponent), ``rank`` (1 = strongest), ``train_index``, ``score``,
         the example's ``label``, ``label_name`` and metadata (``meta.*``, e.g. speaker, engine, word, path)."""
         on = _on(on)
@@ -300,7 +303,7 @@ def influence(
     device: str = "auto",
 ) -> pd.DataFrame:
     """For one record ``(instance, point)`` of a classifier run, the ``k`` training examples that most support
-    (proponents) and most oppose (opponents) its prediction on xT and the desired label on x̂T (see
+    (proponents) and most oppose (opponents) its prediction on xT and its desired class on x̂T (see
     :meth:`TracIn.record` for the columns). ``checkpoints``: a checkpoint folder when the model's own are not
     found next to it (see :mod:`proactiv.checkpoints`)."""
     run = run if isinstance(run, Run) else open_run(run)

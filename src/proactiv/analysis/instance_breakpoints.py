@@ -125,7 +125,7 @@ class _Oracle:
         self.classifier = schema.target == "label"
         if self.classifier:
             self.desired = task.labels.long()
-            if loss == "own_prediction":  # the desired output is the model's own on the clean input
+            if schema.desired == "clean_prediction":  # the model's own output on the clean input
                 self.desired = self._outputs(model_inputs(self.grid, task.frontend, task.inputs,
                                                           range(len(task.inputs)), self.seed)).argmax(1)  # fmt: skip
         else:

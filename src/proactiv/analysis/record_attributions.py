@@ -1,7 +1,9 @@
 """Attributions of a run's kept records: the maps of :mod:`proactiv.analysis.attribution_maps` on x, xT and x̂T
 of the records whose arrays the sweep kept, with the run's rebuilt model (or one given), toward the desired target
-(the label, or the target tensor of image-to-image runs) or the model's prediction on each input. A record without
-kept arrays, or an instance without a stored clean input or target tensor, is an :class:`AnalysisError` naming it.
+(where projection aimed, as the run schema's ``desired`` says: the label, the model's prediction on the clean input
+of own-prediction runs, or the target tensor of image-to-image runs) or the model's prediction on each input. A
+record without kept arrays, or an instance without a stored clean input or target tensor, is an
+:class:`AnalysisError` naming it.
 """
 
 from __future__ import annotations
@@ -127,13 +129,15 @@ def _kept_inputs(run: Run, pairs: pd.DataFrame, names: Sequence[str]) -> dict[st
 
 
 def _targets(view: RunView, pairs: pd.DataFrame, names: Sequence[str], target: str) -> dict[str, np.ndarray]:
-    """What each input is attributed toward: class indices per input name (classifiers: the label, or the
-    prediction on that input), or the target tensor under every name (tensor targets)."""
+    """What each input is attributed toward: class indices per input name (classifiers: the desired class —
+    the label, or the clean prediction of own-prediction runs — or the prediction on that input), or the target
+    tensor under every name (tensor targets)."""
     run = view.run
     if run.schema.classifier:
-        wanted = ["label"] + ([PREDICTIONS[n] for n in names] if target == "predicted" else [])
-        facts = _record_rows(view, pairs, wanted)
-        return {n: facts[PREDICTIONS[n] if target == "predicted" else "label"].to_numpy() for n in names}
+        desired = run.schema.desired_column
+        wanted = [PREDICTIONS[n] for n in names] if target == "predicted" else [desired]
+        facts = _record_rows(view, pairs, list(dict.fromkeys(wanted)))
+        return {n: facts[PREDICTIONS[n] if target == "predicted" else desired].to_numpy() for n in names}
     if target == "predicted":
         raise ValueError(
             f"target='predicted': run {run.path} has a tensor target (no predicted class); attributions there "
@@ -233,7 +237,8 @@ def attribute(
 ) -> Attributions:
     """Attribution maps of kept records (default: every kept record; or a list of (instance, point), or a
     table with those columns) on their ``inputs`` (x, xT, x̂T), with ``method`` (see
-    :mod:`proactiv.analysis.attribution_maps`) toward the ``target``: ``"desired"`` (the label, or the target tensor of image-to-image runs) or
+    :mod:`proactiv.analysis.attribution_maps`) toward the ``target``: ``"desired"`` (where projection aimed: the
+    label, the clean prediction of own-prediction runs, or the target tensor of image-to-image runs) or
     ``"predicted"`` (the model's prediction on each input: pred_clean, pred_t, pred_proj). ``layer`` names
     Grad-CAM's layer (default: the last convolution); ``model`` replaces the run's rebuilt model (e.g. one
     already on a device). A record without kept arrays is an :class:`AnalysisError` naming it."""

@@ -11,6 +11,13 @@ of :mod:`proactiv.assertions.contracts` by ``kind`` with that contract's argumen
 
 The run the checks read is a given one (refused when it swept another model) or a sweep of the config with
 the model under test, resumed when it exists, so checking the same model twice sweeps nothing the second time.
+A given run is read on its own grid: the config is then not read (a checks file meant only for given runs may
+leave it out), except to build the model under test when one is given too, to compare it with the run's.
+
+A checks file needs at least one hard check (a contract); soft checks list records for review and never fail,
+so a file of soft checks alone could never fail and is refused. Each contract holds, is violated or was not
+checked (:class:`~proactiv.assertions.contracts.ContractResult`); ``proactiv check`` fails on a violation and,
+unless ``--allow-unchecked``, on a hard check that was not checked.
 """
 
 from __future__ import annotations
@@ -120,8 +127,8 @@ SOFT_KINDS = ("soft", "moves_at_most", "keeps_clean_prediction")
 
 class ChecksFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    #: the sweep config the checks run on (relative to the checks file)
-    config: Path
+    #: the sweep config the checks run on (relative to the checks file); not needed to check a given run
+    config: Path | None = None
     checks: list[Check] = Field(min_length=1)
 
 
@@ -159,8 +166,16 @@ def load_checks(path: str | os.PathLike) -> ChecksFile:
         checks = ChecksFile.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format(err, str(path)).replace("invalid config", "invalid checks", 1)) from None
+    if all(c.kind in SOFT_KINDS for c in checks.checks):
+        kinds = ", ".join(sorted({c.kind for c in checks.checks}))
+        raise ConfigError(
+            f"{path}: no hard check, only soft ones ({kinds}), which list records for review and never fail, so "
+            "the file could never fail; add a contract (accuracy_at, monotonic, breakpoint_beyond, "
+            "no_worse_than, invariant)"
+        )
     base = path.resolve().parent
-    checks.config = Path(os.path.normpath(base / checks.config))
+    if checks.config is not None:
+        checks.config = Path(os.path.normpath(base / checks.config))
     for check in checks.checks:
         if isinstance(check, NoWorseThan) and check.baseline is not None:
             check.baseline = Path(os.path.normpath(base / check.baseline))
@@ -202,10 +217,18 @@ def prepare_run(
 ):
     """The run the checks read: ``run`` (refused when ``model`` is given and is not the model it swept), or
     the config swept with ``model`` into ``out`` (default ``runs/checks/<model fingerprint>-<config hash>``),
-    resuming what is there."""
+    resuming what is there. The config is read only to sweep or to build ``model`` as it sweeps it."""
     from proactiv.store import RunError, open_run
     from proactiv.sweep import sweep_config
 
+    if run is not None and model is None:
+        return open_run(run)
+    if checks.config is None:
+        why = "to build --model as the sweep does" if run is not None else "to sweep"
+        raise ConfigError(
+            f"the checks file names no sweep config (config: in the checks file), needed {why}; give --run RUN "
+            + ("alone" if run is not None else "to check a run")
+        )
     cfg = load_config(checks.config)
     if model is not None:
         cfg.model = model_spec(model)
@@ -240,8 +263,18 @@ class Outcome:
         return self.kind in SOFT_KINDS
 
     @property
+    def status(self) -> str:
+        """``"holds"``, ``"violated"``, ``"not checked"``, or ``"soft"`` (listed for review, never a failure)."""
+        return "soft" if self.soft else self.result.status
+
+    @property
     def failed(self) -> bool:
-        return not self.soft and not self.result.passed
+        """The contract is violated (a check that was not checked is :attr:`unchecked`, not failed)."""
+        return self.status == "violated"
+
+    @property
+    def unchecked(self) -> bool:
+        return self.status == "not checked"
 
 
 class Checker:
@@ -308,8 +341,8 @@ def _figure(value) -> str:
 
 
 def results_table(outcomes: list[Outcome]):
-    """A rich table: check, result (PASS, FAIL, or the number of records a soft rule lists), measured, limit,
-    message."""
+    """A rich table: check, result (PASS, FAIL, NOT CHECKED, or the number of records a soft rule lists),
+    measured, limit, message (for a check not checked, why)."""
     from rich.table import Table
 
     table = Table(title="proactiv checks", show_lines=False)
@@ -320,7 +353,9 @@ def results_table(outcomes: list[Outcome]):
         if o.soft:
             state, measured, limit = f"[yellow]SOFT {r.n_violations}[/]", str(r.n_violations), "review"
         else:
-            state = "[green]PASS[/]" if r.passed else "[bold red]FAIL[/]"
+            state = {"holds": "[green]PASS[/]", "violated": "[bold red]FAIL[/]"}.get(
+                r.status, "[bold magenta]NOT CHECKED[/]"
+            )
             measured, limit = _figure(r.measured), _figure(r.limit)
         table.add_row(o.name, state, measured, limit, r.message)
     return table
@@ -335,9 +370,10 @@ def check_command(
     junit: Path | None,
     device: str,
     progress: bool,
+    allow_unchecked: bool = False,
 ) -> int:
-    """What ``proactiv check`` does; returns its exit code: 0 every check holds, 1 a check is violated, 2 the
-    input is bad (the error is printed)."""
+    """What ``proactiv check`` does; returns its exit code: 0 every hard check holds, 1 a check is violated or
+    (unless ``allow_unchecked``) was not checked, 2 the input is bad (the error is printed)."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -357,10 +393,21 @@ def check_command(
     if junit is not None:
         console.print(f"JUnit XML written to {write_junit(outcomes, junit)}", highlight=False, markup=False)
     failed = [o.name for o in outcomes if o.failed]
+    unchecked = [o.name for o in outcomes if o.unchecked]
+    held = sum(o.status == "holds" for o in outcomes)
+    review = sum(o.result.n_violations for o in outcomes if o.soft)
+    console.print(
+        f"{held} hold, {len(failed)} violated, {len(unchecked)} not checked; soft checks list {review} records "
+        "for review",
+        markup=False,
+    )
     if failed:
-        console.print(f"{len(failed)} of {len(outcomes)} checks violated: {', '.join(failed)}", markup=False)
-    else:
-        hard = sum(not o.soft for o in outcomes)
-        review = sum(o.result.n_violations for o in outcomes if o.soft)
-        console.print(f"all {hard} checks hold; soft checks list {review} records for review", markup=False)
-    return 1 if failed else 0
+        console.print(f"violated: {', '.join(failed)}", markup=False)
+    if unchecked:
+        allowed = (
+            "allowed by --allow-unchecked"
+            if allow_unchecked
+            else "a failure; --allow-unchecked lets them pass"
+        )
+        console.print(f"not checked: {', '.join(unchecked)} ({allowed})", markup=False)
+    return 1 if failed or (unchecked and not allow_unchecked) else 0

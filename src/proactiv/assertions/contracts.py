@@ -1,14 +1,20 @@
 """Contracts: model assertions over a run (or over a model and inputs) that a test or a CI job can hold a model to.
 
 Each contract returns a :class:`ContractResult` whose message names the transform value, the class (scope) and
-the measured figure; ``bool(result)`` is whether it holds, so ``assert accuracy_at(...)`` in a plain pytest
-test fails with that message. Contracts over a run read the analyses' curves and breakpoints
+the measured figure. It holds, is violated, or was **not checked**: the run cannot show what the contract claims
+(a value outside the swept range, a class without records, a class too small for the breakpoint rule, two runs
+that share no grid point), and ``reason`` says what is missing. No verdict comes from nothing checked:
+``bool(result)`` is true only when it holds, so ``assert accuracy_at(...)`` in a plain pytest test fails with
+the message or the reason. Contracts over a run read the analyses' curves and breakpoints
 (:mod:`proactiv.analysis.breakpoints`) rather than computing accuracies again, so a contract and the report
 always agree. Soft assertions (:func:`soft`) never fail: they list the records that break a rule, worst first,
 for a person to review.
 
-Scopes: ``"all"`` (every instance), a class name (per-class curves), or ``"each"`` (all, and every class; the
-contract holds only if it holds for each, and the message names the worst).
+Scopes: ``"all"`` (every instance), a class name (per-class curves; a class the run names but has no records of
+is not checked), or ``"each"`` (all, and every class). Under ``"each"`` the contract is violated when any scope
+that could be checked violates it (the message names the worst); otherwise it is **not checked when any scope
+could not be checked** (the reason names each such scope and why), since "in every class" was not shown; it
+holds only when it holds in every scope.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -37,12 +44,17 @@ from proactiv.sweep import model_inputs
 from proactiv.transforms import Grid, Transform, get
 
 RunLike = Run | str | os.PathLike | RunView
+Status = Literal["holds", "violated", "not checked"]
+STATUSES: tuple[Status, ...] = ("holds", "violated", "not checked")
+_SHOWN = {"holds": "PASS", "violated": "FAIL", "not checked": "NOT CHECKED"}
 
 
 @dataclass
 class ContractResult:
-    """The outcome of one contract: ``passed``, a ``message`` naming where and how much, the ``measured`` figure
-    against its ``limit``, and ``details`` (the figures behind it)."""
+    """The outcome of one contract: its ``status`` (``"holds"``, ``"violated"``, or ``"not checked"`` with a
+    ``reason`` naming the transform value, the scope and what is missing), a ``message`` naming where and how
+    much, the ``measured`` figure against its ``limit``, and ``details`` (the figures behind it, per scope).
+    ``passed`` and ``bool(result)`` are true only when it holds. ``status`` defaults from ``passed``."""
 
     name: str
     passed: bool
@@ -50,16 +62,36 @@ class ContractResult:
     measured: float | None = None
     limit: float | None = None
     details: pd.DataFrame | dict | None = field(default=None, repr=False)
+    status: Status | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            self.status = "holds" if self.passed else "violated"
+        if self.status not in STATUSES:
+            raise ValueError(f"contract {self.name!r}: status {self.status!r}; expected one of {STATUSES}")
+        if self.passed != (self.status == "holds"):
+            raise ValueError(f"contract {self.name!r}: passed={self.passed} with status {self.status!r}")
+        if self.status == "not checked" and not self.reason:
+            raise ValueError(f"contract {self.name!r}: a result that was not checked needs a reason")
+
+    @classmethod
+    def not_checked(
+        cls, name: str, reason: str, limit: float | None = None, details: pd.DataFrame | dict | None = None
+    ) -> ContractResult:
+        """The result of a contract the run could not check, and why (``message`` is ``"not checked: " + reason``)."""
+        return cls(name, False, f"not checked: {reason}", None, limit, details, "not checked", reason)
 
     def __bool__(self) -> bool:
-        return self.passed
+        return self.status == "holds"
 
     def __repr__(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.message}"
+        return f"{_SHOWN[self.status]} {self.name}: {self.reason if self.status == 'not checked' else self.message}"
 
     def check(self) -> ContractResult:
-        """Raise ``AssertionError(message)`` when the contract is violated; return self otherwise."""
-        if not self.passed:
+        """Raise ``AssertionError`` with the message (or the reason it was not checked) unless the contract
+        holds; return self otherwise."""
+        if self.status != "holds":
             raise AssertionError(f"{self.name}: {self.message}")
         return self
 
@@ -111,8 +143,11 @@ def _column(view: RunView, transform: str) -> str:
 
 
 def _grid_value(view: RunView, column: str, value) -> float:
-    """``value`` as the grid value it names (``inf``, ``.inf`` and numbers), or an error listing the grid's."""
-    values = view.values(column)
+    """``value`` as the grid value it names (``inf``, ``.inf`` and numbers), or an error listing the grid's. A
+    value of the run's grid without records yet (an unfinished run) is returned too: contracts say they could not
+    check it."""
+    swept = next(t.values for t in view.run.grid.transforms if t.column == column)
+    values = sorted(set(view.values(column)) | set(swept))
     try:
         wanted = float(value)
     except (TypeError, ValueError):
@@ -126,9 +161,16 @@ def _grid_value(view: RunView, column: str, value) -> float:
     )
 
 
+def _classes(view: RunView) -> list[str]:
+    """The run's classes: those of its records, then those its config names without a record."""
+    have = [c for c in view.classes if c != "all"]
+    named = [str(c) for c in (view.run.class_names or [])] if view.classifier else []
+    return have + [c for c in named if c not in have]
+
+
 def _scopes(view: RunView, scope: str) -> list[str]:
     """The curve scopes a contract looks at (see the module docstring)."""
-    classes = [c for c in view.classes if c != "all"]
+    classes = _classes(view)
     if scope == "all":
         return ["all"]
     if scope == "each":
@@ -146,6 +188,24 @@ def _where(scope: str) -> str:
     return f"for {scope!r}"
 
 
+def _no_records(view: RunView, scope: str) -> str:
+    """Why a scope's curve is empty: a class the run names but never swept, or no records where it looks."""
+    if scope != "all" and scope not in view.classes:
+        return f"no records (the run names {view.group_title} {scope!r} but holds no record of it)"
+    return "no records there"
+
+
+def _not_checked(
+    name: str, claim: str, unchecked: dict[str, str], limit: float | None, details, checked: str = ""
+) -> ContractResult:
+    """A result that could not be checked: the ``claim`` (transform value), then each scope and what it lacks;
+    ``checked`` says how the scopes that could be checked came out."""
+    gaps = "; ".join(f"{_where(s)}: {why}" for s, why in unchecked.items())
+    return ContractResult.not_checked(
+        name, f"{claim}: {gaps}" + (f" ({checked})" if checked else ""), limit, details
+    )
+
+
 def _marginal(table: pd.DataFrame, metric: str, column: str, scope: str) -> pd.DataFrame:
     """One marginal curve of a :func:`~proactiv.analysis.breakpoints.curves` table, sorted by value."""
     sel = (
@@ -161,7 +221,8 @@ def accuracy_at(
     """Accuracy at a grid ``point`` (column → value) must be at least ``at_least``.
 
     A partial point (some columns left out) means the mean over the left-out parameters' values, i.e. over
-    every grid point that matches; a value not in the grid is an error listing the grid's values."""
+    every grid point that matches; a value not in the grid is an error listing the grid's values. A scope
+    without records at the point is not checked."""
     view = _view(run)
     metric = _outcome(view)
     if not point:
@@ -172,7 +233,7 @@ def accuracy_at(
         fixed[column] = _grid_value(view, column, value)
     first, others = next(iter(fixed)), [c for c in view.grid_columns if c not in fixed]
     table = curves(view, within_others=len(fixed) > 1)
-    rows = []
+    rows, unchecked = [], {}
     for s in _scopes(view, scope):
         sel = (table.metric == metric) & (table.column == first) & (table.value == fixed[first])
         sel &= table.scope == s
@@ -187,14 +248,23 @@ def accuracy_at(
                 conditions.add(", ".join(f"{c}={format_value(at[c])}" for c in rest))
             sel &= table.condition.isin(conditions)
         part = table[sel]
+        if part.empty:
+            unchecked[s] = _no_records(view, s)
+            continue
         rows.append({"scope": s, metric: float(part["mean"].mean()), "n": int(part["n"].min())})
-    details = pd.DataFrame(rows)
-    worst = details.loc[details[metric].idxmin()]
-    passed = bool(worst[metric] >= at_least)
+    details = pd.DataFrame(rows, columns=["scope", metric, "n"])
     where = ", ".join(f"{c}={format_value(v)}" for c, v in fixed.items())
     mean_over = f" (mean over {', '.join(others)})" if others and len(view.grid_columns) > 1 else ""
+    words = metric.replace("_", " ")
+    if details.empty:
+        return _not_checked(name, f"{words} at {where}{mean_over}", unchecked, float(at_least), details)
+    worst = details.loc[details[metric].idxmin()]
+    passed = bool(worst[metric] >= at_least)
+    if passed and unchecked:
+        return _not_checked(name, f"{words} at {where}{mean_over}", unchecked, float(at_least), details,
+                            f"at least {at_least:g} in the {len(details)} scopes checked")  # fmt: skip
     message = (
-        f"{metric.replace('_', ' ')} at {where}{mean_over} {_where(worst.scope)} is {worst[metric]:.3f}"
+        f"{words} at {where}{mean_over} {_where(worst.scope)} is {worst[metric]:.3f}"
         f" ({int(worst.n)} instances), {'at least' if passed else 'below'} the required {at_least:g}"
     )
     return ContractResult(name, passed, message, float(worst[metric]), float(at_least), details)
@@ -205,14 +275,18 @@ def monotonic(
 ) -> ContractResult:
     """Accuracy may not rise (by more than ``tolerance``) as a degradation grows, i.e. moving away from the
     transform's identity value along its marginal curve, on each side of the identity (speed below and
-    above 1) — read the other way, it may not fall as the degradation shrinks."""
+    above 1) — read the other way, it may not fall as the degradation shrinks. A scope without records is not
+    checked."""
     view = _view(run)
     metric, column = _outcome(view), _column(view, transform)
     identity = view.params[column].identity
     table = curves(view, within_others=False)
-    steps = []
+    steps, unchecked = [], {}
     for s in _scopes(view, scope):
         curve = _marginal(table, metric, column, s)
+        if curve.empty:
+            unchecked[s] = _no_records(view, s)
+            continue
         values, mean = curve.value.to_numpy(dtype=float), curve["mean"].to_numpy(dtype=float)
         ref = int(np.argmin([distance_from_identity(v, identity) for v in values]))
         for side, order in sides_of_identity(values, identity).items():
@@ -222,11 +296,17 @@ def monotonic(
                               "before": mean[prev], "after": mean[i], "rise": mean[i] - mean[prev]})  # fmt: skip
                 prev = i
     details = pd.DataFrame(steps, columns=["scope", "side", "from", "to", "before", "after", "rise"])
-    if details.empty:
+    words = metric.replace("_", " ")
+    claim = f"{words} moving away from {column}'s identity ({format_value(identity)})"
+    if details.empty and not unchecked:
         raise AnalysisError(f"monotonic: {column} has a single value in the run; nothing to compare")
+    if details.empty:
+        return _not_checked(name, claim, unchecked, float(tolerance), details)
     worst = details.loc[details.rise.idxmax()]
     passed = bool(worst.rise <= tolerance)
-    words = metric.replace("_", " ")
+    if passed and unchecked:
+        checked = f"it never rises by more than {tolerance:g} where checked"
+        return _not_checked(name, claim, unchecked, float(tolerance), details, checked)
     if passed:
         message = (
             f"{words} never rises by more than {tolerance:g} moving away from {column}'s identity "
@@ -239,6 +319,31 @@ def monotonic(
             f"({format_value(identity)}): a rise of {worst.rise:.3f} > the tolerance {tolerance:g}"
         )
     return ContractResult(name, passed, message, max(float(worst.rise), 0.0), float(tolerance), details)
+
+
+def _swept_reach(view: RunView, column: str, value: float, side: str) -> str | None:
+    """Why the grid cannot show whether ``column`` holds out to ``value`` on ``side`` of its identity, or None:
+    no grid value lies between the identity and ``value`` (inclusive), or the grid stops nearer the identity."""
+    identity = view.params[column].identity
+    far = lambda v: distance_from_identity(v, identity)  # noqa: E731
+    values = [v for v in view.values(column) if (v < identity if side == "below" else v > identity)]
+    at = f"{column}={format_value(value)}"
+    if not values:
+        return f"the grid has no value of {column} {side} the identity"
+    if min(map(far, values)) > far(value):
+        nearest = min(values, key=far)
+        return f"no grid value of {column} lies between the identity and {at} (the nearest {side} it is {format_value(nearest)})"
+    farthest = max(values, key=far)
+    if far(farthest) < far(value):
+        return (
+            f"the grid of {column} stops at {format_value(farthest)} {side} the identity, nearer to it than {at}: "
+            f"a breakpoint between {format_value(farthest)} and {format_value(value)} would not show"
+        )
+    return None
+
+
+#: how a scope too small for the breakpoint rule starts its reason (they are listed together)
+_SMALL = "too small: "
 
 
 def breakpoint_beyond(
@@ -255,9 +360,19 @@ def breakpoint_beyond(
 
     "Beyond 5 dB SNR" (identity ∞) means the model breaks only below 5 dB; for speed (identity 1) "beyond 0.8"
     is about slowing down (a breakpoint must be below 0.8) and "beyond 1.25" about speeding up (above 1.25):
-    one contract per side. No breakpoint on that side passes."""
+    one contract per side. No breakpoint on that side holds only where one could have been seen; it is
+    **not checked** when
+
+    - the grid cannot show it: no grid value lies between the identity and ``value`` (inclusive) on that side,
+      or the farthest grid value on that side is nearer the identity than ``value`` (a breakpoint found nearer
+      than ``value`` still violates the contract);
+    - a scope has no records, or no correct record at the identity (accuracy 0 cannot fall);
+    - a scope is too small for the rule: a value breaks only when its 95 % interval lies below ``threshold`` ×
+      the lower end of the identity's interval, so when that product is ≤ 0 (few instances, or a spread
+      between them) even accuracy 0 could not count as a breakpoint.
+    """
     view = _view(run)
-    _outcome(view)
+    metric = _outcome(view)
     column = _column(view, transform)
     identity = view.params[column].identity
     value = float(value)
@@ -266,68 +381,146 @@ def breakpoint_beyond(
             f"breakpoint_beyond: {column}={format_value(value)} is the identity; give a degradation"
         )
     side = "below" if value < identity else "above"
-    table = breakpoints(view, threshold=threshold, within_others=False)
+    far = lambda v: distance_from_identity(v, identity)  # noqa: E731
+    reach = _swept_reach(view, column, value, side)
+    curve_table = curves(view, within_others=False)
+    table = breakpoints(view, threshold=threshold, within_others=False, curves_table=curve_table)
     table = table[(table.column == column) & (table.side == side) & (table.condition == "")]
     rows = []
     for s in _scopes(view, scope):
-        hit = table[table.scope == s]
-        bp = float(hit.value.iloc[0]) if len(hit) else None
-        holds = bp is None or distance_from_identity(bp, identity) > distance_from_identity(value, identity)
-        rows.append({"scope": s, "breakpoint": bp, "holds": holds,
-                     **({k: float(hit[k].iloc[0]) for k in ("previous", "before", "after", "reference")}
-                        if len(hit) else {})})  # fmt: skip
+        hit, curve = table[table.scope == s], _marginal(curve_table, metric, column, s)
+        row = {"scope": s, "breakpoint": None, "status": "holds", "why": ""}
+        if len(hit):
+            row.update(
+                {k: float(hit[k].iloc[0]) for k in ("value", "previous", "before", "after", "reference")}
+            )
+            row["breakpoint"] = row.pop("value")
+            if far(row["breakpoint"]) <= far(value):
+                row["status"] = "violated"
+        if curve.empty:
+            row.update(status="not checked", why=_no_records(view, s))
+        elif row["breakpoint"] is None or row["status"] == "holds":
+            ref = curve.iloc[int(np.argmin([far(v) for v in curve.value]))]
+            at_ref = f"{column}={format_value(ref.value)}"
+            if ref["mean"] <= 0:
+                why = f"no correct record at the identity ({at_ref}; {int(ref.n)} instances)"
+            elif threshold * ref.ci_low <= 0:
+                label = "all instances" if s == "all" else repr(s)
+                why = f"{_SMALL}{label} ({int(ref.n)} instances; at {at_ref} down to {ref.ci_low:.3f})"
+            else:
+                why = reach or ""
+            row.update(status="not checked" if why else "holds", why=why)
+        rows.append(row)
     details = pd.DataFrame(rows)
-    broken = details[~details.holds]
+    broken, unchecked = details[details.status == "violated"], details[details.status == "not checked"]
     beyond = f"beyond {format_value(value)} ({side} the identity {format_value(identity)})"
-    if broken.empty:
-        found = details.dropna(subset=["breakpoint"])
-        if found.empty:
-            message = f"{column} has no breakpoint {side} the identity {_where(scope)}: it holds {beyond}"
-            return ContractResult(name, True, message, None, value, details)
-        near = found.loc[found.breakpoint.map(lambda b: distance_from_identity(b, identity)).idxmin()]
+    dist = lambda frame: frame.breakpoint.map(far)  # noqa: E731
+    if not broken.empty:
+        worst = broken.loc[dist(broken).idxmin()]
         message = (
-            f"the breakpoint of {column} {_where(near.scope)} is at {format_value(near.breakpoint)}, {beyond}"
+            f"the breakpoint of {column} {_where(worst.scope)} is at {format_value(worst.breakpoint)} (accuracy "
+            f"{worst.before:.3f} at {format_value(worst.previous)} → {worst.after:.3f}; {worst.reference:.3f} at "
+            f"the identity), not {beyond}"
         )
-        return ContractResult(name, True, message, float(near.breakpoint), value, details)
-    worst = broken.loc[broken.breakpoint.map(lambda b: distance_from_identity(b, identity)).idxmin()]
+        return ContractResult(name, False, message, float(worst.breakpoint), value, details)
+    if not unchecked.empty:
+        parts = [f"{reach} {_where(scope)}"] if reach in set(unchecked.why) else []
+        small = unchecked.why.str.startswith(_SMALL)
+        parts += [
+            f"{_where(s)}: {why}"
+            for s, why in zip(unchecked.scope[~small], unchecked.why[~small], strict=True)
+            if why != reach
+        ]
+        if small.any():
+            words = metric.replace("_", " ")
+            parts.append(
+                "too small for the rule, the lower end of the identity's 95 % interval being ≤ 0: "
+                + ", ".join(why.removeprefix(_SMALL) for why in unchecked.why[small])
+                + f" (a value breaks only when its interval lies below {threshold:g} × that lower end, so even "
+                f"{words} 0 could not count as a breakpoint)"
+            )
+        held = len(details) - len(unchecked)
+        reason = (
+            f"the breakpoint of {column} {beyond.replace('beyond ', f'beyond {column}=', 1)}: "
+            + "; ".join(parts)
+            + (f"; it holds in {held} other scope{'s' * (held > 1)}" if held else "")
+        )
+        return ContractResult.not_checked(name, reason, value, details)
+    found = details.dropna(subset=["breakpoint"])
+    if found.empty:
+        message = f"{column} has no breakpoint {side} the identity {_where(scope)}: it holds {beyond}"
+        return ContractResult(name, True, message, None, value, details)
+    near = found.loc[dist(found).idxmin()]
     message = (
-        f"the breakpoint of {column} {_where(worst.scope)} is at {format_value(worst.breakpoint)} (accuracy "
-        f"{worst.before:.3f} at {format_value(worst.previous)} → {worst.after:.3f}; {worst.reference:.3f} at the "
-        f"identity), not {beyond}"
+        f"the breakpoint of {column} {_where(near.scope)} is at {format_value(near.breakpoint)}, {beyond}"
     )
-    return ContractResult(name, False, message, float(worst.breakpoint), value, details)
+    return ContractResult(name, True, message, float(near.breakpoint), value, details)
+
+
+def _shared(view: RunView, metric: str, scopes: list[str]) -> pd.DataFrame:
+    """Per grid point (column, its value, the others' values as ``condition``) and scope, the outcome's mean;
+    a condition lists the other columns in name order, so grids listing them in another order compare."""
+    table = curves(view, within_others=True)
+    table = table[(table.metric == metric) & table.scope.isin(scopes)]
+    table = table[(table.condition != "") if len(view.grid_columns) > 1 else (table.condition == "")]
+    return table.assign(condition=[", ".join(sorted(c.split(", "))) for c in table.condition])[
+        ["column", "scope", "condition", "value", "mean"]
+    ]
+
+
+def _grid_text(view: RunView) -> str:
+    """``noise.snr_db in ∞, 10, 0; gain.gain_db in -6, 0, 6``: the grid values of a run's records."""
+    return "; ".join(f"{c} in {', '.join(map(format_value, view.values(c)))}" for c in view.grid_columns)
 
 
 def no_worse_than(
     run: RunLike, baseline: RunLike, tolerance: float = 0.02, scope: str = "all", name: str = "no_worse_than"
 ) -> ContractResult:
     """Along every transform parameter, accuracy at each value may not fall more than ``tolerance`` below the
-    ``baseline`` run's (e.g. the last release's model on the same grid)."""
+    ``baseline`` run's (e.g. the last release's model on the same grid).
+
+    Only the grid points both runs swept are compared (each marginal curve is the mean over them), and the
+    message says how many of the run's they are; the contract is not checked when the runs share no grid point
+    in a scope (other transforms or values; a class only one run has)."""
     view, base = _view(run), _view(baseline)
     metric = _outcome(view)
-    if _outcome(base) != metric or sorted(view.grid_columns) != sorted(base.grid_columns):
+    if _outcome(base) != metric:
         raise AnalysisError(
-            f"no_worse_than: run {view.run.path} ({metric}; grid {', '.join(view.grid_columns)}) and baseline "
-            f"{base.run.path} ({base.correct_metric}; grid {', '.join(base.grid_columns)}) do not compare"
+            f"no_worse_than: run {view.run.path} ({metric}) and baseline {base.run.path} ({base.correct_metric}) "
+            "measure different outcomes; they do not compare"
         )
-    keys = ["column", "scope", "value"]
-    new = curves(view, within_others=False)
-    old = curves(base, within_others=False)
     scopes = _scopes(view, scope)
-    pick = lambda t: t[(t.metric == metric) & (t.condition == "") & t.scope.isin(scopes)][keys + ["mean"]]  # noqa: E731
-    both = pick(new).merge(pick(old), on=keys, suffixes=("", "_baseline"))
+    keys = ["column", "scope", "value"]
+    points = _shared(view, metric, scopes).merge(
+        _shared(base, metric, scopes), on=[*keys, "condition"], suffixes=("", "_baseline")
+    )
+    both = points.groupby(keys, as_index=False).agg(
+        mean=("mean", "mean"), mean_baseline=("mean_baseline", "mean"), points=("condition", "size")
+    )
+    words = metric.replace("_", " ")
+    claim = f"{words} no worse than baseline {base.run.path}"
     if both.empty:
-        raise AnalysisError(
-            f"no_worse_than: run {view.run.path} and baseline {base.run.path} share no grid value {_where(scope)}"
+        reason = (
+            f"{claim}: the runs share no grid point {_where(scope)} (the run's grid: {_grid_text(view)}; the "
+            f"baseline's: {_grid_text(base)})"
         )
+        return ContractResult.not_checked(name, reason, float(tolerance), both)
+    unchecked = {s: "no grid point shared with the baseline (a class one of the runs has no records of)"
+                 for s in scopes if s not in set(both.scope)}  # fmt: skip
     both["drop"] = both.mean_baseline - both["mean"]
     worst = both.loc[both["drop"].idxmax()]
     passed = bool(worst["drop"] <= tolerance)
+    if passed and unchecked:
+        checked = f"no drop above {tolerance:g} where compared"
+        return _not_checked(name, claim, unchecked, float(tolerance), both, checked)
     same = view.run.fingerprints.get("data") == base.run.fingerprints.get("data")
+    shared = len(points[(points.column == points.column.iloc[0]) & (points.scope == points.scope.iloc[0])])
     note = f"; baseline run {base.run.path}" + ("" if same else ", which swept other instances")
+    if shared < len(view.run.grid):
+        note += f"; compared on the {shared} of {len(view.run.grid)} grid points the baseline swept too"
     at = f"{worst.column}={format_value(worst.value)} {_where(worst.scope)}"
     message = (
-        f"{metric.replace('_', ' ')} at {at}: {worst['mean']:.3f}, baseline {worst.mean_baseline:.3f} "
+        f"{words} at {at}: {worst['mean']:.3f}, baseline {worst.mean_baseline:.3f} "
         + (
             f"(largest drop {max(worst['drop'], 0):.3f}, within"
             if passed

@@ -1,7 +1,8 @@
 """JUnit XML of a checks run, so a CI server shows each contract as a test case.
 
 One ``<testsuite>`` (in ``<testsuites>``) with a ``<testcase>`` per check: a violated contract gets
-``<failure message=…>`` with the contract's message; a soft assertion passes, with a ``violations`` property
+``<failure message=…>`` with the contract's message, a contract that could not be checked ``<error message=…>``
+with the reason (the test did not run to a verdict); a soft assertion passes, with a ``violations`` property
 and its ranked records in ``<system-out>`` for review.
 """
 
@@ -24,12 +25,12 @@ def _figure(value) -> str:
 
 def junit_tree(outcomes, suite: str = SUITE) -> ET.ElementTree:
     """The JUnit document of ``outcomes`` (:class:`~proactiv.assertions.checks.Outcome` list)."""
-    failures = sum(o.failed for o in outcomes)
+    failures, errors = sum(o.failed for o in outcomes), sum(o.unchecked for o in outcomes)
     seconds = sum(o.seconds for o in outcomes)
     root = ET.Element("testsuites", name=suite, tests=str(len(outcomes)), failures=str(failures),
-                      errors="0", time=f"{seconds:.3f}")  # fmt: skip
+                      errors=str(errors), time=f"{seconds:.3f}")  # fmt: skip
     tests = ET.SubElement(root, "testsuite", name=suite, tests=str(len(outcomes)), failures=str(failures),
-                          errors="0", skipped="0", time=f"{seconds:.3f}", hostname=socket.gethostname(),
+                          errors=str(errors), skipped="0", time=f"{seconds:.3f}", hostname=socket.gethostname(),
                           timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))  # fmt: skip
     for o in outcomes:
         case = ET.SubElement(
@@ -48,6 +49,9 @@ def junit_tree(outcomes, suite: str = SUITE) -> ET.ElementTree:
         if o.failed:
             failure = ET.SubElement(case, "failure", message=r.message, type="ContractViolation")
             failure.text = f"{r.name}: {r.message}"
+        elif o.unchecked:
+            error = ET.SubElement(case, "error", message=r.reason, type="NotChecked")
+            error.text = f"{r.name}: not checked: {r.reason}"
         else:
             ET.SubElement(case, "system-out").text = r.message
     ET.indent(root)

@@ -1,10 +1,13 @@
 """The pytest plugin: ``pytest --proactiv CHECKS.yaml`` runs a checks file inside a team's own test suite, each
-check a test item that fails with its contract's message. The entry point ``proactiv_pytest`` (a top-level module,
+check a test item that fails with its contract's message, or with the reason it could not be checked (no verdict
+comes from nothing checked). The entry point ``proactiv_pytest`` (a top-level module,
 so pytest runs without ``--proactiv`` import nothing of proactiv) adds the options and registers this module.
 
 Options: ``--proactiv CHECKS.yaml``, ``--proactiv-model MODEL`` (the model under test; default the config's),
 ``--proactiv-baseline RUN`` (for ``no_worse_than``), ``--proactiv-run RUN`` (read this run instead of
-sweeping), ``--proactiv-out DIR`` (where to sweep). The run is prepared once, by the first check that runs.
+sweeping; the checks file may then name no config), ``--proactiv-out DIR`` (where to sweep),
+``--proactiv-allow-unchecked`` (skip, with the reason, a check that could not be checked instead of failing it).
+The run is prepared once, by the first check that runs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ import pytest
 
 class ContractViolation(Exception):
     """A check whose contract does not hold (reported with the contract's message alone)."""
+
+
+class ContractNotChecked(Exception):
+    """A check the run could not check (reported with the reason)."""
 
 
 class _Session:
@@ -61,10 +68,16 @@ class CheckItem(pytest.Item):
             self.add_report_section("call", "proactiv", f"{result.message}\n{shown}".strip())
         elif outcome.failed:
             raise ContractViolation(outcome.result.message)
+        elif outcome.unchecked:
+            if self.config.getoption("proactiv_allow_unchecked"):
+                pytest.skip(f"{self.name}: NOT CHECKED: {outcome.result.reason}")
+            raise ContractNotChecked(outcome.result.reason)
 
     def repr_failure(self, excinfo, style=None):
         if excinfo.errisinstance(ContractViolation):
             return f"{self.name}: {excinfo.value}"
+        if excinfo.errisinstance(ContractNotChecked):
+            return f"{self.name}: NOT CHECKED: {excinfo.value}"
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):

@@ -186,7 +186,8 @@ class RunData:
 
     # summary --------------------------------------------------------------------------------------
     def summary(self) -> dict:
-        """Model, data, grid and clean accuracy of the run, for the overview header."""
+        """Model, data, grid, clean accuracy and how the projections ended (records per status), for the
+        overview header."""
         cfg = self.run.config
         model = cfg.get("model") or {}
         model_text = (
@@ -219,6 +220,7 @@ class RunData:
             f"{self.grid_label(c)}: {', '.join(fmt_value(v) for v in self.values(c))}"
             for c in self.grid_columns
         )
+        ended = self.sql("SELECT status, count(*) AS n FROM records GROUP BY 1")
         return {
             "name": self.path.name,
             "task": cfg.get("task", "?"),
@@ -236,6 +238,7 @@ class RunData:
             "records": int(self.n_records),
             "grid": grid,
             "clean_accuracy": None if clean is None else float(clean),
+            "statuses": {str(k): int(n) for k, n in zip(ended.status, ended.n, strict=True)},
             "status": self.run.state(),  # read afresh: follows a sweep still writing the run
             "in_progress": self.run.in_progress,
             "notes": {k: v for k, v in self.analysis.notes.items() if v.startswith("skipped")},

@@ -37,17 +37,19 @@ def serve(
     say: Callable[[str], None] = print,
     progress: Callable[[str, float], None] | None = None,
 ) -> None:
-    """Serve ``runs`` (opened :class:`RunData`, or directories opened here, computing missing analyses)."""
+    """Serve ``runs`` (opened :class:`RunData`, or directories opened here, computing missing analyses: a run,
+    or a folder of runs). A directory that is neither is refused (:class:`~proactiv.store.RunError`) before any
+    run is opened."""
     from proactiv.dashboard.app import build_app
     from proactiv.dashboard.data import RunData, open_runs
+    from proactiv.store import run_dirs
 
     warning = host_warning(host)
     if warning:
         say(f"warning: {warning}")
-    opened = [
-        r if isinstance(r, RunData | str) and not _is_dir(r) else open_runs([r], True, progress)[0]
-        for r in runs
-    ]
+    found = [[r] if isinstance(r, RunData | str) and not _is_dir(r) else run_dirs(r) for r in runs]
+    opened = [r if isinstance(r, RunData | str) and not _is_dir(r) else open_runs([r], True, progress)[0]
+              for part in found for r in part]  # fmt: skip
     for r in opened:
         if isinstance(r, str):
             say(f"warning: {r}")

@@ -39,6 +39,7 @@ from proactiv.analysis.runview import (
     open_view,
 )
 from proactiv.analysis.steps import registered
+from proactiv.schema import status_counts_text
 from proactiv.store import Run, write_text
 from proactiv.views.sections import SectionContext, closing_sections, esc, sections_of, table_html
 from proactiv.views.style import TEMPLATE
@@ -131,8 +132,10 @@ def _summary(view: RunView) -> str:
             "; ".join(f"{QUALITY_METRICS[m].removesuffix(' (dB)')}: {means[m]:.1f} dB" for m in quality)
             + f" (identical images, PSNR ∞, count as {PSNR_CAP_DB:g} dB)"
         )
+    ended = view.query("SELECT status, count(*) AS n FROM records GROUP BY 1")
     items["projections converged"] = (
-        f"{s.converged:.3f} (median {s.median_steps:g} steps; mean d_x {s.mean_d_x:.3g})"
+        f"{s.converged:.3f} (median {s.median_steps:g} steps; mean d_x {s.mean_d_x:.3g}); how they ended: "
+        + status_counts_text(dict(zip(ended.status, ended.n, strict=True)))
     )
     grid = pd.DataFrame(
         [

@@ -351,21 +351,36 @@ class _Checker:
         return out
 
 
+def proven_by(step: Step) -> str:
+    """The selftest cases that plant a fault for ``step`` and judge whether it finds it; a step without one is
+    not proven (:class:`ConformanceError`)."""
+    from proactiv.selftest import proven_views
+
+    cases = proven_views().get(step.name)
+    if not cases:
+        raise ConformanceError(
+            f"step {step.name}: no selftest case plants a fault for it; register one with "
+            "proactiv.selftest.register_plant (a Plant whose checks name the step)"
+        )
+    return f"proven by selftest case {', '.join(cases)}"
+
+
 def check_step(
     step: Step | str,
     runs: Mapping[str, ConformanceRun] | None = None,
     folder: str | os.PathLike | None = None,
+    selftest: bool = True,
 ) -> dict[str, list[str]]:
     """Run the conformance checks of ``step`` on ``runs`` (default: :func:`conformance_runs` in ``folder``, or
-    a temporary folder); returns, per run kind, the checks that passed, and raises :class:`ConformanceError`
-    naming the first that failed."""
+    a temporary folder); returns, per run kind, the checks that passed (and under ``"selftest"`` the case that
+    proves it, unless ``selftest=False``), and raises :class:`ConformanceError` naming the first that failed."""
     step = get(step) if isinstance(step, str) else step
     if runs is None:
         if folder is None:
             with tempfile.TemporaryDirectory() as tmp:
-                return check_step(step, conformance_runs(tmp))
+                return check_step(step, conformance_runs(tmp), selftest=selftest)
         runs = conformance_runs(folder)
-    done = {}
+    done = {"selftest": [proven_by(step)]} if selftest else {}
     for kind, crun in runs.items():
         checker = _Checker(step, crun)
         if crun.input not in step.inputs or crun.target not in step.targets:

@@ -160,7 +160,8 @@ def write_synthetic_run(
             frame.update(pred_clean=labels[inst], pred_t=np.where(correct, labels[inst], wrong), pred_proj=labels[inst],
                          correct_clean=np.ones(len(inst), dtype=bool), correct_t=correct,
                          correct_proj=np.ones(len(inst), dtype=bool), flipped=~correct)  # fmt: skip
-        frame.update(steps=np.where(correct, 0, 40), converged=np.ones(len(inst), dtype=bool))
+        frame.update(steps=np.where(correct, 0, 40), converged=np.ones(len(inst), dtype=bool),
+                     status=np.full(len(inst), "converged", dtype=object))  # fmt: skip
         keep = np.isin(inst, kept)
         arrays = None
         if keep.any():

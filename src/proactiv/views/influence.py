@@ -1,5 +1,5 @@
 """Influential training examples, drawn: for one record, the TracIn scores of the training examples that most
-support and most oppose its prediction on xT and the desired label on x̂T; and the pieces that show training
+support and most oppose its prediction on xT and the desired class on x̂T; and the pieces that show training
 examples as the run's inputs are shown — a player for sounds, a thumbnail for images, decided by the run's
 schema — in the report and the dashboard."""
 
@@ -25,7 +25,7 @@ from proactiv.views.style import TEMPLATE, message_figure
 
 SUPPORT, OPPOSE = "#2e8b57", "#c0392b"
 #: what each explained input is called, and what its target is
-ON_TITLES = {"x_t": ("xT", "its prediction"), "x_proj": ("x̂T", "the desired label")}
+ON_TITLES = {"x_t": ("xT", "its prediction"), "x_proj": ("x̂T", "the desired class")}
 #: width of an image thumbnail on the page (pixels; drawn without smoothing)
 THUMB_PX = 56
 
@@ -130,7 +130,7 @@ def influence(
     device: str = "auto",
 ) -> go.Figure:
     """The ``k`` training examples that most support and most oppose one record's prediction on xT and the
-    desired label on x̂T (TracIn over the model's training checkpoints, or those in the folder ``checkpoints``;
+    desired class on x̂T (TracIn over the model's training checkpoints, or those in the folder ``checkpoints``;
     see :func:`proactiv.analysis.influence.influence` for the table behind it)."""
     from proactiv.analysis.influence import influence as tracin
 

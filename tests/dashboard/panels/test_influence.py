@@ -48,7 +48,7 @@ def test_the_record_panel_shows_thumbnails_or_says_what_is_missing(image_run):
     data._cache["tracin"] = TracIn(run, StepContext(run, device="cpu").task(), ckpt)
     shown = str(record_influence(data, {"instance": 1, "point": 1}, k=3))
     assert shown.count("data:image/png;base64,") == 12  # 3 proponents + 3 opponents, for xT and for x̂T
-    assert "x̂T → corner (the desired label): training examples that support it" in shown
+    assert "x̂T → corner (the desired class): training examples that support it" in shown
     assert "xT → corner (its prediction): training examples that oppose it" in shown
     assert "influence-graph" in shown
 

@@ -15,6 +15,10 @@ def clean(data) -> dict:
 def test_summary_and_overview(data):
     s = data.summary()
     assert s["records"] == 48 * 18 and s["clean_accuracy"] == 1.0
+    assert s["statuses"] == {"converged": 48 * 18}  # how the projections ended, counted per status
+    items = [div.children for div in panels.summary_children(data) if div.className == "kv"]
+    shown = {key.children: value.children for key, value in items}
+    assert shown["projections"] == "converged 864"
     curves, heat = panels.overview(data, None, None, None, None)
     assert len(curves.data) >= 6 and heat.data[0].type == "heatmap"
     names = {t.name for t in curves.data}

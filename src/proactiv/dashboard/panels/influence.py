@@ -1,5 +1,5 @@
 """The influence panel: next to the chosen record, the training examples that most support and most oppose its
-prediction on xT and the desired label on x̂T (TracIn over the model's training checkpoints), each playable or
+prediction on xT and the desired class on x̂T (TracIn over the model's training checkpoints), each playable or
 viewable as the run's inputs are; a message saying what is needed when the model has no checkpoints. Also
 the self-influence step's tab: the training examples that most influence their own loss.
 
@@ -69,7 +69,7 @@ def _tracin(data: RunData):
 
 def record_influence(data: RunData, chosen: dict | None, k: int = K) -> list:
     """Dash components: for the chosen record, its ``k`` proponents and opponents on xT (toward its prediction)
-    and on x̂T (toward the desired label), with scores, labels, metadata and a player or thumbnail each; a note
+    and on x̂T (toward the desired class), with scores, labels, metadata and a player or thumbnail each; a note
     when there is nothing to show (no record chosen, no arrays kept, no checkpoints)."""
     try:
         instance, point = int(chosen["instance"]), int(chosen["point"])

@@ -10,6 +10,7 @@ from proactiv.analysis.runview import PSNR_CAP_DB
 from proactiv.dashboard.data import Filter, RunData
 from proactiv.dashboard.panels.registry import PanelContext, register_panel
 from proactiv.dashboard.panels.shared import MAIN_LABEL, MAIN_TAB, dropdown, follow_run, grid_axes
+from proactiv.schema import status_counts_text
 from proactiv.views.curves import FRACTIONS, breakpoint_markers, curves_figure, metric_label
 from proactiv.views.curves import curve_panels as metric_panels
 from proactiv.views.heatmap import HeatPanel, heatmap_figure
@@ -47,7 +48,7 @@ def overview(data: RunData, store: dict | None, col_a: str | None, col_b: str | 
 
 def summary_children(data: RunData) -> list:
     """The overview header: model, data, grid and clean accuracy (or, without predictions, the share of
-    outputs within the loss cutoff and the output PSNR)."""
+    outputs within the loss cutoff and the output PSNR), and how many projections ended with each status."""
     s = data.summary()
     schema = data.run.schema
     if s["group"] and not schema.classifier:
@@ -73,6 +74,7 @@ def summary_children(data: RunData) -> list:
     elif s["clean_accuracy"] is not None or schema.classifier:
         acc = "—" if s["clean_accuracy"] is None else f"{100 * s['clean_accuracy']:.1f} %"
         items.append(("clean accuracy", acc))
+    items.append(("projections", status_counts_text(s["statuses"])))
     for m, v in s["psnr"].items():
         items.append((f"mean {data.metrics[m][1].removesuffix(' (dB)')}",
                       f"{v:.1f} dB (identical images, PSNR ∞, count as {PSNR_CAP_DB:g} dB)"))  # fmt: skip

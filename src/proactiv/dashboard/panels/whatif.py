@@ -300,7 +300,7 @@ def _interim(found: Studio, moved: Projected) -> Interim:
 
 def _projection_facts(found: Studio, moved: Projected) -> list[str]:
     rms = float(np.sqrt(np.mean(np.square(moved.diff))))
-    state = "converged" if moved.converged else "did not converge"
+    state = "converged" if moved.converged else f"did not converge (status {moved.status})"
     return [
         _outcome(found, moved.output, moved.before.desired, moved.loss, "x̂T"),
         f"projection {state} in {moved.steps} step{'' if moved.steps == 1 else 's'}"
