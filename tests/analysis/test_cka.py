@@ -156,7 +156,8 @@ def test_layer_activations_stream_hooked_layers_in_minibatches():
     batches = list(layer_activations(model, x, batch_size=4))
     assert [len(b["conv"]) for b in batches] == [5, 5]  # not 4 + 3 + 3: minibatch CKA needs 4 in each
     assert [len(b["conv"]) for b in layer_activations(model, x, batch_size=6)] == [5, 5]
-    assert [len(b["conv"]) for b in layer_activations(model, torch.rand(12, 1, 8, 8), batch_size=4)] == [4, 4, 4]
+    twelve = torch.rand(12, 1, 8, 8)
+    assert [len(b["conv"]) for b in layer_activations(model, twelve, batch_size=4)] == [4, 4, 4]
     assert [tuple(v.shape[1:]) for v in batches[0].values()] == [(256,), (16,), (3,)]
     assert model.training  # the model's mode is restored
     whole = torch.cat([b["fc"] for b in batches])

@@ -14,7 +14,9 @@ def _no_serving(monkeypatch, opened: list):
     import proactiv.dashboard.data as data
     import proactiv.dashboard.serve as serve
 
-    monkeypatch.setattr(data, "open_runs", lambda paths, *a, **k: opened.extend(paths) or ["opened"] * len(paths))
+    monkeypatch.setattr(
+        data, "open_runs", lambda paths, *a, **k: opened.extend(paths) or ["run"] * len(paths)
+    )
     monkeypatch.setattr(serve, "serve", lambda *a, **k: None)
 
 

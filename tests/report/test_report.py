@@ -48,7 +48,7 @@ def test_report_states_findings(spectrogram_report):
     assert "meta.voice = v3" in page  # the planted slice, in the slice table
     assert "instances pooled per class" in page
     assert "accuracy on clean input" in page
-    assert re.search(r"projections converged</dt><dd>1\.000 \(.*\); how they ended: converged [\d,]+</dd>", page)
+    assert re.search(r"projections converged</dt><dd>1\.000 \(.*\); how they ended: converged \d+</dd>", page)
 
 
 def test_image_run_without_predictions(tmp_path):

@@ -189,6 +189,11 @@ def controls(data: RunData, chosen: dict | None) -> tuple[list[dict], int | None
     return options, instance, rows
 
 
+def _outputs(found: Studio, outputs: dict, desired):
+    """The studio's outputs figure for this run's kind (class probabilities, or output maps and target)."""
+    return outputs_figure(found.classifier, found.task.class_names, found.schema.input, outputs, desired)
+
+
 def _where(found: Studio, seen: Transformed) -> str:
     units = {p.column: p.unit for p in found.parameters()}
     at = ", ".join(f"{c} = {format_value(v)} {units[c]}" for c, v in seen.values.items())
@@ -231,13 +236,7 @@ def transform_view(data: RunData, instance, ids: list | None, positions: list | 
     except ValueError as err:
         return message_figure(str(err)), message_figure(str(err)), [], []
     pictures = inputs_figure({"x (clean)": seen.x, "xT (transformed)": seen.x_t}, found.schema.input)
-    outputs = outputs_figure(
-        found.classifier,
-        found.task.class_names,
-        found.schema.input,
-        {"f(x)": seen.output_clean, "f(xT)": seen.output},
-        seen.desired,
-    )
+    outputs = _outputs(found, {"f(x)": seen.output_clean, "f(xT)": seen.output}, seen.desired)
     sound = []
     if seen.audio is not None:
         sound = [
@@ -270,13 +269,7 @@ def projection_view(data: RunData, instance, ids: list | None, positions: list |
         ),
     ]
     if found.classifier:  # a tensor target's outputs are in the record view's second row
-        figure = outputs_figure(
-            found.classifier,
-            found.task.class_names,
-            found.schema.input,
-            {"f(xT)": seen.output, "f(x̂T)": moved.output},
-            seen.desired,
-        )
+        figure = _outputs(found, {"f(xT)": seen.output, "f(x̂T)": moved.output}, seen.desired)
         children.append(dcc.Graph(id="whatif-moved-output", figure=figure, config=GRAPH))
     maps = {"attribution of xT": moved.attributions_t, "attribution of x̂T": moved.attributions}
     signed = bool(min(m.min() for m in maps.values()) < 0)
