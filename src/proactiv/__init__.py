@@ -6,6 +6,7 @@ PyTorch model.
 
 from proactiv import analysis, assertions, models, tasks, transforms, views, whatif
 from proactiv.models import export_onnx, from_onnx, load_model
+from proactiv.monitor import monitor, open_monitor
 from proactiv.optimize import ProjectionResult, Projector
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
@@ -21,12 +22,14 @@ __all__ = [
     "from_onnx",
     "load_model",
     "models",
+    "monitor",
     "ProjectionResult",
     "Projector",
     "Run",
     "RunSchema",
     "Transform",
     "__version__",
+    "open_monitor",
     "open_run",
     "sweep",
     "tasks",

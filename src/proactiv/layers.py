@@ -15,7 +15,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
         "io", "progress", "fold", "cli_errors", "frontends", "task_data", "bounds", "plugins",
         "augment_plan",
     ),
-    "engine": ("optimize", "store", "sweep", "executors", "checkpoints", "models", "summary", "rebuild"),
+    "engine": ("optimize", "store", "sweep", "executors", "checkpoints", "models", "summary", "rebuild", "monitor"),
     "tasks": ("tasks",),
     "analysis": ("analysis",),
     "views": ("views", "whatif", "mitigation"),
