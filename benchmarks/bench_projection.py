@@ -9,8 +9,10 @@ same transformed inputs:
                 point at a time (as the paper's code does; slow: minutes on KWS).
 Prints projections/s (median of the repeats; the speed-up is the median of per-repeat ratios), converged
 fraction, median steps, the median d_x ratio on samples both converge that needed steps, how concentrated the
-change is (median share of |x̂T − xT| in the top 10 % of elements), and how a planted cue ranks in a bias map
-(:func:`proactiv.testing.planted_cue`); on digits also the peak RSS of whole sweeps with 4× more grid points.
+change is (median share of |x̂T − xT| in the top 10 % of elements), how a planted cue ranks in a bias map
+(:func:`proactiv.testing.planted_cue`, hand-set) and how a learnt one does (:func:`proactiv.testing.shortcut.
+trained_cue`, three trained CNNs under contrast 0.3: the median rank of its window of 196 and the median mass
+share); on digits also the peak RSS of whole sweeps with 4× more grid points.
 
     python benchmarks/bench_projection.py [--per-class 10] [--repeats 3]
     python benchmarks/bench_projection.py --task kws --per-class 4   # after `make demo`
@@ -19,6 +21,7 @@ change is (median share of |x̂T − xT| in the top 10 % of elements), and how a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -32,6 +35,7 @@ import torch
 import proactiv as pv
 from proactiv.tasks.digits import load_task
 from proactiv.testing import cue_shares, planted_cue
+from proactiv.testing.shortcut import trained_cue, window_rank
 
 GRIDS = {
     "digits": [
@@ -95,6 +99,27 @@ def planted_cue_shares(settings) -> tuple[float, float]:
     model, x, y = planted_cue((16, 16), region)
     result = pv.Projector(model, device="cpu", max_steps=3000, **settings).project(x, y)
     return cue_shares(result.inputs - x, region)
+
+
+@functools.cache
+def trained_cues() -> list:
+    """Three trained shortcut CNNs (seeds 0–2) and their held-out ``cue`` images at contrast 0.3."""
+    cases = []
+    for seed in range(3):
+        model, x, y = trained_cue(seed=seed)
+        cases.append((model, x * 0.3 + 0.7 * x.mean((2, 3), keepdim=True), y))
+    return cases
+
+
+def trained_cue_shares(settings) -> tuple[float, float]:
+    """Median rank of a learnt cue's window (of 196) and median mass share in the bias maps this engine draws."""
+    ranks, masses = [], []
+    for model, x, y in trained_cues():
+        result = pv.Projector(model, device="cpu", **settings).project(x, y)
+        rank, mass = window_rank(result.inputs - x)
+        ranks.append(rank)
+        masses.append(mass)
+    return statistics.median(ranks), statistics.median(masses)
 
 
 def run_reference(task, xs):
@@ -169,7 +194,7 @@ def main() -> None:
     dx = {k: (v.inputs - x).flatten(1).norm(dim=1) for k, v in results.items()}
     base = results["before"]
     print(f"{'engine':10s} {'proj/s':>8s} {'speed-up':>9s} {'converged':>10s} {'med steps':>10s} "
-          f"{'d_x ratio':>10s} {'top-10 %':>9s} {'cue rank':>9s} {'cue mass':>9s}")  # fmt: skip
+          f"{'d_x ratio':>10s} {'top-10 %':>9s} {'cue rank':>9s} {'cue mass':>9s} {'learnt':>7s} {'mass':>6s}")  # fmt: skip
     summary = {}
     for name, res in results.items():
         moved = res.converged & base.converged & (base.steps > 0) & (res.steps > 0)
@@ -177,13 +202,16 @@ def main() -> None:
         ratio = (dx[name][moved].median() / dx["before"][moved].median()).item()
         conc = concentration(res.inputs - x)[res.steps > 0].median().item()
         rank, mass = planted_cue_shares(engines[name]) if engines[name] is not None else (float("nan"),) * 2
+        learnt = trained_cue_shares(engines[name]) if engines[name] is not None else (float("nan"),) * 2
         summary[name] = {"proj_per_s": statistics.median(rates[name]), "speedup": speedup,
                          "converged": res.converged.float().mean().item(), "d_x_ratio": ratio,
                          "median_steps": res.steps[res.steps > 0].float().median().item(),
-                         "concentration": conc, "cue_rank": rank, "cue_mass": mass}  # fmt: skip
+                         "concentration": conc, "cue_rank": rank, "cue_mass": mass,
+                         "learnt_cue_rank": learnt[0], "learnt_cue_mass": learnt[1]}  # fmt: skip
         row = summary[name]
         print(f"{name:10s} {row['proj_per_s']:8.1f} {speedup:8.2f}x {row['converged']:10.3f} "
-              f"{row['median_steps']:10.0f} {ratio:10.3f} {conc:9.3f} {rank:9.2f} {mass:9.3f}")  # fmt: skip
+              f"{row['median_steps']:10.0f} {ratio:10.3f} {conc:9.3f} {rank:9.2f} {mass:9.3f} {learnt[0]:7.0f} "
+              f"{learnt[1]:6.3f}")  # fmt: skip
     print("d_x ratio: median d_x against the engine before, on the samples both converge that needed steps")
     print(f"load average: {os.getloadavg()[0]:.2f}")
     print(json.dumps(summary))
