@@ -168,6 +168,63 @@ def check(
 
 
 @app.command()
+def monitor(
+    stream: Annotated[Path, typer.Argument(help="a 16-kHz mono WAV recording")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="a keyword model folder (proactiv kws train)")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="the monitor store (default monitors/<stream>-<model>)")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="CSV of the keywords said: keyword,start_s,end_s (for false accepts/hour)"),
+    ] = None,
+    hop: Annotated[float, typer.Option(help="seconds between 1-s windows")] = 0.1,
+    corrections: Annotated[bool, typer.Option(help="record the corrections beside the raw decision")] = True,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an unfinished store")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run a keyword model over STREAM, check the stream assertions at every window, record the corrections, and
+    print violations per minute (and false accepts per hour and hit rate with --labels); `proactiv serve` shows
+    the store."""
+    from proactiv.monitor import MonitorError
+    from proactiv.tasks.kws.decision import StreamRule
+    from proactiv.tasks.kws.monitor import load_folder, monitor_recording, read_labels, read_stream, score
+
+    out = out or Path("monitors") / f"{stream.stem}-{model.name}"
+    try:
+        rule = StreamRule(hop_s=hop)
+        net = load_folder(model)
+        truth = read_labels(labels, net.class_names) if labels is not None else None
+        store = monitor_recording(read_stream(stream, rule), net, out, rule, corrections, resume=resume,
+                                  device=device, progress=progress)  # fmt: skip
+    except (ValueError, OSError, MonitorError) as err:
+        fail(err)
+    except KeyboardInterrupt:
+        err_console.print(f"stopped by Ctrl-C: continue with `proactiv monitor {stream} --model {model} --out {out} "
+                          "--resume`", highlight=False, markup=False)  # fmt: skip
+        raise typer.Exit(130) from None
+    summary = store.summary()
+    say = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
+    say(f"{stream}: {summary['minutes']:.1f} min, {summary['steps']} windows of {rule.window_s:g} s every "
+        f"{rule.hop_s * 1000:.0f} ms, model {model}")  # fmt: skip
+    say("violations per minute:")
+    for name, found in summary["assertions"].items():
+        say(f"  {name:<14} {found['per_minute']:8.2f}  ({found['violations']} windows)")
+    say(
+        "keyword firings per hour: "
+        + ", ".join(f"{c} {f['per_hour']:.0f}" for c, f in summary["firings"].items())
+    )
+    if truth is not None:
+        say(f"against {labels} ({len(truth)} keywords):")
+        for column, found in score(store, truth).items():
+            say(
+                f"  {column:<20} false accepts per hour {found['per_hour']:7.1f}  hit rate {found['hit_rate']:.0%}"
+            )
+    say(f"store: {store.path} (pv.open_monitor; `proactiv serve {store.path}`)")
+
+
+@app.command()
 def serve(
     run: Annotated[Path, typer.Argument(help="run directory")],
     run2: Annotated[Path | None, typer.Argument(help="a second run on the same grid, to compare")] = None,

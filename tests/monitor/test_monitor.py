@@ -26,8 +26,7 @@ from proactiv.monitor import (
     default_assertions,
     open_monitor,
 )
-
-from .conftest import HOP, KEYWORDS, PLANTED, SR, ToneModel, silence, tone
+from proactiv.testing.streams import HOP, KEYWORDS, PLANTED, SR, ToneModel, silence, tone
 
 BUILT_IN = {"flicker": Flicker, "alternation": Alternation, "refractory": Refractory,
             "consistency": Consistency, "energy_floor": EnergyFloor}  # fmt: skip

@@ -22,6 +22,7 @@ measure only.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,23 @@ def homophones(root: Path, model, device: str = "cpu") -> dict | None:
     }
 
 
+def match_firings(
+    firings: Sequence[tuple[float, float, str]], truth: Sequence[tuple[str, float, float]]
+) -> tuple[list[bool], list[int]]:
+    """Firings (window start, window end, class name), in order, against the keywords said (keyword, start,
+    end; one unit for all): a firing is the hit of the first keyword it names and overlaps that no firing hit
+    before, else a false accept. Returns whether each keyword was hit and the positions of the false accepts."""
+    hit, false = [False] * len(truth), []
+    for i, (start, end, name) in enumerate(firings):
+        for k, (word, lo, hi) in enumerate(truth):
+            if not hit[k] and word == name and start < hi and end > lo:
+                hit[k] = True
+                break
+        else:
+            false.append(i)
+    return hit, false
+
+
 def running_speech(root: Path, model, rule: StreamRule | None = None, device: str = "cpu") -> dict | None:
     """False accepts per hour and the keyword hit rate on the corpus's running speech; None without any."""
     listed = root / SPEECH_DIR / "sentences.csv"
@@ -122,17 +140,12 @@ def running_speech(root: Path, model, rule: StreamRule | None = None, device: st
             raise ValueError(f"{root / sentence.path}: expected {SAMPLE_RATE}-Hz mono running speech")
         windows = rule.windows(torch.from_numpy(wave), SAMPLE_RATE)
         keyword = sentence.keyword if isinstance(sentence.keyword, str) else ""
-        hit = False
-        for window, cls in rule.fire(decide(model, windows, device), keywords):
-            start = window * rule.hop_s * 1000
-            overlaps = (
-                start < sentence.keyword_end_ms and start + rule.window_s * 1000 > sentence.keyword_start_ms
-            )
-            if keyword and not hit and names[cls] == keyword and overlaps:
-                hit = True
-            else:
-                rows.append((sentence.engine, names[cls], sentence.path, round(start / 1000, 2)))
-        frame.loc[sentence.Index, "hit"] = hit
+        fired = [(window * rule.hop_s * 1000, (window * rule.hop_s + rule.window_s) * 1000, names[cls])
+                 for window, cls in rule.fire(decide(model, windows, device), keywords)]  # fmt: skip
+        truth = [(keyword, sentence.keyword_start_ms, sentence.keyword_end_ms)] if keyword else []
+        hits, false = match_firings(fired, truth)
+        rows += [(sentence.engine, fired[i][2], sentence.path, round(fired[i][0] / 1000, 2)) for i in false]
+        frame.loc[sentence.Index, "hit"] = bool(hits) and hits[0]
     accepts = pd.DataFrame(rows, columns=["engine", "taken_for", "path", "window_start_s"])
     per_engine = {}
     for engine, part in frame.groupby("engine"):
