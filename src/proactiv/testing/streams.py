@@ -64,3 +64,20 @@ def planted_wave() -> np.ndarray:
         tone("no", 10, a_quiet), silence(20),  # 210-219, 220-239
     ]  # fmt: skip
     return np.concatenate(parts)
+
+
+def write_planted_store(out, chunk: int = 64):
+    """The planted stream monitored with every built-in assertion and correction (majority, flicker
+    suppression, a 1-s refractory hold), as a :class:`~proactiv.monitor.MonitorStore` in ``out``."""
+    from proactiv.monitor import (
+        HoldRefractory,
+        MajorityOfCopies,
+        SuppressFlicker,
+        WaveStream,
+        default_assertions,
+        monitor,
+    )
+
+    fixes = [MajorityOfCopies(), SuppressFlicker(3), HoldRefractory(1.0, KEYWORDS)]
+    return monitor(ToneModel(), WaveStream(planted_wave(), SR, HOP, HOP, name="planted"),
+                   default_assertions(KEYWORDS), fixes, out=out, events=KEYWORDS, chunk=chunk, progress=False)  # fmt: skip

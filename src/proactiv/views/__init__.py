@@ -19,6 +19,7 @@ missing) and returns a :class:`plotly.graph_objects.Figure`, which renders inlin
     pv.views.counterexamples(run)             # confident failures beside their nearest passing partners
     pv.views.surrogate.importance(run)        # what drives failure (EBM over transform parameters + metadata)
     pv.views.surrogate.record(run, 3, 17)     # one record's failure in those terms
+    pv.views.stream(pv.open_monitor(path))    # a monitored stream: posteriors, firings, violations
 
 The dashboard and the report call the lower-level functions of each module (``curves_figure``,
 ``heatmap_figure``, ``embedding_figure``, ``record_figure``, ``bias_figure``, ``grid_diff_figure``) with the
@@ -51,13 +52,14 @@ from proactiv.views.instance_breakpoints import instance_boundary, instance_brea
 from proactiv.views.radius import radius
 from proactiv.views.record import record_facts, record_figure
 from proactiv.views.source import RunLike, open_analysed
+from proactiv.views.stream import stream
 
 # every view module registers its report section on import: a new one needs no line here
 import_package(__name__, __path__)
 
 __all__ = [
     "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "heatmap",
-    "influence", "instance_boundary", "instance_breakpoints", "radius", "record", "sections", "slices", "surrogate",
+    "influence", "instance_boundary", "instance_breakpoints", "radius", "record", "sections", "slices", "stream", "surrogate",
 ]  # fmt: skip
 
 
