@@ -14,6 +14,9 @@ every module of this package registers its cases (:func:`register_plant`), so a 
   enumeration) — found and certified radius;
 - :mod:`~proactiv.selftest.attribution` (``attr_<method>``): a patch that is the only evidence, and noise whose
   bright specks the model responds to — attributions and their shift, per method.
+- :mod:`~proactiv.selftest.faithfulness` (``faith_handset``, ``faith_trained``): a patch that is the only evidence
+  of a hand-set linear model and of a CNN trained here, and a planted noise "explanation" that ignores the model —
+  faithfulness (deletion, model randomisation, infidelity and max-sensitivity).
 
 A view that raises is a view that missed: its finding names the error. Steps name the case that proves them
 (``Step.selftest``), and the conformance suite checks that the case exists and judges that step.
