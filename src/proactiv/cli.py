@@ -234,6 +234,15 @@ def serve(
 ) -> None:
     """Start the interactive dashboard on RUN (and RUN2 to compare; either may be a folder of runs, each served);
     computes missing analyses first."""
+    from proactiv.monitor import is_monitor_store
+
+    if run2 is None and is_monitor_store(run):  # a store of `proactiv monitor`: the page of its stream
+        from proactiv.dashboard.monitor_app import serve_monitor
+
+        serve_monitor(
+            run, host=host, port=port, say=lambda m: console.print(m, highlight=False, markup=False)
+        )
+        return
     from proactiv.dashboard.data import open_runs
     from proactiv.dashboard.serve import serve as start
     from proactiv.progress import step_progress
