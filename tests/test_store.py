@@ -241,10 +241,12 @@ def test_only_the_store_knows_the_run_layout():
     assert {what for _, what, _ in layout_hits(store.read_text())} >= {
         "join onto a store folder", "shard or clean-input file name", "run.json by path", "read_parquet([...]) listing"
     }  # fmt: skip
+    # the monitor's store (one row per step of a stream, not a sweep's records) owns its own layout the same way
+    owners = {store, package / "monitor" / "store.py"}
     offenders = [
         f"{path.relative_to(package.parent)}:{n}: {what}: {line}"
         for path in sorted(package.rglob("*.py"))
-        if path != store
+        if path not in owners
         for n, what, line in layout_hits(path.read_text())
     ]
     print("\n".join(offenders))
