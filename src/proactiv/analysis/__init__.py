@@ -1,5 +1,5 @@
 """Analyses of a run: difference embeddings, breakpoints, error slices, bias maps, interim views, CKA across
-transforms, per-instance breakpoints, adversarial and certified radii.
+transforms, per-instance breakpoints, adversarial and certified radii, attributions and their faithfulness.
 
 Every function takes a run (an open :class:`~proactiv.store.Run` or its directory) and returns plain
 tables or arrays; :func:`analyze` computes every registered step (:mod:`proactiv.analysis.steps`) into
@@ -22,6 +22,7 @@ from proactiv.analysis.cka import (
 from proactiv.analysis.confusions import confusions
 from proactiv.analysis.counterexamples import counterexamples
 from proactiv.analysis.embedding import difference_matrix, embed
+from proactiv.analysis.faithfulness import faithfulness_table
 from proactiv.analysis.influence import influence, self_influence
 from proactiv.analysis.inputs import InputKind, input_kind, is_image_run
 from proactiv.analysis.instance_breakpoints import (
@@ -72,6 +73,7 @@ __all__ = [
     "embed",
     "error_slices",
     "explain_record",
+    "faithfulness_table",
     "get",
     "influence",
     "input_kind",

@@ -15,6 +15,7 @@ missing) and returns a :class:`plotly.graph_objects.Figure`, which renders inlin
     pv.views.instance_breakpoints(run)        # which classes break first, per transform parameter
     pv.views.radius(run)                      # certified ≤ adversarial radius vs d_x vs breakpoints
     pv.views.attribution(run, instance=3, point=17, method="gradcam")   # evidence on x, xT and x̂T
+    pv.views.faithfulness(run)                # can those maps be believed? deletion vs random, randomisation
     pv.views.influence(run, instance=3, point=17)   # training examples that support / oppose (TracIn)
     pv.views.counterexamples(run)             # confident failures beside their nearest passing partners
     pv.views.surrogate.importance(run)        # what drives failure (EBM over transform parameters + metadata)
@@ -46,6 +47,7 @@ from proactiv.views.confusions import confusions
 from proactiv.views.counterexamples import counterexamples
 from proactiv.views.curves import run_curves
 from proactiv.views.embedding import run_embedding
+from proactiv.views.faithfulness import faithfulness
 from proactiv.views.heatmap import run_heatmaps
 from proactiv.views.influence import influence
 from proactiv.views.instance_breakpoints import instance_boundary, instance_breakpoints
@@ -58,7 +60,7 @@ from proactiv.views.stream import stream
 import_package(__name__, __path__)
 
 __all__ = [
-    "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "heatmap",
+    "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "faithfulness", "heatmap",
     "influence", "instance_boundary", "instance_breakpoints", "radius", "record", "sections", "slices", "stream", "surrogate",
 ]  # fmt: skip
 
