@@ -194,7 +194,7 @@ def vector_run(tmp_path_factory):
 
 def test_the_table_measures_each_method_and_flags_the_input_itself(vector_run, planted_methods):
     table = faithfulness_table(vector_run, methods=["saliency", "integrated_gradients", "input_itself"],
-                               device="cpu", budget=Budget(steps=8))  # fmt: skip
+                               device="cpu", budget=Budget(deletion_steps=8))  # fmt: skip
     assert len(table) == 3 * 10 and set(table.input) == {"x"}  # one record per instance on x
     assert (table.target == 1).all() and (table.reason == "").all()
     summary = faithfulness_summary(table).set_index("method")
@@ -214,10 +214,10 @@ def test_the_table_measures_each_method_and_flags_the_input_itself(vector_run, p
 
 def test_a_record_does_not_depend_on_its_batch(vector_run):
     one = faithfulness_table(
-        vector_run, methods=["saliency"], device="cpu", batch_size=1, budget=Budget(steps=4)
+        vector_run, methods=["saliency"], device="cpu", batch_size=1, budget=Budget(deletion_steps=4)
     )
     all_ = faithfulness_table(
-        vector_run, methods=["saliency"], device="cpu", batch_size=16, budget=Budget(steps=4)
+        vector_run, methods=["saliency"], device="cpu", batch_size=16, budget=Budget(deletion_steps=4)
     )
     np.testing.assert_allclose(
         one.select_dtypes("number"), all_.select_dtypes("number"), rtol=1e-5, atol=1e-5
@@ -229,7 +229,7 @@ def test_what_cannot_be_measured_is_nan_with_a_reason(vector_run):
         "saliency",
         "integrated_gradients",
     ]  # no convolution: no Grad-CAM
-    table = faithfulness_table(vector_run, methods=["gradcam"], device="cpu", budget=Budget(steps=4))
+    table = faithfulness_table(vector_run, methods=["gradcam"], device="cpu", budget=Budget(deletion_steps=4))
     assert table[["infidelity", "deletion_ratio", "randomised_spearman"]].isna().all().all()
     assert (table.reason == "Linear has no convolution layer").all()
     summary = faithfulness_summary(table).iloc[0]
@@ -243,13 +243,15 @@ def test_deletion_that_changes_nothing_is_not_a_verdict(tmp_path):
     model, x = linear([0.0] * FEATURES), inputs(4)
     run = sweep(model, x, torch.ones(4, dtype=torch.long), Grid([get("gain", gain_db=[0.0])]), tmp_path / "run",
                 projector=Projector(model, max_steps=2), keep_arrays="all", progress=False, input_kind="vector")  # fmt: skip
-    table = faithfulness_table(run, methods=["integrated_gradients"], device="cpu", budget=Budget(steps=4))
+    table = faithfulness_table(
+        run, methods=["integrated_gradients"], device="cpu", budget=Budget(deletion_steps=4)
+    )
     assert table.deletion_ratio.isna().all()
     assert table.reason.str.contains("deleting every feature lowers the score by less than 0.05").all()
     assert faithfulness_summary(table).deletion[0] == "not checked"
 
 
-@pytest.mark.parametrize("bad", [{"steps": 0}, {"random_orders": 0}, {"sensitivity_radius": 0.0}])
+@pytest.mark.parametrize("bad", [{"deletion_steps": 0}, {"random_orders": 0}, {"sensitivity_radius": 0.0}])
 def test_bad_budgets_are_named(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         Budget(**bad)
@@ -266,13 +268,12 @@ def test_unknown_methods_and_inputs_are_named(vector_run):
 
 def test_the_step_follows_the_target_and_reaches_the_cli(vector_run):
     result = CliRunner().invoke(app, ["analyze", str(vector_run.path), "--step", "faithfulness", "--device", "cpu",
-                                      "--set", "faithfulness.deletion_steps=4", "--set", "faithfulness.steps=4",
-                                      "--set", "faithfulness.target=predicted", "--no-progress"])  # fmt: skip
-    assert result.exit_code != 0 and "deletion_steps" in result.output  # an unknown setting is named
+                                      "--set", "faithfulness.steps=4", "--no-progress"])  # fmt: skip
+    assert result.exit_code != 0 and "'steps'" in result.output  # an unknown setting is named
     result = CliRunner().invoke(app, ["analyze", str(vector_run.path), "--step", "faithfulness", "--device", "cpu",
-                                      "--set", "faithfulness.steps=4", "--set", "faithfulness.target=predicted",
+                                      "--set", "faithfulness.deletion_steps=4", "--set", "faithfulness.target=predicted",
                                       "--no-progress"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = analyze(vector_run, steps=["faithfulness"], settings={"faithfulness": {"steps": 4, "target": "predicted"}},
-                    device="cpu")["faithfulness"]  # fmt: skip
+    settings = {"faithfulness": {"deletion_steps": 4, "target": "predicted"}}
+    table = analyze(vector_run, steps=["faithfulness"], settings=settings, device="cpu")["faithfulness"]
     assert table.attrs["target"] == "predicted" and len(table) == 20

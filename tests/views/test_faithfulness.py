@@ -26,7 +26,7 @@ def image_run(tmp_path_factory):
     run = sweep_image_run(
         tmp_path_factory.mktemp("faith") / "run", image_to_image=False, n_instances=6, size=8
     )
-    analyze(run, steps=["faithfulness"], settings={"faithfulness": {"faithfulness_methods": METHODS, "steps": 5}},
+    analyze(run, steps=["faithfulness"], settings={"faithfulness": {"faithfulness_methods": METHODS, "deletion_steps": 5}},
             device="cpu")  # fmt: skip
     yield run
     unregister_explainer("input_itself")
@@ -52,7 +52,7 @@ def test_deletion_curves_per_method_beside_random_and_a_table_of_verdicts(image_
 
 def test_the_figure_follows_the_stored_table(image_run):
     stored = analyze(image_run, steps=["faithfulness"], device="cpu",
-                     settings={"faithfulness": {"faithfulness_methods": METHODS, "steps": 5}})["faithfulness"]  # fmt: skip
+                     settings={"faithfulness": {"faithfulness_methods": METHODS, "deletion_steps": 5}})["faithfulness"]  # fmt: skip
     fig = faithfulness_figure(stored)
     np.testing.assert_allclose(fig.data[0].y, stored.attrs["curves"]["saliency"])
     summary = faithfulness_summary(stored)

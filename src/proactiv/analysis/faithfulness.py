@@ -71,21 +71,27 @@ LABELS = {
 
 @dataclass(frozen=True)
 class Budget:
-    """How much each measure draws: deletion ``steps``, ``random_orders`` (random deletion orders per record),
-    infidelity ``perturbations``, max-sensitivity ``sensitivity_samples`` within ``sensitivity_radius`` (a share
+    """How much each measure draws: ``deletion_steps``, ``random_orders`` (random deletion orders per record),
+    ``infidelity_samples`` (perturbations), max-sensitivity ``sensitivity_samples`` within ``sensitivity_radius`` (a share
     of the input's spread: an image's value range, else the record's standard deviation), the cascade of
     ``randomise_layers`` top layers, and the ``seed`` of every draw."""
 
-    steps: int = 20
+    deletion_steps: int = 20
     random_orders: int = 5
-    perturbations: int = 16
+    infidelity_samples: int = 16
     sensitivity_samples: int = 8
     sensitivity_radius: float = 0.02
     randomise_layers: int = 3
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("steps", "random_orders", "perturbations", "sensitivity_samples", "randomise_layers"):
+        for name in (
+            "deletion_steps",
+            "random_orders",
+            "infidelity_samples",
+            "sensitivity_samples",
+            "randomise_layers",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r}: expected at least 1")
         if not self.sensitivity_radius > 0:
@@ -135,7 +141,7 @@ def _batch(model, x, t, pairs, spec, kind, loss, budget) -> _Batch:
     prob = scorer(model, kind, loss, probability=kind == "label")
     features = int(np.prod(x.shape[1:]))
     orders = [random_order(seeds(f"random{r}"), features) for r in range(budget.random_orders)]
-    random = np.mean([deletion_curve(prob, x, t, base, o, budget.steps) for o in orders], axis=0)
+    random = np.mean([deletion_curve(prob, x, t, base, o, budget.deletion_steps) for o in orders], axis=0)
     start, end = random[:, 0], random[:, -1]
     least = DELETION_MIN if kind == "label" else DELETION_MIN * np.maximum(np.abs(start), np.abs(end))
     return _Batch(x, t, base, seeds, random, start - end >= least)
@@ -167,12 +173,17 @@ def _method_figures(model, cascade, batch: _Batch, method, spec, kind, loss, lay
         return figures, reasons, None
     zero = maps.flatten(1).abs().amax(1).cpu().numpy() == 0
     fid, rel = infidelity(model, x, t, maps, base, batch.seeds("infidelity"), multiplies_input=how.multiplies_input,
-                          target_kind=kind, loss=loss, samples=budget.perturbations)  # fmt: skip
+                          target_kind=kind, loss=loss, samples=budget.infidelity_samples)  # fmt: skip
     figures.update(infidelity=fid, infidelity_rel=rel)
     sens = max_sensitivity(lambda z, goal, b: explain(model, z, goal, b), x, t, base, batch.seeds("sensitivity"),
                            _radius(x, spec, budget.sensitivity_radius), budget.sensitivity_samples)  # fmt: skip
     curve = deletion_curve(
-        scorer(model, kind, loss, probability=kind == "label"), x, t, base, deletion_order(maps), budget.steps
+        scorer(model, kind, loss, probability=kind == "label"),
+        x,
+        t,
+        base,
+        deletion_order(maps),
+        budget.deletion_steps,
     )
     auc = area(curve)
     above = figures["random_auc"] - end
