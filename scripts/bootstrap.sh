@@ -9,10 +9,11 @@ MODE="${1:-test}"
 # Debian packages: text-to-speech engines for the keyword-spotting corpus and festlex-cmu, the CMU lexicon its
 # vocabulary reads (demo and tests); Chromium only for the browser tests.
 DEB_PACKAGES="espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
-PIP_TARGET="."
+# the demo's extras: the corpus vocabulary, attributions and surrogates, t-SNE, the dashboard (not Ray nor ONNX)
+PIP_TARGET=".[kws,explain,embed,dashboard]"
 case "$MODE" in
   demo) ;;
-  test) DEB_PACKAGES="$DEB_PACKAGES chromium chromium-driver"; PIP_TARGET=".[dev]" ;;
+  test) DEB_PACKAGES="$DEB_PACKAGES chromium chromium-driver"; PIP_TARGET=".[all,dev]" ;;
   *) echo "[bootstrap] unknown mode '$MODE': expected demo or test" >&2; exit 2 ;;
 esac
 
@@ -53,7 +54,8 @@ if [ ! -f "$marker" ] || [ pyproject.toml -nt "$marker" ]; then
   fi
   echo "[bootstrap] installing Python packages for '$MODE' (torch==2.13.0 CPU build and friends)"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e "$PIP_TARGET"
+  # torch pinned here, not in the package (which takes torch >= 2.5): the CPU build this machine has on disk
+  .venv/bin/pip install -q -e "$PIP_TARGET" torch==2.13.0
   touch "$marker"
   [ "$MODE" = test ] && touch .venv/.installed-demo  # the test install holds everything the demo needs
 fi

@@ -147,7 +147,7 @@ def test_missing_packages_name_the_install_command(monkeypatch):
     models._onnx_libraries.cache_clear()
     try:
         with pytest.raises(
-            ValueError, match=r"onnx2torch is not installed\): pip install 'proactiv\[onnx\]'"
+            ValueError, match=r"onnx2torch package, which is not installed: pip install 'proactiv\[onnx\]'"
         ):
             models.from_onnx("any.onnx")
     finally:

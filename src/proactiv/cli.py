@@ -20,6 +20,24 @@ app = typer.Typer(
 console = Console(soft_wrap=True)
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from proactiv.version import __version__
+
+        typer.echo(f"proactiv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Where a model breaks under input transformations."""
+
+
 def _stopped(config: Path, out: Path) -> None:
     """Ctrl-C during a sweep: what the run keeps and the command that continues it (exit code 130, SIGINT's)."""
     from proactiv.store import RunError, open_run
@@ -243,11 +261,15 @@ def serve(
             run, host=host, port=port, say=lambda m: console.print(m, highlight=False, markup=False)
         )
         return
-    from proactiv.dashboard.data import open_runs
-    from proactiv.dashboard.serve import serve as start
+    from proactiv.extras import MissingExtra
     from proactiv.progress import step_progress
     from proactiv.store import RunError, run_dirs
 
+    try:  # without the dashboard extra: the one line that installs it
+        from proactiv.dashboard.data import open_runs
+        from proactiv.dashboard.serve import serve as start
+    except MissingExtra as err:
+        fail(err)
     try:  # refused at once: a folder that is neither a run nor holds runs
         runs = [d for r in (run, run2) if r is not None for d in run_dirs(r)]
     except RunError as err:

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from proactiv.extras import MissingExtra, require
 from proactiv.store import unit_name
 
 #: what one unit gives: its records, the arrays of its kept pairs (or None), the clean inputs if kept (or None)
 UnitResult = tuple[pd.DataFrame, dict | None, np.ndarray | None]
 EXECUTORS = ("local", "ray")
-RAY_MISSING = "the Ray executor needs the ray package, which is not installed: pip install 'proactiv[ray]'"
 
 
 class ExecutorError(RuntimeError):
@@ -235,10 +235,9 @@ def get_executor(executor: str | Executor = "local", address: str | None = None,
 
 def _import_ray():
     try:
-        import ray
-    except ImportError:
-        raise ExecutorError(RAY_MISSING) from None
-    return ray
+        return require("ray", "ray", "the Ray executor")
+    except MissingExtra as err:
+        raise ExecutorError(str(err)) from None
 
 
 def _check_reachable(address: str) -> None:

@@ -13,14 +13,14 @@ FLOORS: dict[str, tuple[str, ...]] = {
     "ground": (
         "layers", "version", "schema", "config", "transforms", "losses", "metrics", "fingerprint", "device",
         "io", "progress", "fold", "cli_errors", "frontends", "task_data", "bounds", "plugins",
-        "augment_plan",
+        "augment_plan", "extras",
     ),
     "engine": ("optimize", "store", "sweep", "executors", "checkpoints", "models", "summary", "rebuild", "monitor"),
     "tasks": ("tasks",),
     "analysis": ("analysis",),
     "views": ("views", "whatif", "mitigation"),
     "surfaces": ("report", "dashboard", "assertions", "selftest", "testing"),
-    "entry": ("cli", "__init__"),
+    "entry": ("cli", "__init__", "__main__"),
 }  # fmt: skip
 
 #: floors that may import a specific task (``proactiv.tasks.<name>``); the others go through the registries

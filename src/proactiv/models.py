@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from proactiv.config import ConfigError, ModelSpec
+from proactiv.extras import MissingExtra
 from proactiv.io import atomic_write
 
 #: opset of :func:`export_onnx`: the newest whose every operator onnx2torch 1.5 converts (opset 18+ exports of
@@ -38,10 +39,6 @@ TOLERANCE = 1e-4
 #: size given to dynamic input dimensions when no sample is given: the batch (first) one, then any other
 DYNAMIC_BATCH = 2
 DYNAMIC_SIZE = 32
-ONNX_MISSING = (
-    "ONNX models need the onnx, onnx2torch and onnxruntime packages ({missing} is not installed): "
-    "pip install 'proactiv[onnx]' (in a checkout: pip install -e '.[onnx]')"
-)
 #: operators whose onnx2torch converters call torchvision
 _TORCHVISION_OPS = ("NonMaxSuppression", "RoiAlign")
 
@@ -94,7 +91,7 @@ def _onnx_libraries() -> tuple:
     """``(onnx, onnx2torch, onnxruntime, why torchvision is unusable or None)``, imported once."""
     for name in ("onnx", "onnxruntime", "onnx2torch"):
         if importlib.util.find_spec(name) is None:
-            raise ValueError(ONNX_MISSING.format(missing=name))
+            raise MissingExtra(name, "onnx", "reading an ONNX model")
     import onnx
     import onnxruntime
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from proactiv.analysis.runview import AnalysisError
+from proactiv.extras import require
 from proactiv.losses import resolve_loss
 from proactiv.schema import InputSpec
 
@@ -130,7 +131,7 @@ def attribution_maps(
     ``n_steps``: integrated-gradients steps. Saliency is the gradient's magnitude, Grad-CAM keeps the positive
     evidence (ReLU), integrated gradients and occlusion are signed.
     """
-    from captum.attr import IntegratedGradients, LayerGradCam, Occlusion, Saliency
+    attr = require("captum.attr", "explain", "attributions")
 
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
@@ -160,9 +161,9 @@ def attribution_maps(
                          "need finite inputs")  # fmt: skip
     try:
         if method == "saliency":
-            maps = Saliency(forward).attribute(x, target=target, additional_forward_args=extra)
+            maps = attr.Saliency(forward).attribute(x, target=target, additional_forward_args=extra)
         elif method == "integrated_gradients":
-            maps = IntegratedGradients(forward).attribute(
+            maps = attr.IntegratedGradients(forward).attribute(
                 x,
                 baselines=baseline,
                 target=target,
@@ -172,7 +173,7 @@ def attribution_maps(
             )
         elif method == "gradcam":
             _, module = last_conv_layer(model, layer)
-            cam = LayerGradCam(forward, module).attribute(
+            cam = attr.LayerGradCam(forward, module).attribute(
                 x, target=target, additional_forward_args=extra, relu_attributions=True
             )
             maps = _to_input(cam, x.shape[1:])
@@ -181,7 +182,7 @@ def attribution_maps(
             shape = x.shape[1:]
             lead = tuple(shape[: len(shape) - rank])
             cut = [occlusion_window(s) for s in shape[len(shape) - rank :]]
-            maps = Occlusion(forward).attribute(
+            maps = attr.Occlusion(forward).attribute(
                 x,
                 sliding_window_shapes=(*lead, *[w for w, _ in cut]),
                 strides=(*lead, *[s for _, s in cut]),

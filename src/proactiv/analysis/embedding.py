@@ -19,6 +19,7 @@ import pandas as pd
 
 from proactiv.analysis.runview import DIFFERENCE_METRICS, AnalysisError, RunView, open_view, q
 from proactiv.analysis.steps import TableStep, register
+from proactiv.extras import require
 from proactiv.store import Run
 
 METHODS = ("tsne", "umap", "pca")
@@ -87,7 +88,7 @@ def _pca2(matrix: np.ndarray, seed: int) -> np.ndarray:
 def _tsne(
     matrix: np.ndarray, seed: int, perplexity: float, progress: Callable[[float], None] | None
 ) -> np.ndarray:
-    from openTSNE import TSNE
+    TSNE = require("openTSNE", "embed", "the t-SNE embedding").TSNE
 
     every, total, calls = 25, 750, [0]
 
@@ -113,7 +114,7 @@ def _tsne(
 
 
 def _umap(matrix: np.ndarray, seed: int) -> np.ndarray:
-    import umap
+    umap = require("umap", "embed", "the UMAP embedding")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": determinism is the point

@@ -39,6 +39,7 @@ from torch import nn
 from proactiv.analysis.attribution_maps import METHODS, attribution_maps, last_conv_layer
 from proactiv.analysis.attribution_shift import spearman
 from proactiv.analysis.runview import AnalysisError
+from proactiv.extras import require
 from proactiv.losses import resolve_loss
 
 #: infidelity: each perturbation removes a share of the features drawn uniformly from this range
@@ -178,7 +179,7 @@ def infidelity(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(infidelity, relative infidelity) per record: Captum's normalised infidelity of ``maps``, and that over
     the mean square of the score's drops under the same perturbations (a map of zeros scores 1)."""
-    from captum.metrics import infidelity as captum_infidelity
+    captum_infidelity = require("captum.metrics", "explain", "the infidelity of attributions").infidelity
 
     score = scorer(model, target_kind, loss)
     base = full_baseline(baseline, inputs)
@@ -209,7 +210,7 @@ def infidelity(
 def max_sensitivity(explain, inputs, targets, baseline, seeds, radius, samples=8) -> np.ndarray:
     """Captum's max-sensitivity of ``explain(z, targets, baseline)`` per record, each record's input moved
     uniformly within ``radius[record]`` (its own scale); NaN where the map is zero (no relative change)."""
-    from captum.metrics import sensitivity_max
+    sensitivity_max = require("captum.metrics", "explain", "max-sensitivity").sensitivity_max
 
     radius = torch.as_tensor(radius, dtype=inputs.dtype)
     gens = _generators(seeds)

@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from proactiv.analysis.runview import AnalysisError
 from proactiv.analysis.steps import StepContext, TableStep, register
 from proactiv.checkpoints import CheckpointError, find_checkpoints, read_checkpoints
+from proactiv.extras import require
 from proactiv.store import Run, open_run
 
 #: the record's inputs TracIn explains: xT toward its prediction, x̂T toward its desired class
@@ -142,7 +143,8 @@ class TracIn:
             return weight
 
         self.layer = final_layer(self.model, self.inputs[:4], layer)
-        from captum.influence import TracInCPFast  # imported once checkpoints are found: it takes seconds
+        # imported once checkpoints are found: it takes seconds
+        TracInCPFast = require("captum.influence", "explain", "influential examples (TracIn)").TracInCPFast
 
         self._captum = dict(model=self.model, final_fc_layer=self.layer, checkpoints=list(states),
                             train_dataset=TensorDataset(self.inputs, self.labels), checkpoints_load_func=load,
@@ -158,7 +160,7 @@ class TracIn:
         if self.vector_bytes > MAX_VECTOR_BYTES:
             return self._tracin.influence((x, targets), k=None).detach().cpu()
         if self._lookup is None:
-            from captum.influence import TracInCPFastRandProj
+            TracInCPFastRandProj = require("captum.influence", "explain").TracInCPFastRandProj
 
             # (it warns that it keeps vectors in memory: their size was checked above)
             with warnings.catch_warnings():

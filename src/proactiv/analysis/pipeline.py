@@ -19,6 +19,7 @@ records fingerprint), or a step it reads is redone. Every file is written to a t
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.util
 import json
 import os
 import time
@@ -33,6 +34,7 @@ import pandas as pd
 from proactiv.analysis.bias import BiasMaps
 from proactiv.analysis.runview import AnalysisError, analysis_dir, as_run, records_fingerprint
 from proactiv.analysis.steps import Step, StepContext, get, registered
+from proactiv.extras import MissingExtra
 from proactiv.store import Run, write_json
 
 #: bump when the manifest or the meaning of every step changes (one step: bump its ``version``)
@@ -139,10 +141,17 @@ def stale_steps(run: Run, settings: dict[str, dict] | None = None) -> list[str]:
             and all((folder / f).exists() for f in entry.get("files", []))
             and not any(a in out for a in step.after)
             and all((entry.get("read") or {}).get(u) == _result_id(manifest, u) for u in step.uses)
+            and not _installed_since(entry)
         )
         if not fresh:
             out.append(step.name)
     return out
+
+
+def _installed_since(entry: dict) -> bool:
+    """A step skipped for want of an optional library that is installed now (it is computed again)."""
+    missing = entry.get("missing")
+    return bool(missing) and importlib.util.find_spec(missing.split(".")[0]) is not None
 
 
 def _stored(step: Step, folder: Path) -> Any:
@@ -156,8 +165,9 @@ def _stored(step: Step, folder: Path) -> Any:
         return None
 
 
-def _run_step(step: Step, ctx: StepContext, settings: dict, folder: Path, tick) -> tuple[str, list[str]]:
-    """Compute and save one step (its results go to ``ctx.results``); returns its note and files."""
+def _run_step(step: Step, ctx: StepContext, settings: dict, folder: Path, tick) -> tuple[str, list[str], str]:
+    """Compute and save one step (its results go to ``ctx.results``); returns its note, its files, and the
+    optional library whose absence skipped it ("" when none did)."""
     for name in step.files:
         (folder / name).unlink(missing_ok=True)
     try:
@@ -171,9 +181,12 @@ def _run_step(step: Step, ctx: StepContext, settings: dict, folder: Path, tick) 
         step.save(result, folder)
     except AnalysisError as err:
         ctx.results[step.name] = None
-        return f"skipped: {err}", []
+        return f"skipped: {err}", [], ""
+    except MissingExtra as err:  # the note names the extra that installs it
+        ctx.results[step.name] = None
+        return f"skipped: {err}", [], err.module
     ctx.results[step.name] = result
-    return step.note(result), list(step.files)
+    return step.note(result), list(step.files), ""
 
 
 def analyze(
@@ -227,7 +240,7 @@ def analyze(
         for name in (*step.after, *step.uses):
             if name not in ctx.results:
                 ctx.results[name] = _stored(get(name), folder)
-        note, files = _run_step(step, ctx, cfg[step.name], folder, tick)
+        note, files, missing = _run_step(step, ctx, cfg[step.name], folder, tick)
         manifest["steps"][step.name] = {
             "records": fingerprint,
             "format": FORMAT,
@@ -240,6 +253,8 @@ def analyze(
             "id": uuid.uuid4().hex,
             # the results of the steps it uses, as they were: a new one of theirs makes this step stale
             "read": {u: _result_id(manifest, u) for u in step.uses},
+            # an optional library it lacked: once installed, the step is computed again
+            **({"missing": missing} if missing else {}),
         }
         manifest.update(records=fingerprint, n_records=n_records, run_status=run.status)
         write_json(folder / "manifest.json", manifest)

@@ -40,6 +40,7 @@ import pandas as pd
 
 from proactiv.analysis.runview import AnalysisError, RunView, as_run, format_value, open_view, q
 from proactiv.analysis.steps import Step, register
+from proactiv.extras import require
 from proactiv.store import Run, write_json, write_parquet
 
 METHODS = ("ebm", "gbm")
@@ -282,7 +283,9 @@ class _Fit:
 
 
 def _fit_ebm(x, y, train, features, classify, interactions, seed) -> _Fit:
-    from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+    glassbox = require("interpret.glassbox", "explain", "the EBM surrogate")
+    ExplainableBoostingClassifier = glassbox.ExplainableBoostingClassifier
+    ExplainableBoostingRegressor = glassbox.ExplainableBoostingRegressor
 
     learner = ExplainableBoostingClassifier if classify else ExplainableBoostingRegressor
     types = ["continuous" if f["kind"] == "numeric" else "nominal" for f in features]
@@ -317,7 +320,7 @@ def _fit_ebm(x, y, train, features, classify, interactions, seed) -> _Fit:
 
 
 def _fit_gbm(x, y, train, features, classify, seed) -> _Fit:
-    import shap
+    shap = require("shap", "explain", "the GBM surrogate's SHAP values")
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     codes = pd.DataFrame({

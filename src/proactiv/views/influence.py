@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from proactiv.analysis.influence import TOP, examples_source
 from proactiv.analysis.runview import RunView
+from proactiv.extras import require
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
 from proactiv.views.sections import register_section
@@ -33,7 +34,7 @@ THUMB_PX = 56
 def png_data_uri(image: np.ndarray, value_range: tuple[float, float] | None = None) -> str:
     """A grey-scale PNG ``data:`` URI of a 2-D image (or (1, H, W)), scaled from ``value_range`` (default: its
     own minimum and maximum) to 0–255."""
-    from PIL import Image
+    Image = require("PIL.Image", "explain", "image thumbnails of influential examples")
 
     x = np.asarray(image, dtype=np.float64).squeeze()
     if x.ndim != 2:

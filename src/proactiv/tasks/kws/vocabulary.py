@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from proactiv.extras import require
+
 SPLITS = ("train", "validation", "test")
 _SHARES = {"test": 0.25, "validation": 0.15}
 #: near-misses are searched among this many times more words than the vocabulary holds
@@ -186,7 +188,7 @@ def build_vocabulary(size: int, keywords: tuple[str, ...], seed: int = 0) -> Voc
     dictionary, not offensive. As few near-misses are among the most frequent words, they are also taken
     from the less frequent ones down to frequency rank ``_NEAR_POOL * size``; homophones from the same range.
     """
-    import wordfreq
+    wordfreq = require("wordfreq", "kws", "the keyword corpus's vocabulary")
 
     if size < 1:
         raise ValueError(f"vocabulary size {size}: expected at least one word")
