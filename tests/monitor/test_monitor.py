@@ -126,7 +126,10 @@ def test_majority_overrules_a_decision_both_copies_reject(tmp_path):
 
 def test_resumes_where_it_stopped_with_the_same_store(planted, tmp_path, monkeypatch):
     fixes = [MajorityOfCopies(), SuppressFlicker(3), HoldRefractory(1.0, KEYWORDS)]
-    whole = run(planted, tmp_path / "whole", corrections=fixes, chunk=32).steps
+    # chunks of 35 steps begin at 70, 105, 140, 175 and 210: on the planted steps, so history and the
+    # corrections' memory must cross chunks (and a killed monitor's restart) for the store to be the same
+    whole = run(planted, tmp_path / "whole", corrections=fixes, chunk=35).steps
+    pd.testing.assert_frame_equal(run(planted, tmp_path / "one", corrections=fixes, chunk=1000).steps, whole)
 
     calls, forward = [0], ToneModel.forward
 
@@ -139,13 +142,13 @@ def test_resumes_where_it_stopped_with_the_same_store(planted, tmp_path, monkeyp
     out = tmp_path / "killed"
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
         patch.setattr(ToneModel, "forward", dies)
-        run(planted, out, corrections=fixes, chunk=32)
-    assert open_monitor(out).status == "interrupted" and len(open_monitor(out).steps) == 96
+        run(planted, out, corrections=fixes, chunk=35)
+    assert open_monitor(out).status == "interrupted" and len(open_monitor(out).steps) == 105
     with pytest.raises(MonitorError, match="already exists"):
-        run(planted, out, corrections=fixes, chunk=32)
+        run(planted, out, corrections=fixes, chunk=35)
     with pytest.raises(MonitorError, match="chunk"):
         run(planted, out, corrections=fixes, chunk=64, resume=True)
-    resumed = run(planted, out, corrections=fixes, chunk=32, resume=True)
+    resumed = run(planted, out, corrections=fixes, chunk=35, resume=True)
     assert resumed.status == "complete"
     pd.testing.assert_frame_equal(resumed.steps, whole)
 
