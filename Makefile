@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (the main job) and `make test` (the test suite).
-.PHONY: demo demo-digits demo-denoise reference-digits test bootstrap bootstrap-demo bench lint
+.PHONY: demo demo-digits demo-denoise reference-digits test package bootstrap bootstrap-demo bench lint
 
 # the demo installs what it needs (no test tools, no browser); the tests install the rest
 bootstrap-demo:
@@ -39,6 +39,11 @@ reference-digits: bootstrap-demo
 
 test: bootstrap
 	.venv/bin/python -m pytest -q
+
+# the sdist and wheel built and checked, the wheel installed with its core dependencies only into a fresh venv
+# and smoke-tested from outside the source tree (about 1.5 min)
+package: bootstrap
+	bash scripts/check_package.sh
 
 lint: bootstrap
 	.venv/bin/ruff check src tests benchmarks

@@ -131,7 +131,7 @@ def attribution_maps(
     ``n_steps``: integrated-gradients steps. Saliency is the gradient's magnitude, Grad-CAM keeps the positive
     evidence (ReLU), integrated gradients and occlusion are signed.
     """
-    attr = require("captum.attr", "explain", "attributions")
+    attr = require("captum.attr", "explain", "the attribution step")
 
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
