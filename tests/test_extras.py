@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from proactiv.analysis import TableStep, analyze, register, unregister
-from proactiv.analysis.pipeline import stale_steps
+from proactiv.analysis.pipeline import installed_since, stale_steps
 from proactiv.extras import EXTRAS, MissingExtra, require
 from proactiv.testing import write_synthetic_run
 from proactiv.version import __version__
@@ -140,6 +140,7 @@ def test_a_step_without_its_library_is_skipped_naming_the_extra_and_computed_onc
         (tmp_path / "planted_optional.py").write_text("ANSWER = 42\n")
         importlib.invalidate_caches()
         assert "needs_library" in stale_steps(run)  # installed since: computed again
+        assert installed_since(run) == ["needs_library"]  # (the dashboard computes these too)
         assert analyze(run, steps=["needs_library"])["needs_library"].answer.tolist() == [42]
     finally:
         unregister("needs_library")

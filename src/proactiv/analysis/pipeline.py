@@ -154,6 +154,11 @@ def _installed_since(entry: dict) -> bool:
     return bool(missing) and importlib.util.find_spec(missing.split(".")[0]) is not None
 
 
+def installed_since(run: Run) -> list[str]:
+    """The steps of ``run`` skipped for want of an optional library that is installed now."""
+    return [name for name, entry in read_manifest(run)["steps"].items() if _installed_since(entry)]
+
+
 def _stored(step: Step, folder: Path) -> Any:
     """A step's stored result, or None when any of its files is missing or cannot be read back (a damaged file
     counts as missing: :func:`analyze` computes the step again)."""

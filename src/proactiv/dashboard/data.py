@@ -19,6 +19,7 @@ import pandas as pd
 
 from proactiv.analysis import Analysis, analyze, load_analysis, registered
 from proactiv.analysis.arrays import kept_pairs
+from proactiv.analysis.pipeline import installed_since
 from proactiv.analysis.runview import RunView, attach_instance_columns, metric_sql, q, record_sql
 from proactiv.schema import METRIC_CATALOGUE, InputSpec
 from proactiv.store import Run, RunError, open_run
@@ -80,12 +81,15 @@ def fmt_value(v: float) -> str:
 
 
 def ensure_analysis(run: Run, progress: Callable[[str, float], None] | None = None) -> Analysis:
-    """The stored analyses of ``run``, computing the steps whose files are missing (not those skipped)."""
+    """The stored analyses of ``run``, computing the steps whose files are missing (not those skipped, unless
+    for want of a library that is installed now)."""
     have = load_analysis(run)
+    installed = installed_since(run)
     missing = [
         s.name
         for s in registered()
-        if have[s.name] is None and not have.notes.get(s.name, "").startswith("skipped")
+        if have[s.name] is None
+        and (not have.notes.get(s.name, "").startswith("skipped") or s.name in installed)
     ]
     return analyze(run, steps=missing, progress=progress) if missing else have
 
