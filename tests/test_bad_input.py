@@ -644,17 +644,22 @@ def test_serve_refuses_a_missing_run_directory(tmp_path):
 
 
 def test_the_dashboard_binds_loopback_unless_told_otherwise(analysed, monkeypatch):
-    import dash
-
     from proactiv.cli import app
-    from proactiv.dashboard.serve import host_warning
+    from proactiv.dashboard.serve import Server
 
     bound = {}
-    monkeypatch.setattr(dash.Dash, "run", lambda self, **kw: bound.update(kw))
-    result = CliRunner().invoke(app, ["serve", str(analysed), "--no-progress"])
+    monkeypatch.setattr(Server, "run", lambda self: bound.update(host=self.host, port=self.port))
+    result = CliRunner().invoke(app, ["serve", str(analysed), "--no-progress", "--port", "0"])
     assert result.exit_code == 0, result.output
-    assert bound["host"] == "127.0.0.1" and "http://127.0.0.1:8050/" in result.output
-    assert host_warning("127.0.0.1") is None and "no authentication" in host_warning("0.0.0.0")
+    assert bound["host"] == "127.0.0.1" and f"http://127.0.0.1:{bound['port']}/" in result.output
+    assert "warning" not in result.output and "development server" not in result.output
+    # another address only when asked for twice: --host and --public, which says who can reach it
+    result = CliRunner().invoke(app, ["serve", str(analysed), "--no-progress", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "add --public" in result.output and bound["host"] == "127.0.0.1"
+    result = CliRunner().invoke(app, ["serve", str(analysed), "--no-progress", "--host", "0.0.0.0", "--public",
+                                      "--port", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert bound["host"] == "0.0.0.0" and "no authentication" in result.output
 
 
 #: what an attacker might put where a route takes a name or a path

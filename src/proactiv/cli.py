@@ -248,10 +248,15 @@ def serve(
     run2: Annotated[Path | None, typer.Argument(help="a second run on the same grid, to compare")] = None,
     port: Annotated[int, typer.Option(help="port to listen on")] = 8050,
     host: Annotated[str, typer.Option(help="address to bind (default: this machine only)")] = "127.0.0.1",
+    public: Annotated[
+        bool,
+        typer.Option("--public", help="allow a --host other machines can reach (there is no authentication)"),
+    ] = False,
+    threads: Annotated[int, typer.Option(min=1, help="threads answering requests (waitress)")] = 16,
     progress: Annotated[bool, typer.Option(help="show progress while missing analyses are computed")] = True,
 ) -> None:
     """Start the interactive dashboard on RUN (and RUN2 to compare; either may be a folder of runs, each served);
-    computes missing analyses first."""
+    computes missing analyses first. Served by waitress; binds this machine only unless --host and --public."""
     from proactiv.monitor import is_monitor_store
 
     if run2 is None and is_monitor_store(run):  # a store of `proactiv monitor`: the page of its stream
@@ -261,15 +266,20 @@ def serve(
             run, host=host, port=port, say=lambda m: console.print(m, highlight=False, markup=False)
         )
         return
-    from proactiv.extras import MissingExtra
+    from proactiv.extras import MissingExtra, require
     from proactiv.progress import step_progress
     from proactiv.store import RunError, run_dirs
 
     try:  # without the dashboard extra: the one line that installs it
         from proactiv.dashboard.data import open_runs
+        from proactiv.dashboard.serve import is_loopback, public_refusal
         from proactiv.dashboard.serve import serve as start
+
+        require("waitress", "dashboard", "serving the dashboard")
     except MissingExtra as err:
         fail(err)
+    if not public and not is_loopback(host):  # refused before any analysis is computed
+        fail(ValueError(public_refusal(host)))
     try:  # refused at once: a folder that is neither a run nor holds runs
         runs = [d for r in (run, run2) if r is not None for d in run_dirs(r)]
     except RunError as err:
@@ -280,7 +290,11 @@ def serve(
         )
     with step_progress(progress) as report_step:
         opened = open_runs(runs, compute=True, progress=report_step)
-    start(opened, host=host, port=port, say=lambda m: console.print(m, highlight=False, markup=False))
+    try:
+        start(opened, host=host, port=port, public=public, threads=threads,
+              say=lambda m: console.print(m, highlight=False, markup=False))  # fmt: skip
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        fail(err)
 
 
 def _mount_tasks() -> None:

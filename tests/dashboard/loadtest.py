@@ -1,11 +1,12 @@
 """Drive a dashboard over HTTP as browsers do, for its tests and load benchmark: serve an app on 127.0.0.1 in a
-background thread (threaded, as ``proactiv serve`` runs it), build callback requests from the app's own
-dependency list, and send many at once.
+background thread (on the server ``proactiv serve`` runs, :class:`proactiv.dashboard.serve.Server`), build
+callback requests from the app's own dependency list, and send many at once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.error
@@ -16,33 +17,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dash
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from proactiv.dashboard.data import Filter, RunData
 from proactiv.dashboard.panels.bias import bias_options
-from proactiv.dashboard.serve import LOCAL
+from proactiv.dashboard.serve import LOCAL, THREADS, Server
 
 CALLBACK_ROUTE = "/_dash-update-component"
 
 
-class _Unlogged(WSGIRequestHandler):
-    """A request handler that does not print a line per request (thousands of them under load)."""
-
-    def log_request(self, *args, **kwargs) -> None:
-        pass
-
-
 @contextmanager
-def served(app: dash.Dash, host: str = LOCAL) -> Iterator[str]:
-    """Serve ``app`` on ``host`` at a free port from a background thread; yields the base URL, stops on exit."""
-    server = make_server(host, 0, app.server, threaded=True, request_handler=_Unlogged)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def served(app: dash.Dash, host: str = LOCAL, threads: int = THREADS) -> Iterator[str]:
+    """Serve ``app`` on ``host`` at a free port from a background thread, as ``proactiv serve`` does; yields the
+    base URL, stops on exit."""
+    server = Server(app.server, host, 0, threads)
+    # under load, waitress logs each time its open connections reach the limit (100; the rest wait in the listen
+    # queue) and fall below it again: hundreds of lines that say the test works as meant
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_port}"
+        yield f"http://{host}:{server.port}"
     finally:
-        server.shutdown()
-        thread.join()
+        server.stop()
+        thread.join(timeout=30)
 
 
 def dependencies(url: str) -> list[dict]:

@@ -1,12 +1,45 @@
-"""Serving: loopback by default, a warning for any other address, and the URL to open."""
+"""Serving: on waitress, loopback by default, any other address only when asked for as public (and then who
+can reach it is said), and the URL to open."""
 
-from proactiv.dashboard.serve import host_warning, url
+import threading
+import urllib.request
+
+import pytest
+
+from proactiv.dashboard.serve import Server, host_warning, is_loopback, reachable_at, serve, url
 
 
 def test_serve_binds_locally_and_warns_otherwise():
     assert host_warning("127.0.0.1") is None and host_warning("localhost") is None
-    assert "no authentication" in host_warning("0.0.0.0")
-    assert url("0.0.0.0", 8050) == "http://127.0.0.1:8050/" and url("::1", 9) == "http://::1:9/"
+    assert host_warning("::1") is None and is_loopback("127.0.0.2") and not is_loopback("0.0.0.0")
+    warning = host_warning("0.0.0.0", 8051)
+    assert "no authentication" in warning
+    assert all(f"http://{a}:8051/" in warning for a in reachable_at("0.0.0.0"))
+    assert "127.0.0.1" not in reachable_at("0.0.0.0") and reachable_at("10.1.2.3") == ["10.1.2.3"]
+    assert url("0.0.0.0", 8050) == "http://127.0.0.1:8050/" and url("::1", 9) == "http://[::1]:9/"
+
+
+def test_another_address_is_refused_unless_public():
+    with pytest.raises(ValueError, match="add --public"):
+        serve([], host="0.0.0.0")
+
+
+def test_the_server_answers_and_stops():
+    def hello(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    server = Server(hello, port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/", timeout=10) as answer:
+        assert answer.read() == b"hello" and answer.headers["Server"] == "proactiv"
+    server.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    taken = Server(hello, port=0)
+    with pytest.raises(OSError, match=f"cannot listen on http://127.0.0.1:{taken.port}/: Address already in use"):
+        Server(hello, port=taken.port)
 
 
 def _no_serving(monkeypatch, opened: list):
