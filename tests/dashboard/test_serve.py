@@ -38,7 +38,9 @@ def test_the_server_answers_and_stops():
     thread.join(timeout=10)
     assert not thread.is_alive()
     taken = Server(hello, port=0)
-    with pytest.raises(OSError, match=f"cannot listen on http://127.0.0.1:{taken.port}/: Address already in use"):
+    with pytest.raises(
+        OSError, match=f"cannot listen on http://127.0.0.1:{taken.port}/: Address already in use"
+    ):
         Server(hello, port=taken.port)
 
 
