@@ -46,6 +46,7 @@ from proactiv.analysis.faithfulness_metrics import (
 from proactiv.analysis.record_attributions import INPUTS, TARGETS, _kept_inputs, _loss, _targets
 from proactiv.analysis.runview import AnalysisError, RunView, open_view
 from proactiv.analysis.steps import StepContext, TableStep, register
+from proactiv.extras import MissingExtra
 from proactiv.store import Run
 
 #: measured when no method is named: the cheap ones (Grad-CAM only where the model has a convolution layer);
@@ -168,6 +169,8 @@ def _method_figures(model, cascade, batch: _Batch, method, spec, kind, loss, lay
         return figures, reasons, None
     try:
         maps = explain(model, x, t, base)
+    except MissingExtra:
+        raise  # not a failure of the method: the step is skipped, naming the extra that installs it
     except (AnalysisError, ValueError, RuntimeError) as err:
         say(f"the method failed: {err}")
         return figures, reasons, None
