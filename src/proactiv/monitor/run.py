@@ -77,7 +77,7 @@ def monitor(
     frontend=None,
     events: Sequence[str | int] | None = None,
     seed: int = 0,
-    chunk: int = 1024,
+    chunk: int = 512,
     batch: int = 256,
     device: str = "auto",
     resume: bool = False,
@@ -162,8 +162,8 @@ def monitor(
                     raise ValueError(
                         f"the model gives {logits[0].shape[1]} outputs per input, for {len(names)} class names"
                     )
-                energy = 10 * torch.log10(x.double().pow(2).flatten(1).mean(1) + 1e-12)
-                rows = runner.step_chunk(part, logits, energy.float().numpy())
+                energy = 10 * torch.log10(x.float().pow(2).flatten(1).mean(1) + 1e-12)
+                rows = runner.step_chunk(part, logits, energy.numpy())
                 writer.write_chunk(writer.done, rows, runner.memory())
                 bar.update(task, advance=len(part.steps))
         status = "complete"

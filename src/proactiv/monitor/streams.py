@@ -105,7 +105,7 @@ class WaveStream:
 
     def describe(self) -> dict:
         """What identifies the stream (its samples' digest, not only its name) and how it is windowed."""
-        digest = hashlib.blake2b(self.wave.numpy().tobytes(), digest_size=12).hexdigest()
+        digest = hashlib.blake2b(self.wave.numpy(), digest_size=12).hexdigest()  # the buffer, not a copy
         return {
             "kind": "waveform", "name": self.name, "source": self.source, "sample_rate": self.sample_rate,
             "samples": len(self.wave), "seconds": self.seconds, "window_s": self.window_s, "hop_s": self.hop_s,
