@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import proactiv as pv
 from proactiv.monitor import (
@@ -209,3 +210,26 @@ def test_bad_settings_are_named(planted, tmp_path):
     with pytest.raises(ValueError, match="4 outputs per input, for 2 class names"):
         pv.monitor(ToneModel(), WaveStream(planted, SR, HOP, HOP), [Flicker()], out=tmp_path / "d",
                    class_names=["a", "b"], progress=False)  # fmt: skip
+
+
+def test_folding_batch_norms_keeps_the_decisions():
+    from proactiv.monitor.run import fold_batchnorm
+    from proactiv.tasks.kws.frontend import LogMel
+    from proactiv.tasks.kws.models import KeywordModel, build_model
+
+    torch.manual_seed(0)
+    net = build_model("dscnn", 12)
+    for m in net.modules():  # running statistics a trained network would have
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    model = KeywordModel(
+        net, arch="dscnn", frontend=LogMel(), class_names=[str(i) for i in range(12)], extra={}
+    )
+    wave = model.waveform_model().eval()
+    folded = fold_batchnorm(wave)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in wave.modules())  # the model itself is left alone
+    x = torch.randn(16, 16000) * 0.1
+    with torch.no_grad():
+        assert torch.allclose(folded(x), wave(x), atol=1e-4)
