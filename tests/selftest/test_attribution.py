@@ -79,7 +79,7 @@ def _fails(methods, kinds=(CUE, SHIFT)):
 #: shift
 BROKEN = [
     ("record_attributions", "attribution_maps", _transposed, _fails(METHODS)),
-    ("record_attributions", "_targets", _wrong_class, _fails(METHODS)),
+    ("record_attributions", "explained_targets", _wrong_class, _fails(METHODS)),
     ("attribution_shift", "support_mask", _everything_is_support, _fails(METHODS, [SHIFT])),
     ("attribution_maps", "_to_input", _upside_down_gradcam, _fails(["gradcam"])),
     ("attribution_maps", "occlusion_window", _one_occlusion_window, _fails(["occlusion"])),

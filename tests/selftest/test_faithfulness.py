@@ -95,7 +95,7 @@ BROKEN = [
      _fails(("faith_handset", RANDOMISED), ("faith_trained", RANDOMISED))),
     ("faithfulness_metrics", "scorer", _probability_for_infidelity, _fails(("faith_handset", CLOSED))),
     ("faithfulness", "max_sensitivity", _no_sensitivity, _fails(("faith_handset", CLOSED))),
-    ("faithfulness", "_targets", _wrong_class, ALL),  # every figure is about another score
+    ("faithfulness", "explained_targets", _wrong_class, ALL),  # every figure is about another score
 ]  # fmt: skip
 
 

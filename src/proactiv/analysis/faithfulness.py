@@ -43,7 +43,7 @@ from proactiv.analysis.faithfulness_metrics import (
     scorer,
     similarity,
 )
-from proactiv.analysis.record_attributions import INPUTS, TARGETS, _kept_inputs, _loss, _targets
+from proactiv.analysis.record_attributions import INPUTS, TARGETS, explained_targets, kept_record_inputs, run_loss
 from proactiv.analysis.runview import AnalysisError, RunView, open_view
 from proactiv.analysis.steps import StepContext, TableStep, register
 from proactiv.extras import MissingExtra
@@ -289,15 +289,15 @@ def faithfulness_table(
         else None
     )
     kind = "label" if run.schema.classifier else "tensor"
-    loss = "mse" if kind == "label" else _loss((run.config.get("projection") or {}).get("loss") or "mse", run)
+    loss = "mse" if kind == "label" else run_loss(run)
     cascade = randomised_cascade(model, budget.randomise_layers, budget.seed)
     device_ = next(iter(model.parameters()), torch.zeros(0)).device
     samples = sample_records(run, names, max_records, records)
     total = max(1, sum(len(p) for p in samples.values()))
     rows, curves, done, step = [], {}, 0, max(1, int(batch_size))
     for name, pairs in samples.items():
-        values = _kept_inputs(run, pairs, [name]).get(name)
-        goal = _targets(view, pairs, [name], target)[name]
+        values = kept_record_inputs(run, pairs, [name]).get(name)
+        goal = explained_targets(view, pairs, [name], target)[name]
         for s in range(0, len(pairs), step):
             part = pairs.iloc[s : s + step].reset_index(drop=True)
             x = torch.from_numpy(values[s : s + step]).to(device_)

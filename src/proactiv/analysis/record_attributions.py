@@ -97,7 +97,7 @@ def _check(method: str, target: str, inputs: Sequence[str]) -> list[str]:
     return names
 
 
-def _kept_inputs(run: Run, pairs: pd.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
+def kept_record_inputs(run: Run, pairs: pd.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
     """The ``names`` inputs of each record of ``pairs``, in their order; an :class:`AnalysisError` names
     the records without kept arrays (and the instances without a stored clean input when x is asked)."""
     kept = load_arrays(run, instances=pairs.instance.unique(), points=pairs.point.unique())
@@ -128,7 +128,7 @@ def _kept_inputs(run: Run, pairs: pd.DataFrame, names: Sequence[str]) -> dict[st
     return {n: np.asarray(out[n], dtype=np.float32) for n in names if n in out}
 
 
-def _targets(view: RunView, pairs: pd.DataFrame, names: Sequence[str], target: str) -> dict[str, np.ndarray]:
+def explained_targets(view: RunView, pairs: pd.DataFrame, names: Sequence[str], target: str) -> dict[str, np.ndarray]:
     """What each input is attributed toward: class indices per input name (classifiers: the desired class —
     the label, or the clean prediction of own-prediction runs — or the prediction on that input), or the target
     tensor under every name (tensor targets)."""
@@ -169,13 +169,11 @@ def iter_attributions(
     view = _view(run)
     run, schema = view.run, view.run.schema
     pairs = kept_pairs(run) if records is None else record_pairs(records)
-    goal = _targets(view, pairs, names, target)
-    values = _kept_inputs(run, pairs, names)
+    goal = explained_targets(view, pairs, names, target)
+    values = kept_record_inputs(run, pairs, names)
     model = model if model is not None else StepContext(run, device=device).model()
     kind = "label" if schema.classifier else "tensor"
-    loss = (
-        "mse" if schema.classifier else _loss((run.config.get("projection") or {}).get("loss") or "mse", run)
-    )
+    loss = "mse" if schema.classifier else run_loss(run)
     layer_name = last_conv_layer(model, layer)[0] if method == "gradcam" else None
     step = max(1, int(batch_size))
     for start in range(0, len(pairs), step):
@@ -214,7 +212,9 @@ def iter_attributions(
         )
 
 
-def _loss(name, run: Run):
+def run_loss(run: Run):
+    """The loss the run projected with (mse when it names none): attributions toward a target tensor use it."""
+    name = (run.config.get("projection") or {}).get("loss") or "mse"
     try:
         return resolve_loss(name)
     except ValueError:
