@@ -88,7 +88,10 @@ def chosen_step(triggered: dict | None, click: dict | None):
 def layout(store: MonitorStore) -> html.Div:
     summary = store.summary()
     per_minute = ", ".join(f"{a} {v['per_minute']:.2f}" for a, v in summary["assertions"].items())
-    fired = ", ".join(f"{c.removeprefix('c.')} {v['per_hour']:.0f}" for c, v in summary["firings"].items())
+    label = {"decision": "raw", "corrected": "all corrections"}
+    fired = ", ".join(
+        f"{label.get(c, c.removeprefix('c.'))} {v['per_hour']:.0f}" for c, v in summary["firings"].items()
+    )
     flags = flagged_windows(store)
     buttons = [html.Button(f"{r.start_s:.1f} s — {r.flagged}", id={"type": FLAG, "step": int(r.step)}, n_clicks=0,
                            className="flag") for r in flags.itertuples()]  # fmt: skip
