@@ -46,3 +46,16 @@ def test_the_page_holds_the_timeline_and_flags(store):
     assert "view-stream" == page.id
     app = build_monitor_app(store.path)
     assert "stream-timeline" in str(app.layout)
+
+
+def test_proactiv_serve_on_a_monitor_store_serves_its_stream_page(store, monkeypatch):
+    from typer.testing import CliRunner
+
+    import proactiv.dashboard.monitor_app as monitor_app
+    from proactiv.cli import app
+
+    asked = {}
+    monkeypatch.setattr(monitor_app, "serve_monitor", lambda path, **kw: asked.update(path=path, **kw))
+    result = CliRunner().invoke(app, ["serve", str(store.path), "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert asked["path"] == store.path and asked["port"] == 8123 and asked["host"] == "127.0.0.1"
