@@ -257,16 +257,8 @@ def serve(
 ) -> None:
     """Start the interactive dashboard on RUN (and RUN2 to compare; either may be a folder of runs, each served);
     computes missing analyses first. Served by waitress; binds this machine only unless --host and --public."""
-    from proactiv.monitor import is_monitor_store
-
-    if run2 is None and is_monitor_store(run):  # a store of `proactiv monitor`: the page of its stream
-        from proactiv.dashboard.monitor_app import serve_monitor
-
-        serve_monitor(
-            run, host=host, port=port, say=lambda m: console.print(m, highlight=False, markup=False)
-        )
-        return
     from proactiv.extras import MissingExtra, require
+    from proactiv.monitor import is_monitor_store
     from proactiv.progress import step_progress
     from proactiv.store import RunError, run_dirs
 
@@ -280,6 +272,15 @@ def serve(
         fail(err)
     if not public and not is_loopback(host):  # refused before any analysis is computed
         fail(ValueError(public_refusal(host)))
+    if run2 is None and is_monitor_store(run):  # a store of `proactiv monitor`: the page of its stream
+        from proactiv.dashboard.monitor_app import serve_monitor
+
+        try:
+            serve_monitor(run, host=host, port=port, public=public, threads=threads,
+                          say=lambda m: console.print(m, highlight=False, markup=False))  # fmt: skip
+        except OSError as err:  # the port is taken, or the address is not this machine's
+            fail(err)
+        return
     try:  # refused at once: a folder that is neither a run nor holds runs
         runs = [d for r in (run, run2) if r is not None for d in run_dirs(r)]
     except RunError as err:

@@ -4,6 +4,7 @@ page, the stream panel (:mod:`proactiv.dashboard.panels.stream`), in the dashboa
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
 import dash
@@ -11,9 +12,8 @@ from dash import html
 
 from proactiv.dashboard.app import INDEX, _refuse
 from proactiv.dashboard.panels import stream
+from proactiv.dashboard.serve import LOCAL, THREADS, Server, host_warning, is_loopback, public_refusal, url
 from proactiv.monitor import MonitorStore, open_monitor
-
-LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
 def build_monitor_app(store: MonitorStore | str | os.PathLike) -> dash.Dash:
@@ -30,12 +30,23 @@ def build_monitor_app(store: MonitorStore | str | os.PathLike) -> dash.Dash:
 
 
 def serve_monitor(
-    path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8050, say: Callable[[str], None] = print
+    path: str | os.PathLike,
+    host: str = LOCAL,
+    port: int = 8050,
+    say: Callable[[str], None] = print,
+    public: bool = False,
+    threads: int = THREADS,
 ) -> None:
-    """Serve the stream page of the store at ``path`` (bound to this machine unless ``host`` says otherwise)."""
-    app = build_monitor_app(path)
-    if host not in LOCAL:
-        say(f"warning: listening on {host}: anyone who can reach it can see this stream (no authentication)")
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    say(f"proactiv monitor dashboard: http://{shown}:{port}/  (Ctrl+C to stop)")
-    app.run(host=host, port=int(port), debug=False)
+    """Serve the stream page of the store at ``path`` as :func:`proactiv.dashboard.serve.serve` serves runs: on
+    waitress, a ``host`` other than a loopback address refused (ValueError) unless ``public``."""
+    if not public and not is_loopback(host):
+        raise ValueError(public_refusal(host))
+    server = Server(build_monitor_app(path).server, host, port, threads)
+    warning = host_warning(host, server.port)
+    if warning:
+        say(f"warning: {warning}")
+    say(
+        f"proactiv monitor dashboard: {url(host, server.port)}  (waitress, {threads} threads; Ctrl+C to stop)"
+    )
+    sys.stdout.flush()
+    server.run()

@@ -59,3 +59,12 @@ def test_proactiv_serve_on_a_monitor_store_serves_its_stream_page(store, monkeyp
     result = CliRunner().invoke(app, ["serve", str(store.path), "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert asked["path"] == store.path and asked["port"] == 8123 and asked["host"] == "127.0.0.1"
+
+
+def test_a_monitor_store_is_kept_on_this_machine_unless_public(store):
+    from typer.testing import CliRunner
+
+    from proactiv.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(store.path), "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "--public" in result.output
