@@ -4,6 +4,7 @@ and to make ``docs/dashboard.png``)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -45,3 +46,27 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def marks() -> list:
+    """A browser test module's marks: slow, and skipped (saying why) where chromedriver is not installed."""
+    import pytest
+
+    return [
+        pytest.mark.slow,
+        pytest.mark.skipif(
+            not os.path.exists(CHROMEDRIVER), reason="chromedriver not installed (scripts/bootstrap.sh)"
+        ),
+    ]
+
+
+def wait(driver, condition, timeout: float = 30):
+    """Wait until ``condition(driver)`` is truthy (polling every 0.2 s); returns its value."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+
+
+def css(driver, selector: str) -> list:
+    """The elements matching a CSS selector."""
+    return driver.find_elements("css selector", selector)

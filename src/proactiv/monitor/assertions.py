@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from proactiv.monitor.streams import positive_seconds
 from proactiv.transforms import BatchGenerator, Transform, derive_seed
 from proactiv.transforms.audio import Shift
 from proactiv.transforms.generic import Gain
@@ -100,17 +101,6 @@ def resolve_classes(classes: Sequence[str | int] | None, class_names: Sequence[s
                 raise ValueError(f"class index {c}: outside 0..{len(class_names) - 1}")
             out.add(int(c))
     return frozenset(out)
-
-
-def _seconds(name: str, value: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} = {value!r}: expected a positive number of seconds")
-    return float(value)
 
 
 # ------------------------------------------------------------------------------------------ the base
@@ -187,7 +177,7 @@ class Alternation(Assertion):
     name = "alternation"
 
     def __init__(self, within_s: float = 1.0, classes: Sequence[str | int] | None = None):
-        self.lookback_s = _seconds("alternation within_s", within_s)
+        self.lookback_s = positive_seconds("alternation within_s", within_s)
         self.classes = classes
 
     def check(self, recent: Recent) -> float:
@@ -214,7 +204,9 @@ class Refractory(Assertion):
         self, refractory_s: float | dict[str, float] = 1.0, classes: Sequence[str | int] | None = None
     ):
         times = refractory_s if isinstance(refractory_s, dict) else {None: refractory_s}
-        self.times = {k: _seconds(f"refractory_s[{k}]" if k else "refractory_s", v) for k, v in times.items()}
+        self.times = {
+            k: positive_seconds(f"refractory_s[{k}]" if k else "refractory_s", v) for k, v in times.items()
+        }
         self.lookback_s = max(self.times.values())
         self.classes = classes if classes is not None or None in self.times else list(self.times)
 

@@ -29,7 +29,8 @@ class Chunk:
     inputs: torch.Tensor
 
 
-def _positive(name: str, value: float) -> float:
+def positive_seconds(name: str, value: float) -> float:
+    """``value`` as a float when it is a positive, finite number of seconds (``name`` names it otherwise)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -69,8 +70,8 @@ class WaveStream:
             raise ValueError(
                 f"stream {name}: sample_rate = {sample_rate!r}: expected a positive integer (Hz)"
             )
-        self.window_s = _positive("window_s", window_s)
-        self.hop_s = _positive("hop_s", hop_s)
+        self.window_s = positive_seconds("window_s", window_s)
+        self.hop_s = positive_seconds("hop_s", hop_s)
         if self.hop_s > self.window_s:
             raise ValueError(f"hop_s = {hop_s}: longer than window_s = {window_s} (windows would skip audio)")
         self.wave, self.sample_rate, self.name, self.source = samples, sample_rate, name, source
@@ -128,8 +129,8 @@ class InputStream:
         length: int | None = None,
     ):
         self.inputs, self.name = inputs, name
-        self.hop_s = _positive("hop_s", hop_s)
-        self.window_s = _positive("window_s", window_s) if window_s is not None else self.hop_s
+        self.hop_s = positive_seconds("hop_s", hop_s)
+        self.window_s = positive_seconds("window_s", window_s) if window_s is not None else self.hop_s
         self.length = length if length is not None else (len(inputs) if hasattr(inputs, "__len__") else None)
         self.source = None
 
