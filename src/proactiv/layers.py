@@ -17,8 +17,8 @@ FLOORS: dict[str, tuple[str, ...]] = {
     ),
     "engine": ("optimize", "store", "sweep", "executors", "checkpoints", "models", "summary", "rebuild", "monitor"),
     "tasks": ("tasks",),
-    "analysis": ("analysis",),
-    "views": ("views", "whatif", "mitigation"),
+    "analysis": ("analysis", "whatif"),
+    "views": ("views", "mitigation"),
     "surfaces": ("report", "dashboard", "assertions", "selftest", "testing"),
     "entry": ("cli", "__init__", "__main__"),
 }  # fmt: skip

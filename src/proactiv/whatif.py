@@ -231,6 +231,46 @@ class Studio:
             str(result.statuses[0]),
         )
 
+    def outcomes(
+        self, instance: int, values: list[dict[str, float]], batch: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Whether the model is right on ``instance`` at each of many parameter ``values`` (the same xT as
+        :meth:`transform` gives, draw for draw), and how sure: the probability of the desired class for
+        classifiers, else 1 where the loss is under the run's cutoff. The transforms run one values dict at a
+        time (each seeds its own draws); the model sees them ``batch`` at a time."""
+        i = self._instance(instance)
+        values = [self.values(v) for v in values]
+        raw = self.task.inputs[i : i + 1]
+        frontend = self.task.frontend
+        right, score = np.zeros(len(values), bool), np.zeros(len(values))
+        with self._lock, torch.no_grad():
+            clean = self.model(model_inputs(self.grid, frontend, raw, [i], self.seed).to(self.device))
+            own = self.classifier and self.schema.desired == "clean_prediction"
+            desired = int(clean[0].argmax()) if own else None
+            for start in range(0, len(values), batch):
+                chunk = values[start : start + batch]
+                x_t = torch.cat(
+                    [model_inputs(self.grid, frontend, raw, [i], self.seed, values=v) for v in chunk]
+                )
+                logits = self.model(x_t.to(self.device)).float().cpu()
+                rows = slice(start, start + len(chunk))
+                if self.classifier:
+                    goal = desired if own else int(self.task.labels[i])
+                    right[rows] = (logits.argmax(1) == goal).numpy()
+                    score[rows] = logits.softmax(1)[:, goal].numpy()
+                else:
+                    cutoff = self.schema.cutoff
+                    if cutoff is None:
+                        raise AnalysisError(
+                            f"run {self.run.path}: tensor targets and no cutoff, so no outcome"
+                        )
+                    target = (
+                        self.task.labels[i : i + 1].float().expand(len(chunk), *self.task.labels.shape[1:])
+                    )
+                    right[rows] = (self.projector.loss_fn(logits, target) < cutoff).numpy()
+                    score[rows] = right[rows]
+        return right, score
+
     # ------------------------------------------------------------------------------------------ inside
     def _shown(self, outputs: torch.Tensor) -> np.ndarray:
         """Model outputs as people read them: class probabilities for classifiers, the output tensor else."""

@@ -1,5 +1,6 @@
 """Analyses of a run: difference embeddings, breakpoints, error slices, bias maps, interim views, CKA across
-transforms, per-instance breakpoints, adversarial and certified radii, attributions and their faithfulness.
+transforms, per-instance breakpoints, adversarial and certified radii, attributions and their faithfulness, and
+anchors (local rules over transform ranges).
 
 Every function takes a run (an open :class:`~proactiv.store.Run` or its directory) and returns plain
 tables or arrays; :func:`analyze` computes every registered step (:mod:`proactiv.analysis.steps`) into
@@ -7,6 +8,7 @@ tables or arrays; :func:`analyze` computes every registered step (:mod:`proactiv
 imported only when used.
 """
 
+from proactiv.analysis.anchor import Anchor, anchor
 from proactiv.analysis.arrays import KeptArrays, iter_arrays, load_arrays
 from proactiv.analysis.attribution import attribute
 from proactiv.analysis.bias import BiasMaps, bias_maps
@@ -50,6 +52,7 @@ load = load_analysis
 __all__ = [
     "STEPS",
     "Analysis",
+    "Anchor",
     "AnalysisError",
     "BiasMaps",
     "InputKind",
@@ -61,6 +64,7 @@ __all__ = [
     "StepContext",
     "TableStep",
     "analyze",
+    "anchor",
     "attribute",
     "bias_maps",
     "breakpoints",
