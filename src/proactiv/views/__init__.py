@@ -18,6 +18,7 @@ missing) and returns a :class:`plotly.graph_objects.Figure`, which renders inlin
     pv.views.faithfulness(run)                # can those maps be believed? deletion vs random, randomisation
     pv.views.influence(run, instance=3, point=17)   # training examples that support / oppose (TracIn)
     pv.views.counterexamples(run)             # confident failures beside their nearest passing partners
+    pv.views.anchor(run, instance=3, point=17)   # the ranges under which that record's outcome holds
     pv.views.surrogate.importance(run)        # what drives failure (EBM over transform parameters + metadata)
     pv.views.surrogate.record(run, 3, 17)     # one record's failure in those terms
     pv.views.stream(pv.open_monitor(path))    # a monitored stream: posteriors, firings, violations
@@ -40,6 +41,7 @@ from proactiv.views import (  # surrogate: a module of figures (importance, shap
     slices,
     surrogate,
 )
+from proactiv.views.anchor import anchor
 from proactiv.views.attribution import attribution
 from proactiv.views.bias_map import run_bias_maps
 from proactiv.views.cka import cka
@@ -60,7 +62,7 @@ from proactiv.views.stream import stream
 import_package(__name__, __path__)
 
 __all__ = [
-    "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "faithfulness", "heatmap",
+    "anchor", "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "faithfulness", "heatmap",
     "influence", "instance_boundary", "instance_breakpoints", "radius", "record", "sections", "slices", "stream", "surrogate",
 ]  # fmt: skip
 
