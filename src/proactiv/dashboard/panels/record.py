@@ -8,7 +8,7 @@ import dash
 from dash import Input, Output, State, dcc, html
 
 from proactiv.dashboard.data import Filter, RunData, fmt_value
-from proactiv.dashboard.panels import attribution, influence
+from proactiv.dashboard.panels import anchor, attribution, influence
 from proactiv.dashboard.panels.registry import PanelContext, register_panel
 from proactiv.dashboard.panels.shared import paged_table, selected_ids
 from proactiv.views.audio import input_audio
@@ -145,6 +145,7 @@ def layout(ctx: PanelContext) -> list:
         dcc.Loading(html.Div(id="audio")),  # "Listen" and the players; nothing for image runs
         *attribution.record_part(ctx.first),
         *influence.record_part(),
+        *anchor.record_part(),
     ]
 
 
@@ -186,6 +187,7 @@ def callbacks(app, ctx: PanelContext) -> None:
 
     attribution.record_callbacks(app, ctx)
     influence.record_callbacks(app, ctx)
+    anchor.record_callbacks(app, ctx)
 
 
 register_panel("record", tab=TAB, tab_label="Record detail", title="Record detail (interim view)", layout=layout,
