@@ -5,7 +5,8 @@ the KL-LUCB machinery is checked on Bernoulli arms whose means are known."""
 import numpy as np
 import pytest
 
-from proactiv.analysis.anchor import anchor, beta, kl_bernoulli, kl_lower, kl_lucb, kl_upper
+from proactiv.analysis.anchor import Condition, anchor
+from proactiv.analysis.bandit import beta, kl_bernoulli, kl_lower, kl_lucb, kl_upper
 from proactiv.testing.threshold import GAIN, NOISE, THRESHOLDS_DB, plant_threshold_run, point_of
 from proactiv.whatif import Studio
 
@@ -48,6 +49,14 @@ def test_kl_lucb_finds_the_best_arms_of_known_bernoullis():
     assert list(kl_lucb(pull, lambda: (n, hits), top=1, epsilon=0.05, batch=10)) == [4]
     assert n[0] < n[4]  # the plainly bad arm is hardly pulled
     assert beta(5, 10, 0.05) > beta(5, 1, 0.05) > 0
+
+
+def test_conditions_read_as_people_say_them():
+    open_up = Condition(NOISE, 10.0, 20.0, (-5.0, 20.0), (5.0, 15.0), None)
+    assert open_up.text() == f"{NOISE} ≥ 10" and open_up.share == pytest.approx(0.4)
+    assert open_up.contains(float("inf")) and open_up.contains(12.0) and not open_up.contains(5.0)
+    both = Condition(GAIN, -3.0, 0.0, (-12.0, 6.0), (-4.8, -1.2), (-1.2, 2.4))
+    assert both.text() == f"-3 ≤ {GAIN} ≤ 0" and not both.contains(float("inf"))
 
 
 # ------------------------------------------------------------------------------------------ the studio
