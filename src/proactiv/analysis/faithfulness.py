@@ -43,7 +43,13 @@ from proactiv.analysis.faithfulness_metrics import (
     scorer,
     similarity,
 )
-from proactiv.analysis.record_attributions import INPUTS, TARGETS, explained_targets, kept_record_inputs, run_loss
+from proactiv.analysis.record_attributions import (
+    INPUTS,
+    TARGETS,
+    explained_targets,
+    kept_record_inputs,
+    run_loss,
+)
 from proactiv.analysis.runview import AnalysisError, RunView, open_view
 from proactiv.analysis.steps import StepContext, TableStep, register
 from proactiv.extras import MissingExtra

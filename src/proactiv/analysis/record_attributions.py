@@ -128,7 +128,9 @@ def kept_record_inputs(run: Run, pairs: pd.DataFrame, names: Sequence[str]) -> d
     return {n: np.asarray(out[n], dtype=np.float32) for n in names if n in out}
 
 
-def explained_targets(view: RunView, pairs: pd.DataFrame, names: Sequence[str], target: str) -> dict[str, np.ndarray]:
+def explained_targets(
+    view: RunView, pairs: pd.DataFrame, names: Sequence[str], target: str
+) -> dict[str, np.ndarray]:
     """What each input is attributed toward: class indices per input name (classifiers: the desired class —
     the label, or the clean prediction of own-prediction runs — or the prediction on that input), or the target
     tensor under every name (tensor targets)."""

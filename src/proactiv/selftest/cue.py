@@ -150,6 +150,12 @@ register_plant(
     Plant(
         "trained_patch",
         plant_trained_patch,
-        (Check("bias_maps", "class cue's learnt cue: a 3×3 patch a trained CNN reads at one place", judge_trained),),
+        (
+            Check(
+                "bias_maps",
+                "class cue's learnt cue: a 3×3 patch a trained CNN reads at one place",
+                judge_trained,
+            ),
+        ),
     )
 )

@@ -29,7 +29,11 @@ def _images(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     phase = torch.rand(n, 1, 1, generator=gen) * 6.28
     freq = 0.6 + 0.4 * torch.rand(n, 1, 1, generator=gen)
     stripes = torch.stack([rows * freq, cols * freq, (rows + cols) * freq * 0.7], 1) + phase.unsqueeze(1)
-    x = 0.25 + 0.12 * torch.sin(stripes[torch.arange(n), texture]) + 0.05 * torch.rand(n, size, size, generator=gen)
+    x = (
+        0.25
+        + 0.12 * torch.sin(stripes[torch.arange(n), texture])
+        + 0.05 * torch.rand(n, size, size, generator=gen)
+    )
     top, left = PLACE[0].start, PLACE[1].start
     for i in range(n):
         while True:  # the distractor never overlaps the place (nor touches it)

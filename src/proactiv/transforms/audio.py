@@ -216,7 +216,9 @@ def time_stretch_(x: torch.Tensor, factor: float, n_fft: int = 512, hop: int = 1
     def stretch(row: torch.Tensor) -> torch.Tensor:
         spec = torch.stft(row, n_fft, hop_length=hop, window=window, center=True, return_complex=True)
         stretched = phase_vocoder_(spec, 1.0 / factor, hop)
-        return torch.istft(stretched, n_fft, hop_length=hop, window=window, center=True, length=round(n * factor))
+        return torch.istft(
+            stretched, n_fft, hop_length=hop, window=window, center=True, length=round(n * factor)
+        )
 
     rows = x.reshape(-1, n)
     if len(rows) == 0:
