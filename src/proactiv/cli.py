@@ -110,6 +110,29 @@ def info(run: Annotated[Path, typer.Argument(help="run directory")]) -> None:
 
 
 @app.command()
+def anchor(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    instance: Annotated[int, typer.Argument(help="the record's instance")],
+    point: Annotated[int, typer.Argument(help="the record's grid point")],
+    precision: Annotated[float, typer.Option(help="the precision the rule must reach")] = 0.95,
+    budget: Annotated[int, typer.Option(help="the most model evaluations the search may make")] = 2000,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+) -> None:
+    """The anchor of one record: the fewest transform-parameter ranges under which its outcome (fail or pass)
+    holds with the given precision, and a local linear surrogate over the same parameters."""
+    from proactiv.analysis.anchor import anchor as find_anchor
+    from proactiv.store import RunError
+
+    try:
+        found = find_anchor(run, instance, point, precision=precision, budget=budget, device=device)
+    except (ValueError, KeyError, RunError) as err:
+        fail(err)
+    typer.echo(found.describe())
+    if found.surrogate is not None:
+        typer.echo(found.surrogate.describe())
+
+
+@app.command()
 def transforms() -> None:
     """List the registered transforms with their parameter, unit, range and identity value."""
     import proactiv.transforms as T

@@ -115,3 +115,18 @@ def test_bad_requests_are_refused(planted):
         anchor(run, 0, 21, studio=studio)
     with pytest.raises(ValueError, match="instance 5"):
         anchor(run, 5, 0, studio=studio)
+
+
+def test_the_command_prints_the_anchor_and_names_a_bad_record(planted):
+    from typer.testing import CliRunner
+
+    from proactiv.cli import app
+
+    run, _ = planted
+    runner = CliRunner()
+    done = runner.invoke(app, ["anchor", str(run.path), "0", str(point_of(run, -9.0)), "--device", "cpu"])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0].startswith(f"fails whenever {GAIN} ≤ ") and lines[1].startswith("locally, score ≈")
+    bad = runner.invoke(app, ["anchor", str(run.path), "5", "0", "--device", "cpu"])
+    assert bad.exit_code == 2 and "instance 5" in bad.output
