@@ -233,3 +233,15 @@ def test_folding_batch_norms_keeps_the_decisions():
     x = torch.randn(16, 16000) * 0.1
     with torch.no_grad():
         assert torch.allclose(folded(x), wave(x), atol=1e-4)
+
+
+def test_a_non_finite_output_stops_the_monitor_naming_the_step(planted, tmp_path):
+    class Broken(ToneModel):
+        def forward(self, x):
+            out = super().forward(x)
+            return torch.where(x.abs().amax(1, keepdim=True) > 0, out, torch.nan)  # NaN on silence
+
+    with pytest.raises(MonitorError, match=r"step 0: the model returned a non-finite output"):
+        pv.monitor(
+            Broken(), WaveStream(planted, SR, HOP, HOP), [Flicker()], out=tmp_path / "m", progress=False
+        )

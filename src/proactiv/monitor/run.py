@@ -25,7 +25,7 @@ from proactiv.monitor.assertions import (
     resolve_classes,
 )
 from proactiv.monitor.corrections import Correction
-from proactiv.monitor.store import MonitorStore, MonitorWriter
+from proactiv.monitor.store import MonitorError, MonitorStore, MonitorWriter
 from proactiv.monitor.streams import InputStream, WaveStream
 from proactiv.progress import progress_bar
 
@@ -251,6 +251,13 @@ class _Runner:
         }
 
     def step_chunk(self, part, logits: list[torch.Tensor], energy: np.ndarray) -> pd.DataFrame:
+        for k, out in enumerate(logits):  # a NaN output would be decided as class 0, silently
+            bad = ~torch.isfinite(out).all(1)
+            if bad.any():
+                step, what = int(part.steps[int(bad.nonzero()[0, 0])]), "the model" if k == 0 else f"copy {k}"
+                raise MonitorError(
+                    f"step {step}: {what} returned a non-finite output (NaN or Inf); nothing stored"
+                )
         probs = torch.softmax(logits[0], 1).numpy()
         decision = probs.argmax(1)
         copies = np.stack(
