@@ -30,7 +30,8 @@ BISECTIONS = 12
 CHUNK = 16
 
 
-def _norm(d: torch.Tensor, p: str) -> torch.Tensor:
+def change_norm(d: torch.Tensor, p: str) -> torch.Tensor:
+    """Per sample, the size of a change ``d`` in norm ``p`` ("l2" or "linf")."""
     flat = d.flatten(1)
     return flat.norm(dim=1) if p == "l2" else flat.abs().amax(1)
 
@@ -90,7 +91,7 @@ def _pgd(model, x, pred, eps, start, p: str, value_range, steps: int):
     """PGD ascent on the margin inside the per-sample ε-balls from ``start``: the flipping change of smallest
     norm met on the way per sample (None rows where none flipped) as (delta, norm)."""
     shape = (-1, *[1] * (x.dim() - 1))
-    delta = _project(start, eps, p)
+    delta = project_to_ball(start, eps, p)
     alpha = 2.5 * eps / steps
     found = torch.full((len(x),), math.inf, device=x.device)
     best = torch.zeros_like(x)
@@ -98,21 +99,26 @@ def _pgd(model, x, pred, eps, start, p: str, value_range, steps: int):
         delta = (_clamp(x + delta, value_range) - x).detach().requires_grad_(True)
         margin = _margin(model(x + delta), pred)
         with torch.no_grad():
-            size = _norm(delta, p)
+            size = change_norm(delta, p)
             better = (margin > 0) & (size < found)
             best = torch.where(better.view(shape), delta, best)
             found = torch.where(better, size, found)
         (grad,) = torch.autograd.grad(margin.sum(), delta)
         with torch.no_grad():
-            if p == "l2":
-                step = grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(shape)
-            else:
-                step = grad.sign()
-            delta = _project(delta + alpha.view(shape) * step, eps, p)
+            delta = project_to_ball(delta + alpha.view(shape) * steepest(grad, p), eps, p)
     return best, found
 
 
-def _project(delta, eps, p: str):
+def steepest(grad: torch.Tensor, p: str) -> torch.Tensor:
+    """The change of unit size in norm ``p`` that raises a loss fastest to first order, per sample: the
+    normalised gradient (L2) or its sign (L∞)."""
+    if p == "l2":
+        return grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (grad.dim() - 1))
+    return grad.sign()
+
+
+def project_to_ball(delta: torch.Tensor, eps: torch.Tensor, p: str) -> torch.Tensor:
+    """Each sample's change pulled back into its ε-ball of norm ``p`` (``eps``: one radius per sample)."""
     shape = (-1, *[1] * (delta.dim() - 1))
     if p == "linf":
         return torch.maximum(torch.minimum(delta, eps.view(shape)), -eps.view(shape))
@@ -125,9 +131,9 @@ def adversarial_radius(
 ):
     """Per sample, the norm of the smallest flipping change found (inf where none was), and the change."""
     delta, flipped = deepfool(model, x, pred, p, value_range)
-    found = torch.where(flipped, _norm(delta, p), torch.full_like(flipped, math.inf, dtype=x.dtype))
+    found = torch.where(flipped, change_norm(delta, p), torch.full_like(flipped, math.inf, dtype=x.dtype))
     if not flipped.all():  # DeepFool stalled (e.g. at the value range's edge): grow a PGD ball until it flips
-        eps = torch.full((len(x),), float(_norm(x, p).median()) * 0.05 + 1e-6, device=x.device)
+        eps = torch.full((len(x),), float(change_norm(x, p).median()) * 0.05 + 1e-6, device=x.device)
         for _ in range(12):
             todo = (~torch.isfinite(found)).nonzero()[:, 0]
             if len(todo) == 0:
