@@ -322,9 +322,10 @@ def serve(
 
 
 def _mount_tasks() -> None:
-    """The task commands, and the planner their ``--augment-from RUN`` asks (it reads a run's analyses, floors
-    above the tasks: wired here, at the top)."""
+    """The task commands, ``proactiv experiment``, and the planner their ``--augment-from RUN`` asks (it reads a
+    run's analyses, floors above the tasks: wired here, at the top)."""
     from proactiv.augment_plan import register_planner
+    from proactiv.experiments.cli import app as experiment_app
     from proactiv.mitigation import augmentation_plan
     from proactiv.tasks.digits.cli import app as digits_app
     from proactiv.tasks.kws.cli import app as kws_app
@@ -332,6 +333,7 @@ def _mount_tasks() -> None:
     register_planner(augmentation_plan)
     app.add_typer(kws_app, name="kws")
     app.add_typer(digits_app, name="digits")
+    app.add_typer(experiment_app, name="experiment")
 
 
 _mount_tasks()

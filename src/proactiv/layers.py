@@ -19,7 +19,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     "tasks": ("tasks",),
     "analysis": ("analysis", "whatif"),
     "views": ("views", "mitigation"),
-    "surfaces": ("report", "dashboard", "assertions", "selftest", "testing"),
+    "surfaces": ("report", "dashboard", "assertions", "selftest", "testing", "experiments"),
     "entry": ("cli", "__init__", "__main__"),
 }  # fmt: skip
 
