@@ -145,7 +145,8 @@ class NonRobustResult:
         }
 
     def save(self, out: str | Path) -> Path:
-        """Write ``OUT/nonrobust.json`` (atomically) and return its path."""
+        """Write ``OUT/nonrobust.json`` (atomically; OUT is made when missing) and return its path."""
+        Path(out).mkdir(parents=True, exist_ok=True)
         return write_json(Path(out) / RESULT_FILE, self.to_json())
 
 
@@ -333,6 +334,8 @@ def non_robust(
         raise ValueError(f"task={task!r}: expected one of {', '.join(TASKS)}")
     checked = NonRobustSettings(**settings)  # refused before any data is loaded
     device = resolve_device(device)
+    if out is not None:  # a folder that cannot be made fails now, not after minutes of training
+        Path(out).mkdir(parents=True, exist_ok=True)
     result = non_robust_features(TASKS[task](image_size, checked.epochs), checked, progress, device, say)
     if out is not None:
         result.save(out)
