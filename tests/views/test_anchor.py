@@ -1,6 +1,8 @@
 """The anchor view on the planted gain threshold: the outcome along gain with the rule's region shaded, the record
 marked, the sentence as the title; two named parameters give a map with the rule's rectangle."""
 
+import html
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,27 @@ def test_two_named_parameters_give_a_map_with_the_rules_rectangle():
     assert (box.x0, box.x1, box.y0, box.y1) == (-12.0, -6.6, 30.0, 40.0)
     assert fig.layout.title.text == found.describe()
     assert "30 ≤ noise.snr_db ≤ 40" not in found.describe() and f"{NOISE} ≥ 30" in found.describe()
+
+
+def test_the_report_section_draws_the_stored_anchors_of_the_worst_records(planted):
+    from proactiv.analysis import analyze
+    from proactiv.views.sections import SectionContext, sections_of
+
+    analysis = analyze(planted, steps=["anchors"], device="cpu")
+    (section,) = sections_of("anchors")
+    ctx = SectionContext(planted, analysis=analysis)
+    page = section.html(ctx)
+    stored = analysis["anchors"].table
+    assert page.startswith("<h2>Anchors: where the worst records fail</h2>")
+    assert "2 anchored, 0 not checked" in page and "surrogate_fidelity" in page
+    for row in stored.itertuples():
+        assert html.escape(row.rule) in page  # the sentence, its precision, coverage and samples
+    assert len(ctx.figures) == len(stored)  # one outcome figure per anchored record, drawn without the model
+    titles = sorted(f.layout.title.text for f in ctx.figures)
+    assert titles == sorted(stored.rule) and all(f.layout.xaxis.title.text == GAIN for f in ctx.figures)
+    assert all(len(f.data[0].x) == 41 for f in ctx.figures)
+
+    unchecked = analyze(planted, steps=["anchors"], settings={"anchors": {"budget": 40}}, device="cpu")
+    ctx = SectionContext(planted, analysis=unchecked)
+    page = section.html(ctx)
+    assert "not checked" in page and "ran out" in page and not ctx.figures  # no rule drawn as if found

@@ -19,11 +19,13 @@ continuous space sampled on demand through a model-specific transform path.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from proactiv.analysis.bandit import beta, kl_lower, kl_lucb, kl_upper
+from proactiv.analysis.anchor_metadata import MetaCondition, metadata_conditions, reach
+from proactiv.analysis.bandit import clears, kl_lucb
 
 #: edges of candidate intervals besides the grid values: this many evenly spaced cuts of each span (its quintiles)
 EDGES = 6
@@ -88,7 +90,10 @@ class Anchor:
     """One record's anchor: its ``conditions`` (empty: the outcome holds over the whole swept box), under which
     the outcome ``fails`` (the model wrong) or not holds with ``precision`` (estimated on ``precision_samples``
     draws inside the rule; ``valid`` when its KL lower bound clears the target) over a share ``coverage`` of the
-    box; ``samples`` is every model evaluation the search made."""
+    box; ``samples`` is every model evaluation the search made. ``metadata`` conditions and ``instances`` say how
+    far the rule reaches: over 1 instance, the record's own alone; over more, the run's instances meeting the
+    metadata conditions (every instance when there are none), ``precision`` then measured over them
+    (:mod:`proactiv.analysis.anchor_metadata`)."""
 
     instance: int
     point: int
@@ -103,6 +108,8 @@ class Anchor:
     valid: bool
     surrogate: LocalSurrogate | None = None
     spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+    metadata: tuple[MetaCondition, ...] = ()
+    instances: int = 1
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -110,11 +117,14 @@ class Anchor:
 
     def describe(self) -> str:
         verb = "fails" if self.fails else "passes"
-        rule = " and ".join(c.text() for c in self.conditions) or "any value of the swept parameters"
+        texts = [c.text() for c in self.conditions] + [m.text() for m in self.metadata]
+        rule = " and ".join(texts) or "any value of the swept parameters"
         hedge = "" if self.valid else f", under the {self.target:.2f} target"
+        scope = ", for any instance of the run" if self.instances > 1 and not self.metadata else ""
+        over = f" over {self.instances} instances" if self.instances > 1 else ""
         return (
-            f"{verb} whenever {rule} (precision {self.precision:.2f}{hedge}, coverage {self.coverage:.2f}, "
-            f"{self.samples} samples)"
+            f"{verb} whenever {rule}{scope} (precision {self.precision:.2f}{over}{hedge}, coverage "
+            f"{self.coverage:.2f}, {self.samples} samples)"
         )
 
 
@@ -231,6 +241,8 @@ def anchor(
     max_conditions: int | None = None,
     budget: int = 2000,
     surrogate_samples: int = 300,
+    metadata: bool | Sequence[str] = True,
+    metadata_budget: int = 600,
     seed: int = 0,
     studio=None,
     device: str = "auto",
@@ -247,9 +259,15 @@ def anchor(
         and ε; these defaults are those of alibi's implementation).
     batch : samples per pull of a candidate rule (the model sees a pull's samples together).
     beam : rules carried from one number of conditions to the next (the anchors paper's beam search).
-    budget : the most model evaluations the search may make (the surrogate's come on top): they dominate the
-        time, from about 0.1 ms each for a vector model to 10 ms for a KWS clip under speed and pitch.
+    budget : the most model evaluations the search may make, its metadata conditions' included (the surrogate's
+        come on top): they dominate the time, from about 0.1 ms each for a vector model to 10 ms for a KWS clip
+        under speed and pitch.
     surrogate_samples : samples of the local linear surrogate (0: none).
+    metadata : which metadata columns of the instance may become conditions once a rule is found (True: every
+        categorical one; a list of names; False: none, the rule is the record's own); with them the rule is
+        checked over the other instances sharing the record's values, with at most ``metadata_budget`` of the
+        evaluations the rule's search left (:mod:`proactiv.analysis.anchor_metadata` says why the anchor of one
+        record reads them so).
 
     Examples
     --------
@@ -266,6 +284,9 @@ def anchor(
         raise ValueError(f"point {point}: run {studio.run.path} has grid points 0 to {len(studio.grid) - 1}")
     values = dict(studio.grid[int(point)].values)
     right, _ = studio.outcomes(instance, [values])
+    candidates = metadata_conditions(
+        studio.task.metadata, int(instance), metadata
+    )  # before the search: a bad name
     fails = not bool(right[0])
     rng = np.random.default_rng([seed, int(instance), int(point)])
     space = _Space(studio.parameters(), values, studio, int(instance), fails, rng, int(budget))
@@ -310,20 +331,27 @@ def anchor(
             break
     rule = best if best is not None else ()
     n, hits = space.stats([rule])
+    valid = found_any or (not space.columns and bool(space.same.all()))
+    found, spent = None, 0
+    if valid and metadata is not False and studio.n_instances > 1:
+        found, spent = reach(studio, fails, lambda k: space.draw(rule, k), candidates, precision, delta, epsilon,
+                             batch, min(int(metadata_budget), space.left), rng)  # fmt: skip
     return Anchor(
         int(instance),
         int(point),
         values,
         fails,
         rule,
-        float(hits[0] / max(n[0], 1)),
-        int(n[0]),
+        found.precision if found else float(hits[0] / max(n[0], 1)),
+        found.samples if found else int(n[0]),
         _coverage(rule),
-        space.spent,
+        space.spent + spent,
         float(precision),
-        found_any or (not space.columns and bool(space.same.all())),
+        valid,
         _local_surrogate(studio, instance, space, surrogate_samples) if surrogate_samples else None,
         dict(space.spans),
+        found.conditions if found else (),
+        found.instances if found else 1,
     )
 
 
@@ -345,21 +373,11 @@ def _fill(space: _Space, pool, batch: int) -> list:
     return [r for r, k in zip(pool, n, strict=True) if k > 0]
 
 
-def _verify(space: _Space, rule, target, delta, epsilon, batch, arms, rounds: int = 40) -> bool:
-    """Sample ``rule`` until its precision is known to lie above ``target`` − ``epsilon`` or below ``target`` +
-    ``epsilon`` (the anchors paper's check); valid when its mean clears the target and its lower bound clears
-    ``target`` − ``epsilon``."""
-    lower, mean = 0.0, 0.0
-    for t in range(1, rounds + 1):
-        n, hits = space.stats([rule])
-        mean, level = hits[0] / n[0], beta(arms, t, delta) / n[0]
-        lower, upper = float(kl_lower(mean, level)), float(kl_upper(mean, level))
-        if (mean >= target and lower >= target - epsilon) or (mean < target and upper < target + epsilon):
-            break
-        if space.left <= 0:
-            return False
-        space.pull([rule], batch)
-    return bool(mean >= target and lower >= target - epsilon)
+def _verify(space: _Space, rule, target, delta, epsilon, batch, arms) -> bool:
+    """Whether ``rule``'s precision clears ``target`` (:func:`proactiv.analysis.bandit.clears`), sampling it as
+    needed."""
+    return clears(lambda: tuple(v[0] for v in space.stats([rule])), lambda k: space.pull([rule], k),
+                  lambda: space.left, target, delta, epsilon, batch, arms)  # fmt: skip
 
 
 def _local_surrogate(studio, instance: int, space: _Space, k: int) -> LocalSurrogate | None:

@@ -1,7 +1,9 @@
 """KL-LUCB (Kaufmann and Kalyanakrishnan, "Information Complexity in Bandit Subset Selection", COLT 2013): the
 ``top`` arms of highest mean among Bernoulli arms, to within ε at confidence 1 − δ, with confidence bounds from
-the Kullback-Leibler divergence (tighter than Hoeffding's near 0 and 1, where anchors' precisions live). The
-anchors search (:mod:`proactiv.analysis.anchor`) uses it as the anchors paper does, with its constants.
+the Kullback-Leibler divergence (tighter than Hoeffding's near 0 and 1, where anchors' precisions live), and the
+check that one arm's mean clears a target (:func:`clears`). The anchors search (:mod:`proactiv.analysis.anchor`)
+and its metadata conditions (:mod:`proactiv.analysis.anchor_metadata`) use them as the anchors paper does, with
+its constants.
 """
 
 from __future__ import annotations
@@ -79,3 +81,25 @@ def kl_lucb(pull, stats, top: int = 1, delta: float = 0.05, epsilon: float = 0.1
         pull(lt, batch)
         n, hits = stats()
         spent, t = spent + 2 * batch, t + 1
+
+
+def clears(stats, pull, left, target: float, delta: float, epsilon: float, batch: int, arms: int,
+           rounds: int = 40) -> bool:  # fmt: skip
+    """Whether one arm's mean clears ``target``: sample it until its mean is known to lie above ``target`` −
+    ``epsilon`` or below ``target`` + ``epsilon`` (the anchors paper's precision check); True when its mean
+    clears the target and its lower bound clears ``target`` − ``epsilon``.
+
+    ``stats()`` gives the arm's samples and successes so far (at least one sample), ``pull(k)`` draws ``k`` more,
+    ``left()`` how many the budget still allows; ``arms`` is how many arms were compared (it widens the bounds).
+    """
+    lower, mean = 0.0, 0.0
+    for t in range(1, rounds + 1):
+        n, hits = stats()
+        mean, level = hits / n, beta(arms, t, delta) / n
+        lower, upper = float(kl_lower(mean, level)), float(kl_upper(mean, level))
+        if (mean >= target and lower >= target - epsilon) or (mean < target and upper < target + epsilon):
+            break
+        if left() <= 0:
+            return False
+        pull(batch)
+    return bool(mean >= target and lower >= target - epsilon)

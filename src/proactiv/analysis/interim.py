@@ -87,19 +87,25 @@ def interims(view: RunView, pairs: pd.DataFrame) -> list[Interim]:
     return out
 
 
-def worst_records(run: Run | str | os.PathLike | RunView, k: int = 8) -> pd.DataFrame:
-    """The kept records the model got most wrong: failures (wrong class, or output outside the loss cutoff)
-    first, then by ``loss_t``, one per instance."""
+def worst_records(
+    run: Run | str | os.PathLike | RunView, k: int = 8, kept: bool = True, failing: bool = False
+) -> pd.DataFrame:
+    """The records the model got most wrong: failures (wrong class, or output outside the loss cutoff) first,
+    then by ``loss_t``, one per instance; among the kept records (those with arrays: the report's gallery), or
+    with ``kept=False`` among every record (analyses that rebuild the model need no arrays); with ``failing``,
+    failures only."""
     view = run if isinstance(run, RunView) else open_view(run)
-    pairs = kept_pairs(view.run)
-    if pairs.empty:
+    pairs = kept_pairs(view.run) if kept else None
+    if pairs is not None and pairs.empty:
         return pairs
     wrong = "(NOT correct_t)::INT" if view.correct_metric else "0"
-    with view.frames(kept=pairs):
+    among = "records r JOIN kept USING (instance, point)" if kept else "records r"
+    only = "AND wrong = 1" if failing else ""
+    with view.frames(**({"kept": pairs} if kept else {})):
         return view.query(
             f"SELECT instance, point, {q('loss_t')} FROM ("
             f"  SELECT r.instance, r.point, r.loss_t, row_number() OVER ("
-            f"    PARTITION BY r.instance ORDER BY {wrong} DESC, r.loss_t DESC) AS nth, {wrong} AS wrong"
-            f"  FROM records r JOIN kept USING (instance, point)) "
-            f"WHERE nth = 1 ORDER BY wrong DESC, loss_t DESC LIMIT {int(k)}"
+            f"    PARTITION BY r.instance ORDER BY {wrong} DESC, r.loss_t DESC, r.point) AS nth, {wrong} AS wrong"
+            f"  FROM {among}) "
+            f"WHERE nth = 1 {only} ORDER BY wrong DESC, loss_t DESC, instance LIMIT {int(k)}"
         )

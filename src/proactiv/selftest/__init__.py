@@ -17,6 +17,8 @@ every module of this package registers its cases (:func:`register_plant`), so a 
 - :mod:`~proactiv.selftest.faithfulness` (``faith_handset``, ``faith_trained``): a patch that is the only evidence
   of a hand-set linear model and of a CNN trained here, and a planted noise "explanation" that ignores the model —
   faithfulness (deletion, model randomisation, infidelity and max-sensitivity).
+- :mod:`~proactiv.selftest.anchor` (``anchor_threshold``): a gate that fails below its own gain per instance,
+  whatever the noise beside it — anchors (a rule on gain alone, bracketing each planted threshold).
 
 A view that raises is a view that missed: its finding names the error. Steps name the case that proves them
 (``Step.selftest``), and the conformance suite checks that the case exists and judges that step.

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from proactiv.optimize import Projector
-from proactiv.selftest.level import LevelGate, level_inputs
 from proactiv.store import Run
 from proactiv.sweep import sweep
 from proactiv.transforms import Grid, get
@@ -26,15 +26,21 @@ GAINS_DB = (6.0, 3.0, 0.0, -3.0, -6.0, -9.0, -12.0)
 SNRS_DB = (40.0, 30.0, 20.0)
 
 
-def plant_threshold_run(path: str | Path, thresholds_db=THRESHOLDS_DB, device: str = "cpu") -> Run:
-    """The planted run at ``path`` (resumed when it is there): one instance per threshold, gain × noise."""
+def plant_threshold_run(
+    path: str | Path, thresholds_db=THRESHOLDS_DB, device: str = "cpu", metadata: pd.DataFrame | None = None
+) -> Run:
+    """The planted run at ``path`` (resumed when it is there): one instance per threshold, gain × noise, with
+    ``metadata`` (one row per instance) when given."""
+    # here, not at the top: the selftest's anchor case imports this module while the selftest package loads
+    from proactiv.selftest.level import LevelGate, level_inputs
+
     model = LevelGate()
     flips = np.asarray(thresholds_db, float)
     x = level_inputs(float(model.threshold) * 10 ** (-flips / 20), np.zeros(len(flips)))
     grid = Grid([get("gain", gain_db=list(GAINS_DB)), get("noise", snr_db=list(SNRS_DB))])
     return sweep(model, x, torch.ones(len(x), dtype=torch.long), grid, Path(path),
                  projector=Projector(model, max_steps=5, device=device), class_names=["quiet", "loud"],
-                 keep_arrays="none", progress=False, resume=True)  # fmt: skip
+                 metadata=metadata, keep_arrays="none", progress=False, resume=True)  # fmt: skip
 
 
 def point_of(run: Run, gain_db: float, snr_db: float = SNRS_DB[0]) -> int:

@@ -2,7 +2,8 @@
 sentence as the title ("fails whenever gain.gain_db ≤ -6.6 (precision 0.99, coverage 0.30, 2752 samples)").
 
 The outcome is drawn as the probability of the desired class (the score the local surrogate fits), with the
-other parameters held at the record's own values; one named parameter gives a curve, two a map.
+other parameters held at the record's own values; one named parameter gives a curve, two a map. The report's
+section draws the stored anchors of the worst failing records (the ``anchors`` step) the same way.
 """
 
 from __future__ import annotations
@@ -13,30 +14,12 @@ import plotly.graph_objects as go
 from proactiv.analysis.anchor import Anchor
 from proactiv.analysis.anchor import anchor as find_anchor
 from proactiv.analysis.runview import RunView
+from proactiv.analysis.worst_anchors import ANCHORED, WorstAnchors, outcome_grid
+from proactiv.views.sections import register_section, table_html
 from proactiv.views.source import RunLike
 from proactiv.views.style import TEMPLATE
 
 REGION, RIGHT, WRONG = "rgba(192, 57, 43, 0.15)", "#1f77b4", "#c0392b"
-
-
-def outcome_grid(studio, found: Anchor, n: int = 61) -> dict[str, np.ndarray]:
-    """The score and whether the model is right along the anchor's first parameter (or two), ``n`` values per
-    parameter over the swept span, the others at the record's values: arrays keyed by column, ``score`` and
-    ``right`` (shaped ``n`` or ``n × n``)."""
-    columns = list(found.columns[:2]) or list(found.spans)[:1]
-    axes = [np.linspace(*found.spans[c], n) for c in columns]
-    mesh = np.meshgrid(*axes, indexing="ij")
-    values = [
-        {**found.values, **{c: float(m.flat[k]) for c, m in zip(columns, mesh, strict=True)}}
-        for k in range(mesh[0].size)
-    ]
-    right, score = studio.outcomes(found.instance, values)
-    shape = mesh[0].shape
-    return {
-        **dict(zip(columns, axes, strict=True)),
-        "score": score.reshape(shape),
-        "right": right.reshape(shape),
-    }
 
 
 def anchor_figure(found: Anchor, grid: dict[str, np.ndarray]) -> go.Figure:
@@ -92,3 +75,37 @@ def anchor(
     studio = Studio(run.run if isinstance(run, RunView) else run, device=device)
     found = find_anchor(studio.run, instance, point, studio=studio, **options)
     return anchor_figure(found, outcome_grid(studio, found, n))
+
+
+#: the columns of the report's table of anchors
+SHOWN = ["rank", "instance", "point", "status", "rule", "precision", "coverage", "samples", "instances",
+         "surrogate_fidelity", "reason"]  # fmt: skip
+
+
+def _intro(result: WorstAnchors) -> str:
+    return (
+        "For each of the worst failing records (failures first, then by loss on xT, one per instance): the fewest "
+        "ranges of the transform parameters, and the values of the instance's metadata, under which its outcome "
+        "holds with the target precision, sampled between grid values through the model; its coverage (the share "
+        "of the swept box the rule keeps), the samples it took, how many of the run's instances it holds for, and "
+        "the local linear surrogate's fidelity (weighted R²). A record with no rule at the target is not checked."
+    )
+
+
+@register_section("anchors", intro=_intro)
+def report_html(result: WorstAnchors, ctx) -> str:
+    """The report section: a table of the records' anchors, then each anchored record's outcome along the
+    parameters its rule names, the rule shaded, and its local surrogate."""
+    if result.table.empty:
+        return "<p class='muted'>no record fails: nothing to anchor</p>"
+    body = table_html(result.table, SHOWN)
+    for row in result.table.itertuples():
+        found = result.anchor(row.instance, row.point)
+        if found is None or row.status != ANCHORED:
+            continue
+        fig = anchor_figure(found, result.grid(row.instance, row.point))
+        local = f"#{row.instance} at point {row.point}: " + (
+            found.surrogate.describe() if found.surrogate else ""
+        )
+        body += ctx.figure(fig, local, f"anchor of record {row.instance} at point {row.point}")
+    return body
