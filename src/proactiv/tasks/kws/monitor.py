@@ -60,11 +60,14 @@ def keywords_of(model: KeywordModel) -> list[str]:
     return [n for n in model.class_names if not n.startswith("_")]
 
 
-def assertions_for(model: KeywordModel, rule: StreamRule, energy_floor_db: float = -50.0) -> list:
-    """Every built-in assertion watching the model's keywords, with the stream rule's hops and refractory time."""
+def assertions_for(
+    model: KeywordModel, rule: StreamRule, energy_floor_db: float = -50.0, copies: Sequence = DEFAULT_COPIES
+) -> list:
+    """Every built-in assertion watching the model's keywords, with the stream rule's hops and refractory time
+    (consistency under ``copies``)."""
     words = keywords_of(model)
     return [Flicker(rule.hops, words), Alternation(rule.refractory_s, words), Refractory(rule.refractory_s, words),
-            Consistency(DEFAULT_COPIES, words), EnergyFloor(energy_floor_db, classes=words)]  # fmt: skip
+            Consistency(copies, words), EnergyFloor(energy_floor_db, classes=words)]  # fmt: skip
 
 
 def corrections_for(model: KeywordModel, rule: StreamRule) -> list:
@@ -132,11 +135,15 @@ def score(store: MonitorStore, truth: Sequence[tuple[str, float, float]]) -> dic
 
 
 def running_speech_stream(
-    root: str | os.PathLike, snr_db: float | None = None, color: str = "white", seed: int = 0
+    root: str | os.PathLike,
+    snr_db: float | None = None,
+    color: str = "white",
+    seed: int = 0,
+    sentences: pd.DataFrame | None = None,
 ) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
     """The corpus's running speech as one recording (its sentences one after another) and the keywords said in
     it; with ``snr_db``, each sentence mixed with noise of ``color`` at that SNR (the sweep's ``audio_noise``
-    transform, seeded by sentence)."""
+    transform, seeded by sentence); ``sentences``: some rows of its ``sentences.csv`` (default: all)."""
     from proactiv.transforms.audio import AudioNoise
     from proactiv.transforms.base import BatchGenerator, derive_seed
 
@@ -145,7 +152,7 @@ def running_speech_stream(
         raise ValueError(
             f"{root}: no running speech ({listed} is missing); synthesise it with `proactiv kws synth`"
         )
-    frame = pd.read_csv(listed)
+    frame = pd.read_csv(listed) if sentences is None else sentences
     noise = AudioNoise([snr_db], color=color) if snr_db is not None else None
     parts, truth, at = [], [], 0.0
     for sentence in frame.itertuples():
