@@ -10,7 +10,8 @@
     pv.views.stream(store)               # posteriors, decisions and violations over time
 
 Streams (:mod:`~proactiv.monitor.streams`), assertions (:mod:`~proactiv.monitor.assertions`), corrections
-(:mod:`~proactiv.monitor.corrections`) and the store (:mod:`~proactiv.monitor.store`), one module each.
+(:mod:`~proactiv.monitor.corrections`), the store (:mod:`~proactiv.monitor.store`) and choosing what to label
+from the assertions' flags (:mod:`~proactiv.monitor.labelling`), one module each.
 """
 
 from proactiv.monitor.assertions import (
@@ -26,13 +27,14 @@ from proactiv.monitor.assertions import (
     assertion,
 )
 from proactiv.monitor.corrections import Correction, HoldRefractory, MajorityOfCopies, SuppressFlicker
+from proactiv.monitor.labelling import AssertionBandit, PoolScores, Selection, select, weak_labels
 from proactiv.monitor.run import default_assertions, monitor
 from proactiv.monitor.store import MonitorError, MonitorStore, is_monitor_store, open_monitor
 from proactiv.monitor.streams import Chunk, InputStream, WaveStream
 
 __all__ = [
-    "DEFAULT_COPIES", "Alternation", "Assertion", "Chunk", "Consistency", "Copy", "Correction", "EnergyFloor",
-    "Flicker", "HoldRefractory", "InputStream", "MajorityOfCopies", "MonitorError", "MonitorStore", "Recent",
-    "Refractory", "SuppressFlicker", "WaveStream", "assertion", "default_assertions", "is_monitor_store",
-    "monitor", "open_monitor",
+    "DEFAULT_COPIES", "Alternation", "Assertion", "AssertionBandit", "Chunk", "Consistency", "Copy", "Correction",
+    "EnergyFloor", "Flicker", "HoldRefractory", "InputStream", "MajorityOfCopies", "MonitorError", "MonitorStore",
+    "PoolScores", "Recent", "Refractory", "Selection", "SuppressFlicker", "WaveStream", "assertion",
+    "default_assertions", "is_monitor_store", "monitor", "open_monitor", "select", "weak_labels",
 ]  # fmt: skip

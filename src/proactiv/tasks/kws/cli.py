@@ -153,6 +153,62 @@ def train(
         typer.echo(line)
 
 
+@app.command("label-experiment")
+def label_experiment(
+    data: Annotated[Path, typer.Option("--data", help="corpus folder with running speech")] = Path(
+        "data/kws"
+    ),
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="keyword model folder (copied, never written)")
+    ] = Path("models/kws-dscnn"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="table.csv, summary.csv, settings.json")] = Path(
+        "runs/label-experiment"
+    ),
+    budget: Annotated[
+        list[int] | None, typer.Option(help="labels per selection (repeat; default 50 100 200)")
+    ] = None,
+    seed: Annotated[list[int] | None, typer.Option(help="seeds (repeat; default 0 1)")] = None,
+    strategy: Annotated[
+        list[str] | None, typer.Option(help="random | uncertainty | assertions | weak (repeat; default all)")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="fine-tuning passes over the selection")] = 5,
+    lr: Annotated[float, typer.Option(help="fine-tuning learning rate")] = 3e-4,
+    round_size: Annotated[int, typer.Option(help="labels per round of the assertion bandit")] = 50,
+    pool_clips: Annotated[
+        int | None, typer.Option(help="noisy validation clips in the pool (default all)")
+    ] = None,
+    replay_clips: Annotated[
+        int, typer.Option(help="augmented training clips replayed in fine-tuning")
+    ] = 2048,
+    threads: Annotated[int, typer.Option(help="CPU threads")] = 1,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Which inputs to label: random, uncertainty, the assertion bandit and weak labels from consistency, each
+    selection fine-tuning a copy of the model; accuracy on noisy held-out clips, false accepts per hour and hit
+    rate on held-out running speech (docs/monitor.md)."""
+    import torch
+
+    from proactiv.monitor.labelling import STRATEGIES
+    from proactiv.tasks.kws.labelling import markdown, run
+    from proactiv.tasks.kws.synth import SPEECH_DIR
+
+    torch.set_num_threads(threads)
+    if not (data / SPEECH_DIR / "sentences.csv").is_file():
+        fail(
+            ValueError(f"--data {data}: no running speech ({SPEECH_DIR}/sentences.csv); `proactiv kws synth`")
+        )
+    try:
+        run(data, model, out, strategies=tuple(strategy or STRATEGIES), budgets=tuple(budget or (50, 100, 200)),
+            seeds=tuple(seed if seed is not None else (0, 1)), epochs=epochs, lr=lr, round_size=round_size,
+            pool_clips=pool_clips, replay_clips=replay_clips, progress=progress, say=typer.echo)  # fmt: skip
+    except (ValueError, FileNotFoundError) as err:
+        fail(err)
+    import pandas as pd
+
+    typer.echo(markdown(pd.read_csv(out / "summary.csv")))
+    typer.echo(f"tables in {out} (table.csv: every seed; summary.csv: the mean over seeds)")
+
+
 def _plan(run: Path | None):
     """The augmentation plan toward ``run``'s worst slices (:func:`proactiv.augment_plan.plan_toward`), printed;
     None without a run. Its errors (no such run, no failures, not a classifier's run) end the command."""
