@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from proactiv.monitor.labelling import STRATEGIES, summarise
+from proactiv.monitor.labelling import STRATEGIES
+from proactiv.monitor.labelling_experiment import summarise
 from proactiv.tasks.kws.labelling import METRICS, markdown, run
 
 

@@ -1,7 +1,7 @@
 """Choosing what to label, on pools whose right answer is known: every strategy spends its budget on distinct
 inputs, random is reproducible, uncertainty picks a hand-set model's lowest margins, the assertion bandit spends
 its labels on the assertion whose labels fix the model (not the one flagging noise), weak labels are the
-majority over the copies, and the experiment's table has a row per strategy × budget × seed."""
+majority over the copies, and pool scores come from a monitor's steps."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ from proactiv.monitor.labelling import (
     STRATEGIES,
     AssertionBandit,
     PoolScores,
-    experiment,
     majority,
     select,
-    summarise,
     weak_labels,
 )
 
@@ -152,32 +150,6 @@ def test_pool_scores_from_monitor_steps_move_late_reports_back_and_concatenate()
         PoolScores.from_steps(steps, ["x", "y"], lags={"refractory": 1})
 
 
-def test_the_experiment_has_a_row_per_strategy_budget_and_seed():
-    pool, truth = random_pool(200), np.random.default_rng(0).integers(0, 3, 200)
-    tuned = []
-
-    def finetune(indices, labels, seed):
-        tuned.append((len(indices), seed))
-        return {"labels": len(indices), "right": float(np.mean(labels == truth[indices]))}
-
-    table = experiment(pool, lambda idx: truth[idx], finetune, lambda model: pool,
-                       lambda model: {"accuracy": 0.5 if model is None else 0.5 + model["right"] / 10},
-                       budgets=(10, 20, 40), seeds=(0, 1), round_size=10, progress=False)  # fmt: skip
-    body = table[table.strategy != "none"]
-    assert len(body) == len(STRATEGIES) * 3 * 2
-    assert not body.duplicated(["strategy", "budget", "seed"]).any()
-    assert set(body.strategy) == set(STRATEGIES) and set(body.budget) == {10, 20, 40}
-    assert (table[table.strategy == "none"].seed.tolist()) == [0, 1]
-    assert (body[body.strategy == "weak"].human_labels == 0).all()
-    assert (body[body.strategy == "random"].human_labels == body[body.strategy == "random"].budget).all()
-    assert (body[body.strategy != "weak"].label_accuracy == 1.0).all()
-    # one fine-tuning per row, plus the bandit's refit on 30 labels per seed: its refits on 10 and 20 labels
-    # are the final models of budgets 10 and 20 (cached)
-    assert len(tuned) == len(body) + 2
-    summary = summarise(table, ["accuracy"])
-    assert len(summary) == 1 + len(STRATEGIES) * 3 and (summary.seeds == 2).all()
-
-
 def test_bad_requests_are_refused_by_name():
     pool = random_pool(20)
     with pytest.raises(ValueError, match="strategy 'active'"):
@@ -190,5 +162,3 @@ def test_bad_requests_are_refused_by_name():
         select("uncertainty", pool, 5, measure="var")
     with pytest.raises(ValueError, match="epsilon"):
         AssertionBandit(epsilon=1.5)
-    with pytest.raises(ValueError, match="strategies"):
-        experiment(pool, None, None, None, None, strategies=["nope"], progress=False)

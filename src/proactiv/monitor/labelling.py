@@ -23,26 +23,19 @@ Strategies (:func:`select`), over a pool described by :class:`PoolScores`:
     no person at all: :func:`weak_labels` labels the inputs whose transformed copies agree on a majority
     decision with that decision (the consistency assertion's own evidence).
 
-:func:`experiment` measures them: for each strategy, budget and seed it fine-tunes the model on the selection
-and evaluates the result, one table row each. The pool comes from a monitor store (:meth:`PoolScores.from_steps`),
-so any model and any stream :func:`proactiv.monitor` runs on can be ranked.
+:func:`proactiv.monitor.labelling_experiment.experiment` measures them. The pool comes from a monitor store
+(:meth:`PoolScores.from_steps`), so any model and any stream :func:`proactiv.monitor` runs on can be ranked.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from proactiv.progress import progress_bar
-
 STRATEGIES = ("random", "uncertainty", "assertions", "weak")
-#: the strategies whose labels a person gives (``weak`` needs none)
-HUMAN = ("random", "uncertainty", "assertions")
 
 
 # ------------------------------------------------------------------------------------------ the pool
@@ -141,7 +134,8 @@ def entropy(probs: np.ndarray) -> np.ndarray:
     return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
 
 
-def _budget(budget: int, n: int) -> int:
+def check_budget(budget: int, n: int) -> int:
+    """``budget`` as an int, refused by name unless a number of labels from 1 to the pool size ``n``."""
     if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or not 1 <= budget <= n:
         raise ValueError(f"budget = {budget!r}: expected a number of labels from 1 to the pool's {n} inputs")
     return int(budget)
@@ -149,7 +143,7 @@ def _budget(budget: int, n: int) -> int:
 
 def rank_random(n: int, budget: int, seed: int = 0) -> np.ndarray:
     """``budget`` distinct indices of ``n`` drawn uniformly, reproducibly by ``seed``."""
-    return np.random.default_rng(seed).permutation(n)[: _budget(budget, n)]
+    return np.random.default_rng(seed).permutation(n)[: check_budget(budget, n)]
 
 
 def rank_uncertainty(scores: PoolScores, budget: int, measure: str = "margin") -> np.ndarray:
@@ -157,7 +151,7 @@ def rank_uncertainty(scores: PoolScores, budget: int, measure: str = "margin") -
     if measure not in ("margin", "entropy"):
         raise ValueError(f"uncertainty measure {measure!r}: expected 'margin' or 'entropy'")
     key = margin(scores.probs) if measure == "margin" else -entropy(scores.probs)
-    return np.argsort(key, kind="stable")[: _budget(budget, len(scores))]
+    return np.argsort(key, kind="stable")[: check_budget(budget, len(scores))]
 
 
 # ------------------------------------------------------------------------------------------ weak labels
@@ -184,7 +178,7 @@ def weak_labels(scores: PoolScores, budget: int | None = None) -> Selection:
         disagree = np.zeros(len(scores))
     order = keep[np.lexsort((margin(scores.probs)[keep], -disagree[keep]))]
     if budget is not None:
-        order = order[: _budget(budget, len(scores))]
+        order = order[: check_budget(budget, len(scores))]
     return Selection("weak", order, label[order])
 
 
@@ -214,7 +208,7 @@ class AssertionBandit:
     def select(
         self, scores: PoolScores, budget: int, refit: Callable[[np.ndarray], PoolScores] | None = None
     ) -> Selection:
-        budget = _budget(budget, len(scores))
+        budget = check_budget(budget, len(scores))
         rng = np.random.default_rng(self.seed)
         names, arms = scores.assertions, len(scores.assertions)
         taken = np.zeros(len(scores), dtype=bool)
@@ -324,102 +318,3 @@ def select(
     if strategy == "weak":
         return weak_labels(scores, budget)
     raise ValueError(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
-
-
-# ------------------------------------------------------------------------------------------ the experiment
-def check_plan(
-    strategies: Sequence[str], budgets: Sequence[int], seeds: Sequence[int], pool: int | None = None
-) -> None:
-    """Refuse, naming it, a strategy that is not one, no budget or seed, or a budget beyond the pool."""
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown or not strategies:
-        raise ValueError(f"strategies {list(strategies)}: expected some of {', '.join(STRATEGIES)}")
-    if not seeds:
-        raise ValueError("seeds is empty: give at least one seed")
-    if not budgets:
-        raise ValueError("budgets is empty: give at least one number of labels")
-    for b in budgets:
-        if pool is not None:
-            _budget(b, pool)
-        elif isinstance(b, bool) or not isinstance(b, int | np.integer) or b < 1:
-            raise ValueError(f"budget = {b!r}: expected a positive number of labels")
-
-
-def experiment(
-    scores: PoolScores,
-    oracle: Callable[[np.ndarray], np.ndarray],
-    finetune: Callable[[np.ndarray, np.ndarray, int], object],
-    rescore: Callable[[object], PoolScores],
-    evaluate: Callable[[object | None], dict[str, float]],
-    *,
-    strategies: Sequence[str] = STRATEGIES,
-    budgets: Sequence[int] = (50, 100, 200),
-    seeds: Sequence[int] = (0, 1),
-    measure: str = "margin",
-    round_size: int = 50,
-    epsilon: float = 0.1,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Each strategy × budget × seed: select from the pool, fine-tune on the selection and evaluate; one row
-    each (strategy, budget, seed, ``human_labels`` spent, ``selected``, ``label_accuracy`` of the labels
-    trained on, ``seconds``, then the metrics), after the model as it was (strategy ``none``, budget 0, one row
-    per seed, evaluated once).
-
-    ``oracle(indices)``: the true labels (a person; for weak labels only to report how right they were);
-    ``finetune(indices, labels, seed)``: a fine-tuned copy of the model; ``rescore(model)``: the pool's scores
-    under a model (the bandit's feedback); ``evaluate(model)``: its metrics (``None``: the model as it was).
-    Fine-tunings are cached by selection, labels and seed, so the bandit's refit after a round is reused as
-    the final model of the budget that ends there.
-    """
-    check_plan(strategies, budgets, seeds, len(scores))
-    tuned: dict[Hashable, object] = {}
-
-    def model_for(indices: np.ndarray, labels: np.ndarray, seed: int):
-        key = (tuple(indices.tolist()), tuple(labels.tolist()), seed)
-        if key not in tuned:
-            tuned[key] = finetune(indices, labels, seed)
-        return tuned[key]
-
-    refits = (math.ceil(max(budgets) / round_size) - 1) * len(seeds) if "assertions" in strategies else 0
-    rows = []
-    with progress_bar("jobs", progress) as bar:
-        task = bar.add_task("model as it was", total=1 + len(strategies) * len(budgets) * len(seeds) + refits)
-        start = time.perf_counter()
-        base = evaluate(None)
-        rows += [{"strategy": "none", "budget": 0, "seed": s, "human_labels": 0, "selected": 0,
-                  "label_accuracy": float("nan"), "seconds": time.perf_counter() - start, **base} for s in seeds]  # fmt: skip
-        bar.advance(task)
-        for seed in seeds:
-            for strategy in strategies:
-                for budget in budgets:
-                    bar.update(task, description=f"{strategy} {budget} labels, seed {seed}")
-                    start = time.perf_counter()
-
-                    def refit(indices, seed=seed):
-                        bar.update(
-                            task, description=f"assertions: refit on {len(indices)} labels, seed {seed}"
-                        )
-                        out = rescore(model_for(indices, oracle(indices), seed))
-                        bar.advance(task)
-                        return out
-
-                    chosen = select(strategy, scores, budget, seed=seed, refit=refit, measure=measure,
-                                    round_size=round_size, epsilon=epsilon)  # fmt: skip
-                    truth = oracle(chosen.indices)
-                    labels = truth if chosen.labels is None else chosen.labels
-                    metrics = evaluate(model_for(chosen.indices, labels, seed)) if len(labels) else base
-                    rows.append({"strategy": strategy, "budget": budget, "seed": seed,
-                                 "human_labels": len(labels) if strategy in HUMAN else 0, "selected": len(labels),
-                                 "label_accuracy": float(np.mean(labels == truth)) if len(labels) else float("nan"),
-                                 "seconds": time.perf_counter() - start, **metrics})  # fmt: skip
-                    bar.advance(task)
-    return pd.DataFrame(rows)
-
-
-def summarise(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """The experiment's table averaged over seeds: one row per strategy and budget, the mean of each metric
-    and (``<metric>_sd``) its standard deviation over seeds."""
-    groups = table.groupby(["strategy", "budget"], sort=False)
-    out = groups[list(metrics)].mean()
-    spread = groups[list(metrics)].std(ddof=0).add_suffix("_sd")
-    return pd.concat([out, spread, groups.seed.nunique().rename("seeds")], axis=1).reset_index()

@@ -42,7 +42,8 @@ import pandas as pd
 import torch
 
 from proactiv.monitor import Copy, InputStream, WaveStream, monitor
-from proactiv.monitor.labelling import STRATEGIES, PoolScores, check_plan, experiment, summarise
+from proactiv.monitor.labelling import STRATEGIES, PoolScores
+from proactiv.monitor.labelling_experiment import check_plan, experiment, summarise
 from proactiv.tasks.kws.decision import StreamRule
 from proactiv.tasks.kws.finetune import augmented_replay, finetune
 from proactiv.tasks.kws.inference import compute_features, predict
