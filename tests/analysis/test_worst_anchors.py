@@ -13,13 +13,13 @@ import torch
 from torch import nn
 
 from proactiv.analysis import analyze, load_analysis
-from proactiv.analysis.anchor import anchor
+from proactiv.analysis.anchor import Anchor, Condition, anchor
 from proactiv.analysis.anchor_metadata import CATEGORIES, metadata_conditions
 from proactiv.analysis.interim import worst_records
-from proactiv.analysis.worst_anchors import ANCHORED, NOT_CHECKED
+from proactiv.analysis.worst_anchors import ANCHORED, CONDITIONS, NOT_CHECKED, TABLE, WorstAnchors, _outcomes
 from proactiv.optimize import Projector
 from proactiv.sweep import sweep
-from proactiv.testing.threshold import GAIN, THRESHOLDS_DB, plant_threshold_run, point_of
+from proactiv.testing.threshold import GAIN, NOISE, THRESHOLDS_DB, plant_threshold_run, point_of
 from proactiv.transforms import Grid, get
 from proactiv.whatif import Studio
 
@@ -172,3 +172,19 @@ def test_a_rule_every_instance_meets_needs_no_condition(speakers):
     )
     with pytest.raises(ValueError, match="not in the run's metadata"):
         anchor(run, 0, 0, studio=studio, metadata=["meta.nope"])
+
+
+def test_a_map_of_two_anchored_parameters_is_stored_and_read_back():
+    spans = {GAIN: (-12.0, 6.0), NOISE: (20.0, 40.0)}
+    rule = (Condition(GAIN, -12.0, -6.6, spans[GAIN], None, (-8.4, -6.0)),
+            Condition(NOISE, 30.0, 40.0, spans[NOISE], (28.0, 32.0), None))  # fmt: skip
+    found = Anchor(0, 5, {GAIN: -9.0, NOISE: 40.0}, True, rule, 0.97, 300, 0.15, 900, 0.95, True, None, spans)
+    grid = {GAIN: np.linspace(-12, 6, 5), NOISE: np.linspace(20, 40, 3)}
+    grid |= {"score": np.arange(15.0).reshape(5, 3) / 15, "right": np.arange(15).reshape(5, 3) % 2 == 0}
+    stored = WorstAnchors(
+        pd.DataFrame(columns=TABLE), pd.DataFrame(columns=CONDITIONS), _outcomes(found, grid)
+    )
+    back = stored.grid(0, 5)
+    assert list(back) == [GAIN, NOISE, "score", "right"]
+    for key, value in grid.items():
+        np.testing.assert_array_equal(back[key], value)
