@@ -24,7 +24,7 @@ import torch
 
 from proactiv.monitor.labelling import STRATEGIES
 from proactiv.monitor.labelling_experiment import summarise
-from proactiv.tasks.kws.labelling import METRICS, markdown, run
+from proactiv.tasks.kws.labelling import SUMMARY, markdown, run
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
                 epochs=args.epochs, lr=args.lr, round_size=args.round_size, pool_clips=args.pool_clips,
                 progress=not args.no_progress)  # fmt: skip
     wall = time.perf_counter() - start
-    summary = summarise(table, ("label_accuracy", *METRICS))
+    summary = summarise(table, SUMMARY)
     print(markdown(summary))
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, 1 torch thread"
     print(f"\n{len(table) - len(args.seed)} rows (strategy × budget × seed) in {wall:.0f} s ({wall / 60:.1f} min) on {machine}; "

@@ -27,9 +27,10 @@ def test_the_experiment_has_a_row_per_strategy_budget_and_seed():
         tuned.append((len(indices), seed))
         return {"labels": len(indices), "right": float(np.mean(labels == truth[indices]))}
 
+    groups = np.array(["speech"] * 150 + ["clip"] * 50)
     table = experiment(pool, lambda idx: truth[idx], finetune, lambda model: pool,
                        lambda model: {"accuracy": 0.5 if model is None else 0.5 + model["right"] / 10},
-                       budgets=(10, 20, 40), seeds=(0, 1), round_size=10, progress=False)  # fmt: skip
+                       budgets=(10, 20, 40), seeds=(0, 1), round_size=10, groups=groups, progress=False)  # fmt: skip
     body = table[table.strategy != "none"]
     assert len(body) == len(STRATEGIES) * 3 * 2
     assert not body.duplicated(["strategy", "budget", "seed"]).any()
@@ -38,6 +39,12 @@ def test_the_experiment_has_a_row_per_strategy_budget_and_seed():
     assert (body[body.strategy == "weak"].human_labels == 0).all()
     assert (body[body.strategy == "random"].human_labels == body[body.strategy == "random"].budget).all()
     assert (body[body.strategy != "weak"].label_accuracy == 1.0).all()
+    assert np.allclose(body["share.speech"] + body["share.clip"], 1.0)
+    uncertain = body[(body.strategy == "uncertainty") & (body.budget == 20)].iloc[0]
+    chosen = np.argsort(np.sort(pool.probs, 1)[:, -1] - np.sort(pool.probs, 1)[:, -2])[:20]
+    assert uncertain.model_wrong == pytest.approx(np.mean(pool.decision[chosen] != truth[chosen]))
+    assert uncertain["share.speech"] == pytest.approx(np.mean(chosen < 150))
+    assert body[body.strategy == "assertions"].rounds.str.split().str.len().tolist() == [1, 2, 4] * 2
     # one fine-tuning per row, plus the bandit's refit on 30 labels per seed: its refits on 10 and 20 labels
     # are the final models of budgets 10 and 20 (cached)
     assert len(tuned) == len(body) + 2

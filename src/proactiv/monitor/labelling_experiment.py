@@ -50,12 +50,15 @@ def experiment(
     measure: str = "margin",
     round_size: int = 50,
     epsilon: float = 0.1,
+    groups: np.ndarray | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Each strategy × budget × seed: select from the pool, fine-tune on the selection and evaluate; one row
     each (strategy, budget, seed, ``human_labels`` spent, ``selected``, ``label_accuracy`` of the labels
-    trained on, ``seconds``, then the metrics), after the model as it was (strategy ``none``, budget 0, one row
-    per seed, evaluated once).
+    trained on, ``model_wrong``: the share of the selection the model got wrong, ``share.<group>``: the share
+    of it from each group of the pool when ``groups`` (one name per pool input) is given, ``rounds``: the
+    assertion bandit's choice in each round, ``seconds``, then the metrics), after the model as it was
+    (strategy ``none``, budget 0, one row per seed, evaluated once).
 
     ``oracle(indices)``: the true labels (a person; for weak labels only to report how right they were);
     ``finetune(indices, labels, seed)``: a fine-tuned copy of the model; ``rescore(model)``: the pool's scores
@@ -72,7 +75,23 @@ def experiment(
             tuned[key] = finetune(indices, labels, seed)
         return tuned[key]
 
-    refits = (math.ceil(max(budgets) / round_size) - 1) * len(seeds) if "assertions" in strategies else 0
+    refits = (
+        sum(math.ceil(b / round_size) - 1 for b in budgets) * len(seeds) if "assertions" in strategies else 0
+    )
+    names = [] if groups is None else list(dict.fromkeys(np.asarray(groups).tolist()))
+
+    def describe(chosen, truth: np.ndarray) -> dict:
+        """What was selected: how much of it the model got wrong, from which group, the bandit's arms."""
+        out = {
+            "model_wrong": float(np.mean(scores.decision[chosen.indices] != truth)) if len(truth) else np.nan
+        }
+        for g in names:
+            out[f"share.{g}"] = (
+                float(np.mean(np.asarray(groups)[chosen.indices] == g)) if len(truth) else np.nan
+            )
+        out["rounds"] = " ".join(r["arm"] or "spread" for r in chosen.rounds)
+        return out
+
     rows = []
     with progress_bar("jobs", progress) as bar:
         task = bar.add_task("model as it was", total=1 + len(strategies) * len(budgets) * len(seeds) + refits)
@@ -103,7 +122,7 @@ def experiment(
                     rows.append({"strategy": strategy, "budget": budget, "seed": seed,
                                  "human_labels": len(labels) if strategy in HUMAN else 0, "selected": len(labels),
                                  "label_accuracy": float(np.mean(labels == truth)) if len(labels) else float("nan"),
-                                 "seconds": time.perf_counter() - start, **metrics})  # fmt: skip
+                                 **describe(chosen, truth), "seconds": time.perf_counter() - start, **metrics})  # fmt: skip
                     bar.advance(task)
     return pd.DataFrame(rows)
 

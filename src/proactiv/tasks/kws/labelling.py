@@ -62,6 +62,8 @@ SPEECH_NOISE = ("white", 10.0)
 #: the columns of the experiment's table that measure the fine-tuned model
 METRICS = ("accuracy", "window_accuracy", "fa_per_hour", "hit_rate", "window_accuracy_noisy", "fa_per_hour_noisy",
            "hit_rate_noisy")  # fmt: skip
+#: what the summary averages over seeds: the selection's, then the fine-tuned model's
+SUMMARY = ("label_accuracy", "model_wrong", "share.speech", *METRICS)
 #: seeds of the noise draws: the pool's clips and the held-out ones never share a draw
 POOL_NOISE_SEED, TEST_NOISE_SEED = 101, 202
 
@@ -309,10 +311,10 @@ def run(
             rescore=lambda m: pool.score(m, Path(scratch) / str(next(count))),
             evaluate=held,
             strategies=strategies, budgets=budgets, seeds=seeds,
-            round_size=round_size, epsilon=epsilon, progress=progress,
+            round_size=round_size, epsilon=epsilon, groups=pool.source, progress=progress,
         )  # fmt: skip
     table.to_csv(out / "table.csv", index=False)
-    summarise(table, ("label_accuracy", *METRICS)).to_csv(out / "summary.csv", index=False)
+    summarise(table, SUMMARY).to_csv(out / "summary.csv", index=False)
     digest = hashlib.sha256((out / "model" / "model.pt").read_bytes()).hexdigest()[:16]
     settings = {"data": str(data), "model": str(model_path), "model_sha256": digest, "strategies": list(strategies), "budgets": list(budgets),
                 "seeds": list(seeds), "epochs": epochs, "lr": lr, "batch": batch, "replay": f"{len(replay[1])} training clips under the training's augmentation, drawn once; {batch} of them beside the {batch} new inputs of each batch",
@@ -326,14 +328,20 @@ def run(
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    """The mean-over-seeds table (:func:`~proactiv.monitor.labelling.summarise` of the experiment's) as
-    Markdown: accuracy on the noisy test clips (± its spread over seeds), then on the held-out running speech,
-    clean and noisy, window accuracy, false accepts per hour and hit rate; and how right the labels were."""
-    lines = ["| strategy | labels | labels right | accuracy, noisy test clips | speech: windows right | FA/h | hits "
-             "| noisy speech: windows right | FA/h | hits |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in summary.itertuples():
-        right = "-" if np.isnan(r.label_accuracy) else f"{r.label_accuracy:.0%}"
-        lines.append(f"| {r.strategy} | {r.budget} | {right} | {r.accuracy:.1%} ± {r.accuracy_sd:.1%} | "
-                     f"{r.window_accuracy:.1%} | {r.fa_per_hour:.0f} | {r.hit_rate:.0%} | {r.window_accuracy_noisy:.1%} | "
-                     f"{r.fa_per_hour_noisy:.0f} | {r.hit_rate_noisy:.0%} |")  # fmt: skip
+    """The mean-over-seeds table (:func:`~proactiv.monitor.labelling_experiment.summarise` of the experiment's)
+    as Markdown: what was selected (the share the model got wrong, the share from running speech, how right the
+    labels were), then accuracy on the noisy test clips (± its spread over seeds) and, on the held-out running
+    speech clean and noisy, window accuracy, false accepts per hour and hit rate."""
+    lines = ["| strategy | labels | model wrong | from speech | labels right | accuracy, noisy test clips "
+             "| speech: windows right | FA/h | hits | noisy speech: windows right | FA/h | hits |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+
+    def share(value: float) -> str:
+        return "-" if np.isnan(value) else f"{value:.0%}"
+
+    for r in summary.to_dict("records"):
+        lines.append(f"| {r['strategy']} | {r['budget']} | {share(r['model_wrong'])} | {share(r['share.speech'])} | "
+                     f"{share(r['label_accuracy'])} | {r['accuracy']:.1%} ± {r['accuracy_sd']:.1%} | "
+                     f"{r['window_accuracy']:.1%} | {r['fa_per_hour']:.0f} | {r['hit_rate']:.0%} | "
+                     f"{r['window_accuracy_noisy']:.1%} | {r['fa_per_hour_noisy']:.0f} | {r['hit_rate_noisy']:.0%} |")  # fmt: skip
     return "\n".join(lines)
