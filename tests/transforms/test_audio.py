@@ -97,7 +97,7 @@ def test_speed_then_pitch_of_a_clip_is_the_same_alone_and_in_a_batch():
         assert torch.equal(alone[0], batched[i]), f"clip {i} differs alone vs batched"
 
 
-@pytest.mark.parametrize("color", ["white", "pink", "brown", "babble", "background", "babble_files"])
+@pytest.mark.parametrize("color", ["white", "pink", "brown", "babble", "hum", "background", "babble_files"])
 @pytest.mark.parametrize("snr", [-5.0, 0.0, 20.0])
 def test_noise_snr_is_the_requested_one(color, snr, bg_dir):
     opts = {"color": color}
@@ -122,6 +122,17 @@ def test_noise_colours_have_their_spectral_slope():
     assert abs(_slope(get("audio_noise", color="white").make_noise(SR, gen(4)))) < 0.1
     assert abs(_slope(get("audio_noise", color="pink").make_noise(SR, gen(4))) + 1) < 0.1
     assert abs(_slope(get("audio_noise", color="brown").make_noise(SR, gen(4))) + 2) < 0.1
+
+
+def test_hum_is_mains_frequency_and_its_harmonics():
+    noise = get("audio_noise", color="hum").make_noise(SR, gen(12))
+    spectrum = torch.fft.rfft(noise).abs()  # 1-s clips: bin k is k Hz
+    for row in spectrum:
+        fundamental = int(row.argmax())
+        assert fundamental in (50, 60)
+        assert row[2 * fundamental] > 100 * row[2 * fundamental + 7]  # a harmonic, nothing between
+        assert row[1201:].max() < 1e-3 * row.max()  # 20 harmonics: nothing above 1.2 kHz
+    assert {int(r.argmax()) for r in spectrum} == {50, 60}  # both mains frequencies are drawn
 
 
 def test_background_noise_comes_from_the_files(bg_dir):

@@ -21,7 +21,7 @@ import torch
 from proactiv.transforms.base import BatchGenerator, Param, Transform, register
 
 SAMPLE_RATE = 16000
-NOISE_COLORS = ("white", "pink", "brown", "babble", "background")
+NOISE_COLORS = ("white", "pink", "brown", "babble", "hum", "background")
 
 
 def _check_wave(name: str, x: torch.Tensor) -> None:
@@ -163,6 +163,21 @@ def speech_shaped_babble_(white: torch.Tensor, envelopes: torch.Tensor) -> torch
     return (talkers * env).sum(1)
 
 
+def mains_hum_(uniform: torch.Tensor, n: int, harmonics: int = 20) -> torch.Tensor:
+    """Mains hum (B, n): a 50- or 60-Hz fundamental and its first ``harmonics`` harmonics, amplitude ∝ 1/k.
+
+    ``uniform`` (B, harmonics + 1) uniform draws: the first picks the mains frequency, the rest the phases.
+    A hum is tonal and sits below 1.2 kHz, unlike the broadband noises above: a noise a model trained on
+    broadband noise has not heard.
+    """
+    fundamental = torch.where(uniform[:, :1] < 0.5, 50.0, 60.0)
+    k = torch.arange(1, harmonics + 1, dtype=uniform.dtype)
+    t = torch.arange(n, dtype=uniform.dtype) / SAMPLE_RATE
+    phase = 2 * math.pi * uniform[:, 1:, None]
+    tones = torch.sin(2 * math.pi * fundamental[:, :, None] * k[None, :, None] * t + phase) / k[None, :, None]
+    return tones.sum(1)
+
+
 def band_filter_(
     x: torch.Tensor, low_hz: float, high_hz: float, transition_hz: float = 200.0
 ) -> torch.Tensor:
@@ -300,6 +315,7 @@ class AudioNoise(Transform):
 
     ``color``: ``"white"``; ``"pink"`` (power ∝ 1/f) and ``"brown"`` (1/f²), both zero below 20 Hz;
     ``"babble"`` (six synthetic speech-shaped talkers, or six clips from ``source`` when given);
+    ``"hum"`` (mains hum: 50 or 60 Hz and 20 harmonics, random phases);
     ``"background"`` (a random segment of a random ``.wav`` in ``source``, e.g. ``_background_noise_``).
     A silent input stays silent (no signal, so no SNR to keep).
     """
@@ -334,6 +350,8 @@ class AudioNoise(Transform):
             return generator.randn(n)
         if self.color in ("pink", "brown"):
             return shape_spectrum_(generator.randn(n), 1.0 if self.color == "pink" else 2.0)
+        if self.color == "hum":
+            return mains_hum_(generator.rand(21), n)
         if self.source is None:  # synthetic babble
             k = self.babble_talkers
             return speech_shaped_babble_(generator.randn(k, n), generator.randn(k, n))

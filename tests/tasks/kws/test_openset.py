@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from proactiv.tasks.kws import noise_robustness
 from proactiv.tasks.kws.decision import StreamRule
 from proactiv.tasks.kws.frontend import LogMel
 from proactiv.tasks.kws.models import KeywordModel
@@ -162,3 +163,40 @@ def test_a_corpus_without_open_set_material_gets_the_word_measure_only(corpus, m
     table = pd.DataFrame({"word": ["cat", "dog"], "engine": ["a", "a"]})  # no kind column: all "other"
     report = unknown_words(table, np.array([0, 10]), list(CLASS_NAMES))
     assert report["other"]["false_accept_rate"] == 0.5 and report["near_miss"]["n"] == 0
+
+
+def test_clip_measures_split_keyword_errors_into_silence_and_unknown():
+    names = list(CLASS_NAMES)
+    yes, no, unknown, quiet = (names.index(n) for n in ("yes", "no", "_unknown_", "_silence_"))
+    labels = torch.tensor([yes, yes, yes, no, unknown, unknown])
+    pred = torch.tensor([yes, quiet, unknown, quiet, yes, unknown])
+    found = noise_robustness.clip_measures(pred, labels, names)
+    assert found == {"n": 6, "accuracy": 2 / 6, "keyword_recall": 0.25, "keywords_as_silence": 0.5,
+                     "keywords_as_unknown": 0.25, "unknown_taken_for_keyword": 0.5}  # fmt: skip
+
+
+def test_noise_is_the_same_for_every_snr_and_model_and_leaves_clean_clips_alone():
+    waves = torch.from_numpy(np.stack([clip(500), clip(900)]))
+    assert noise_robustness.mixed(waves, "white", float("inf"), [1, 2]) is waves
+    loud, quiet = (noise_robustness.mixed(waves, "hum", snr, [1, 2]) - waves for snr in (0.0, 20.0))
+    torch.testing.assert_close(quiet, loud / 10, rtol=1e-4, atol=1e-7)  # one noise, scaled by 20 dB
+    again = noise_robustness.mixed(waves, "hum", 0.0, [1, 2]) - waves
+    assert torch.equal(again, loud) and not torch.equal(loud[0], loud[1])
+
+
+def test_noise_robustness_on_the_tone_corpus(corpus, model):
+    root, _ = corpus
+    found = noise_robustness.evaluate(
+        model, root, snrs_db=(float("inf"), 10.0, -30.0), speech_snrs_db=(float("inf"), -30.0)
+    )
+    assert set(found["kinds"]) == set(noise_robustness.KINDS) and found["clips"] == 6
+    for levels in found["kinds"].values():
+        assert list(levels) == ["inf", "10", "-30"]
+        assert levels["inf"]["keyword_recall"] == 1.0
+    assert found["kinds"]["white"]["10"]["keyword_recall"] == 1.0  # a tone 10 dB over white noise is heard
+    assert found["kinds"]["white"]["-30"]["keyword_recall"] < 1.0  # 30 dB under it, it is not
+    speech = found["running_speech_white"]
+    assert (
+        speech["inf"]["hit_rate"] == 1.0 and speech["inf"]["false_accepts"] == 1
+    )  # test_streaming's figures
+    assert speech["-30"]["hit_rate"] == 0.0  # a "yes" 30 dB under white noise is not heard

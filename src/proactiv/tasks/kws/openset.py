@@ -22,7 +22,7 @@ measure only.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -122,8 +122,17 @@ def match_firings(
     return hit, false
 
 
-def running_speech(root: Path, model, rule: StreamRule | None = None, device: str = "cpu") -> dict | None:
-    """False accepts per hour and the keyword hit rate on the corpus's running speech; None without any."""
+def running_speech(
+    root: Path,
+    model,
+    rule: StreamRule | None = None,
+    device: str = "cpu",
+    corrupt: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+) -> dict | None:
+    """False accepts per hour and the keyword hit rate on the corpus's running speech; None without any.
+
+    ``corrupt(wave, i)`` changes sentence ``i``'s waveform before it is windowed (e.g. noise mixed in at an
+    SNR over the whole sentence, seeded by ``i``)."""
     listed = root / SPEECH_DIR / "sentences.csv"
     if not listed.exists():
         return None
@@ -138,7 +147,10 @@ def running_speech(root: Path, model, rule: StreamRule | None = None, device: st
         wave, rate = read_wav(root / sentence.path)
         if rate != SAMPLE_RATE or wave.ndim != 1:
             raise ValueError(f"{root / sentence.path}: expected {SAMPLE_RATE}-Hz mono running speech")
-        windows = rule.windows(torch.from_numpy(wave), SAMPLE_RATE)
+        wave = torch.from_numpy(wave)
+        if corrupt is not None:
+            wave = corrupt(wave, int(sentence.Index))
+        windows = rule.windows(wave, SAMPLE_RATE)
         keyword = sentence.keyword if isinstance(sentence.keyword, str) else ""
         fired = [(window * rule.hop_s * 1000, (window * rule.hop_s + rule.window_s) * 1000, names[cls])
                  for window, cls in rule.fire(decide(model, windows, device), keywords)]  # fmt: skip

@@ -133,6 +133,19 @@ FESTIVAL_VOICES = (  # F0 defaults from the voices' own int_lr_params
     Voice("festival", "ked", "ked_diphone", "male", 105.0, 15.0),
     Voice("festival", "slt", "cmu_us_slt_arctic_hts", "female"),  # HTS: F0 comes from the model; 32 kHz
 )
+#: voices that join recorded diphones (flite's kal voices, festival's kal and ked); the other flite and festival
+#: voices are statistical-parametric (clustergen, HTS) and espeak-ng's are formant synthesis
+_DIPHONE = {("flite", "kal"), ("flite", "kal16"), ("festival", "kal"), ("festival", "ked")}
+
+
+def synthesis_kind(engine: str, voice: str) -> str:
+    """How a voice makes speech: ``formant``, ``diphone`` or ``statistical-parametric``. One accuracy per engine
+    hides which kind of voice a model cannot hear yet, so held-out figures are given per kind too."""
+    if engine == "espeak":
+        return "formant"
+    return "diphone" if (engine, voice) in _DIPHONE else "statistical-parametric"
+
+
 _FESTIVAL_PACKAGES = {"kal": "festvox-kallpc16k", "ked": "festvox-kdlpc16k", "slt": "festvox-us-slt-hts"}
 _ENGINE_PACKAGES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
 _BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
