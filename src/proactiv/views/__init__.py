@@ -7,7 +7,7 @@ missing) and returns a :class:`plotly.graph_objects.Figure`, which renders inlin
     import proactiv as pv
     run = pv.open_run("runs/kws-demo")
     pv.views.curves(run)                      # outcome, flip rate, loss, d_x along each parameter
-    pv.views.heatmap(run, "noise.snr_db", "speed.factor")
+    pv.views.heatmap(run, "audio_noise.snr_db", "speed.factor")
     pv.views.embedding(run, by="instance", colour="meta.voice")
     pv.views.record(run, instance=3, point=17)
     pv.views.bias_map(run, class_name="yes")
@@ -22,6 +22,7 @@ missing) and returns a :class:`plotly.graph_objects.Figure`, which renders inlin
     pv.views.surrogate.importance(run)        # what drives failure (EBM over transform parameters + metadata)
     pv.views.surrogate.record(run, 3, 17)     # one record's failure in those terms
     pv.views.stream(pv.open_monitor(path))    # a monitored stream: posteriors, firings, violations
+    pv.views.model_card(run)                  # what the model's training measured (recall vs false accepts, noise)
 
 The dashboard and the report call the lower-level functions of each module (``curves_figure``,
 ``heatmap_figure``, ``embedding_figure``, ``record_figure``, ``bias_figure``, ``grid_diff_figure``) with the
@@ -53,6 +54,7 @@ from proactiv.views.faithfulness import faithfulness
 from proactiv.views.heatmap import run_heatmaps
 from proactiv.views.influence import influence
 from proactiv.views.instance_breakpoints import instance_boundary, instance_breakpoints
+from proactiv.views.model_card import model_card
 from proactiv.views.radius import radius
 from proactiv.views.record import record_facts, record_figure
 from proactiv.views.source import RunLike, open_analysed
@@ -63,7 +65,7 @@ import_package(__name__, __path__)
 
 __all__ = [
     "anchor", "attribution", "bias_map", "cka", "confusions", "counterexamples", "curves", "embedding", "faithfulness", "heatmap",
-    "influence", "instance_boundary", "instance_breakpoints", "radius", "record", "sections", "slices", "stream", "surrogate",
+    "influence", "instance_boundary", "instance_breakpoints", "model_card", "radius", "record", "sections", "slices", "stream", "surrogate",
 ]  # fmt: skip
 
 

@@ -137,3 +137,15 @@ def test_context_adds_a_neighbour_word_just_before_or_after_the_word():
     assert ((level >= 0.3 - 1e-4) & (level <= 1.0 + 1e-4)).all()
     assert torch.equal(Augment(**OFF, context_p=0.0, context_bank=bank).waveforms(x, seeded(0)), x)
     assert torch.equal(Augment(**OFF, context_p=1.0).waveforms(x, seeded(0)), x)  # no bank, no context
+
+
+def test_noise_mixed_first_is_changed_with_the_word_and_last_is_not():
+    # at speed 1.25 the clip is shortened and its ends zero-filled: noise mixed in first is zero-filled with
+    # the word (a noisy recording sped up), noise mixed in last covers the whole clip
+    white = torch.randn(3 * SAMPLE_RATE, generator=seeded(9))
+    ends = torch.cat([torch.arange(0, 1000), torch.arange(SAMPLE_RATE - 1000, SAMPLE_RATE)])
+    common = {**OFF, "noise_p": 1.0, "snr_range": (0.0, 0.0), "speed_p": 1.0, "speed_range": (1.25, 1.25)}
+    first = Augment(**common, noise_first_p=1.0, noise_bank=[white]).waveforms(bursts(), seeded(0))
+    last = Augment(**common, noise_first_p=0.0, noise_bank=[white]).waveforms(bursts(), seeded(0))
+    assert (first[:, ends] == 0).all()
+    assert (last[:, ends].abs().amax(1) > 1e-3).all()

@@ -109,3 +109,35 @@ def test_a_keyword_fires_after_n_consecutive_windows_then_waits():
     assert StreamRule(hops=1).fire([u, y, u], [0, 1]) == [(1, 0)]
     with pytest.raises(ValueError, match="hop_s"):
         StreamRule(hop_s=2.0)
+
+
+def test_silence_gets_its_own_offset_so_noisy_keywords_stay_keywords():
+    # clean keywords win clearly; a noisy "yes" or "no" has _silence_ 1.4 behind it, so the shared offset (2.25,
+    # chosen against unknown words) sends every noisy keyword to _silence_; silence clips win by 3
+    keywords = [(4.0, 0.0, 1.0, -10.0)] * 10 + [(0.0, 4.0, 1.0, -10.0)] * 10
+    unknown = [(3.0, 0.0, 1.0, -10.0)] * 10 + [(0.0, 0.0, 3.0, -10.0)] * 30
+    silence = [(0.0, 0.0, 0.0, 3.0)] * 10
+    logits = torch.tensor(keywords + unknown + silence)
+    labels = torch.tensor([0] * 10 + [1] * 10 + [2] * 40 + [3] * 10)
+    noisy = torch.tensor([(2.0, 0.0, -2.0, 0.6)] * 10 + [(0.0, 2.0, -2.0, 0.6)] * 10)
+    noisy_labels = torch.tensor([0] * 10 + [1] * 10)
+    shared = calibrate(logits, labels, NAMES)
+    assert shared["unknown_offset"] == 2.25 and "silence" not in shared
+    assert ((noisy + torch.tensor(shared["logit_offset"])).argmax(1) == 3).all()  # the failure planted
+    found = calibrate(logits, labels, NAMES, noisy=(noisy, noisy_labels))
+    assert found["unknown_offset"] == shared["unknown_offset"]  # the unknown offset is untouched
+    silence_offset = found["logit_offset"][3]
+    assert -0.75 < silence_offset < 1.4  # every noisy keyword right, every silence clip still silence
+    assert found["silence"]["validation"] == {
+        "silence_accuracy": 1.0,
+        "noisy_accuracy": 1.0,
+        "without": {"silence_accuracy": 1.0, "noisy_accuracy": 0.0},
+    }
+
+
+def test_silence_offset_is_kept_without_silence_clips_or_noisy_copies():
+    logits = logits_for([(4.0, 0.0, 1.0)] * 5 + [(0.0, 0.0, 3.0)] * 5)
+    labels = torch.tensor([0] * 5 + [2] * 5)
+    found = calibrate(logits, labels, NAMES, noisy=(logits[:2], labels[:2]))
+    assert found["logit_offset"][3] == found["unknown_offset"]
+    assert found["silence"]["rule"].startswith("kept")

@@ -112,7 +112,10 @@ def write_toy_corpus(root, per_word: int = 8) -> None:
 def test_train_end_to_end_writes_a_loadable_model_and_metrics(tmp_path):
     import json
 
+    from proactiv.tasks.kws.decision import false_accepts
+    from proactiv.tasks.kws.inference import compute_features
     from proactiv.tasks.kws.models import load_model
+    from proactiv.tasks.kws.noise_robustness import held_out_clips
     from proactiv.tasks.kws.train import train
 
     write_toy_corpus(tmp_path / "data")
@@ -133,6 +136,22 @@ def test_train_end_to_end_writes_a_loadable_model_and_metrics(tmp_path):
     torch.testing.assert_close(model(feats), model.net(feats) + model.logit_offset)
     words = saved["open_set"]["unknown_words"]  # the test split's "cat" clips (no running speech here)
     assert words["n"] == 2 and set(saved["open_set"]) == {"unknown_words"}
+    # _silence_ has its own offset, chosen on noisy copies of the validation clips
+    assert saved["calibration"]["silence"]["silence_offset"] == model.logit_offset[11]
+    assert saved["calibration"]["silence"]["rule"].startswith("the _silence_ offset")
+    # the recall / false-accept curve over the _unknown_ offset holds the model's own point
+    curve = {p["unknown_offset"]: p for p in saved["test"]["operating_curve"]}
+    waves, labels = held_out_clips(tmp_path / "data")
+    decided = model(compute_features(model.frontend, waves)).argmax(1)
+    assert (curve[offset]["keyword_recall"], curve[offset]["false_accept_rate"]) == pytest.approx(
+        false_accepts(decided, labels, range(10))
+    )
+    # noise measures per kind and SNR (no running speech in this corpus)
+    assert (
+        set(saved["noise"]["kinds"]) == {"white", "hum", "babble"}
+        and "running_speech_white" not in saved["noise"]
+    )
+    assert list(saved["noise"]["kinds"]["white"]) == ["20", "10", "5", "0"]
 
 
 def test_excluding_an_unknown_engine_is_an_error(tmp_path):

@@ -145,11 +145,12 @@ def train(
             engines = ", ".join(f"{e} {a:.3f}" for e, a in report.get("per_engine", {}).items())
             typer.echo(f"{name} accuracy {report.get('accuracy', float('nan')):.3f}  per engine: {engines}")
     if "calibration" in metrics:
+        offsets = metrics["calibration"]["logit_offset"]
         typer.echo(
-            f"non-keyword logit offset (_unknown_, _silence_) {metrics['calibration']['unknown_offset']:+.2f} "
-            "(chosen on validation)"
+            f"non-keyword logit offsets _unknown_ {metrics['calibration']['unknown_offset']:+.2f}, _silence_ "
+            f"{offsets[metrics['class_names'].index('_silence_')]:+.2f} (chosen on validation)"
         )
-    for line in open_set_lines(metrics.get("open_set", {})):
+    for line in open_set_lines(metrics.get("open_set", {})) + noise_lines(metrics.get("noise", {})):
         typer.echo(line)
 
 
@@ -223,6 +224,24 @@ def _plan(run: Path | None):
         fail(ValueError(f"--augment-from {run}: {err}"))
     typer.echo(plan.describe())
     return plan
+
+
+def noise_lines(report: dict) -> list[str]:
+    """The noise figures of a training's metrics (:mod:`proactiv.tasks.kws.noise_robustness`), one line per
+    noise kind and one for running speech (empty without them)."""
+    lines = []
+    for kind, levels in report.get("kinds", {}).items():
+        figures = ", ".join(
+            f"{snr} dB {m['accuracy']:.2f} ({m['keywords_as_silence']:.0%})" for snr, m in levels.items()
+        )
+        lines.append(f"{kind} noise: accuracy (keywords decided _silence_) at {figures}")
+    speech = report.get("running_speech_white", {})
+    if speech:
+        figures = ", ".join(
+            f"{snr} dB {m['false_accepts_per_hour']:.0f} ({m['hit_rate']:.0%})" for snr, m in speech.items()
+        )
+        lines.append(f"running speech in white noise: false accepts per hour (hit rate) at {figures}")
+    return lines
 
 
 def open_set_lines(report: dict) -> list[str]:

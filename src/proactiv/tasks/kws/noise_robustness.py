@@ -79,7 +79,7 @@ def _clip_seeds(seed: int, kind: str, n: int) -> list[int]:
     return [base + i for i in range(n)]
 
 
-def test_clips(data_root: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
+def held_out_clips(data_root: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     """The test split's keyword and unknown-word clips (no silence clips: noise has no SNR against them)."""
     test = SpeechCommands(data_root, split="test", silence_per_class=0)
     return test.waveforms(), test.labels
@@ -103,7 +103,7 @@ def evaluate(
 ) -> dict:
     """Every measure of the module docstring for ``model`` (a :class:`~proactiv.tasks.kws.models.KeywordModel`,
     deciding with its own calibration) on the corpus ``data_root``."""
-    waves, labels = test_clips(data_root)
+    waves, labels = held_out_clips(data_root)
     names = list(model.class_names)
     report = {"seed": seed, "clips": int(len(labels)), "kinds": {}}
     noisy = [s for s in snrs_db if not math.isinf(s)]
@@ -152,7 +152,7 @@ def grid_mean(
 ) -> dict:
     """Measures under white noise averaged over the demo grid's speed × pitch cells, on up to ``per_class``
     test clips of each class (the transforms in the grid's order: noise, speed, pitch); per SNR."""
-    waves, labels = test_clips(data_root)
+    waves, labels = held_out_clips(data_root)
     rng = np.random.default_rng(seed)
     keep = np.concatenate([
         rng.permutation(np.flatnonzero(labels.numpy() == c))[:per_class] for c in sorted(set(labels.tolist()))

@@ -36,8 +36,9 @@ from proactiv.augment_plan import PLAN_FILE, AugmentPlan
 from proactiv.checkpoints import CheckpointWriter
 from proactiv.io import write_json
 from proactiv.progress import progress_bar
+from proactiv.tasks.kws import noise_robustness
 from proactiv.tasks.kws.augment import SAMPLE_RATE, Augment, load_noise_bank
-from proactiv.tasks.kws.decision import calibrate
+from proactiv.tasks.kws.decision import calibrate, operating_curve
 from proactiv.tasks.kws.frontend import LogMel
 from proactiv.tasks.kws.inference import compute_features, logits_of, predict
 from proactiv.tasks.kws.models import (
@@ -48,14 +49,16 @@ from proactiv.tasks.kws.models import (
     count_params,
     save_model,
 )
+from proactiv.transforms import audio
 
 #: The "engine" of ``_silence_`` clips, which are cut from background noise files.
 SILENCE_ENGINE = "_background_"
 UNKNOWN = "_unknown_"
 #: what this trainer writes; part of ``proactiv kws train``'s cache key, so a model written by an older
 #: trainer (without checkpoints, calibration, open-set metrics, today's augmentation ranges, the offset on
-#: _silence_ or the averaged last epochs) is trained again
-TRAINER_VERSION = 5
+#: _silence_, the averaged last epochs, noise down to 0 dB mixed in before speed on half the noisy clips or the
+#: _silence_ offset of its own) is trained again
+TRAINER_VERSION = 6
 
 
 @dataclass
@@ -281,7 +284,9 @@ def train(
     ``exclude_engines`` drops those text-to-speech engines from training and validation; their clips
     (from every split) then form the ``held_out`` evaluation. Returns the metrics: test accuracy overall,
     per engine and per class, the confusion matrix, the validation report of the chosen epoch, timing,
-    parameter and multiply-add counts. ``augment_plan`` (:mod:`proactiv.augment_plan`) adds augmented copies of
+    parameter and multiply-add counts, the keyword recall / unknown-word false-accept curve over the ``_unknown_``
+    offset on the test split, the open-set measures (:mod:`~proactiv.tasks.kws.openset`) and the noise measures
+    (:mod:`~proactiv.tasks.kws.noise_robustness`, at :data:`NOISE_SNRS_DB`). ``augment_plan`` (:mod:`proactiv.augment_plan`) adds augmented copies of
     training clips, computed once before training (the pitch transform is slow per batch); the plan is written
     to ``<out>/augment_plan.json``. ``members`` > 1 trains an ensemble of that many networks (see :func:`fit`).
     """
@@ -356,7 +361,16 @@ def train(
         "history": info["history"],
         "class_names": class_names,
     }
-    model = _calibrated(model.to(device), frontend, splits["validation"], class_names, arch, metrics, device)
+    model = _calibrated(
+        model.to(device),
+        frontend,
+        splits["validation"],
+        class_names,
+        arch,
+        metrics,
+        device,
+        augment.noise_bank,
+    )
     for name in ("validation", "test"):
         split = splits[name]
         if len(split):
@@ -364,6 +378,11 @@ def train(
             metrics[name] = accuracy_report(
                 predict(model, feats, device), split.labels, split.engines, class_names
             )
+    if len(splits["test"]) and model.logit_offset is not None:
+        logits = logits_of(model.net, compute_features(frontend, splits["test"].waves, device), device)
+        metrics["test"]["operating_curve"] = operating_curve(
+            logits, splits["test"].labels, class_names, model.logit_offset.cpu()
+        )
     if held_out is not None:
         feats = compute_features(frontend, held_out.waves, device)
         metrics["held_out"] = accuracy_report(
@@ -373,6 +392,9 @@ def train(
         from proactiv.tasks.kws.openset import evaluate as open_set
 
         metrics["open_set"] = open_set(model, data_root, device=device)
+        metrics["noise"] = noise_robustness.evaluate(
+            model, data_root, snrs_db=NOISE_SNRS_DB, speech_snrs_db=NOISE_SNRS_DB[:3], device=device
+        )
     out.mkdir(parents=True, exist_ok=True)
     if augment_plan is not None:
         augment_plan.save(out)
@@ -400,6 +422,31 @@ def _with_augmented(train: Split, plan: AugmentPlan, class_names: list[str]) -> 
     )
 
 
+#: the SNRs (dB) of the noise measures in the metrics (:mod:`proactiv.tasks.kws.noise_robustness`; the running
+#: speech at the first three)
+NOISE_SNRS_DB = (20.0, 10.0, 5.0, 0.0)
+#: the SNR range (dB) of the noisy validation copies the ``_silence_`` offset is chosen on
+NOISY_VALIDATION_SNR_DB = (0.0, 20.0)
+
+
+def noisy_copies(
+    split: Split, noise_bank: Sequence[torch.Tensor], class_names: Sequence[str], seed: int = 0
+) -> Split:
+    """The keyword and unknown-word clips of ``split``, each mixed once with a segment of a ``noise_bank``
+    file at an SNR drawn uniformly in :data:`NOISY_VALIDATION_SNR_DB` (seeded); empty without a bank."""
+    speech = np.flatnonzero(split.labels.numpy() != list(class_names).index("_silence_"))
+    if not noise_bank or "_silence_" not in class_names or len(speech) == 0:
+        return split.select(np.zeros(len(split), dtype=bool))
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.rand(len(speech), 2, generator=gen).tolist()
+    n = split.waves.shape[1]
+    noise = torch.stack([audio.segment(noise_bank[int(u * len(noise_bank))], v, n) for u, v in pick])
+    lo, hi = NOISY_VALIDATION_SNR_DB
+    snr = lo + (hi - lo) * torch.rand(len(speech), generator=gen)
+    clean = split.select(np.isin(np.arange(len(split)), speech))
+    return Split(audio.mix_at_snr_(clean.waves, noise, snr), clean.labels, clean.engines)
+
+
 def _calibrated(
     net: nn.Module,
     frontend: LogMel,
@@ -408,14 +455,19 @@ def _calibrated(
     arch: str,
     metrics: dict,
     device: str,
+    noise_bank: Sequence[torch.Tensor] = (),
 ) -> KeywordModel:
-    """``net`` as a :class:`KeywordModel` deciding with the ``_unknown_`` offset chosen on ``validation``
-    (:func:`proactiv.tasks.kws.decision.calibrate`, recorded in ``metrics["calibration"]``); without a
-    validation split or an ``_unknown_`` class, uncalibrated."""
+    """``net`` as a :class:`KeywordModel` deciding with the non-keyword offsets chosen on ``validation`` and
+    its noisy copies (:func:`proactiv.tasks.kws.decision.calibrate`, recorded in ``metrics["calibration"]``);
+    without a validation split or an ``_unknown_`` class, uncalibrated."""
     offset = None
     if len(validation) and UNKNOWN in class_names:
         logits = logits_of(net, compute_features(frontend, validation.waves, device), device)
-        metrics["calibration"] = calibrate(logits, validation.labels, class_names)
+        copies = noisy_copies(validation, noise_bank, class_names)
+        noisy = None
+        if len(copies):
+            noisy = (logits_of(net, compute_features(frontend, copies.waves, device), device), copies.labels)
+        metrics["calibration"] = calibrate(logits, validation.labels, class_names, noisy=noisy)
         offset = torch.tensor(metrics["calibration"]["logit_offset"], device=device)
     return KeywordModel(net, arch=arch, frontend=frontend, class_names=class_names, extra={},
                         logit_offset=offset).to(device)  # fmt: skip

@@ -1,0 +1,62 @@
+"""The model card section: the training's own measures drawn from metrics.json beside the run's model."""
+
+import json
+
+import pytest
+
+from proactiv import views
+from proactiv.testing import write_synthetic_run
+from proactiv.views.model_card import card_figure, model_metrics
+from proactiv.views.sections import SectionContext, sections
+
+METRICS = {
+    "calibration": {"unknown_offset": 1.5},
+    "test": {"operating_curve": [
+        {"unknown_offset": 0.0, "keyword_recall": 0.99, "false_accept_rate": 0.20},
+        {"unknown_offset": 1.5, "keyword_recall": 0.95, "false_accept_rate": 0.05},
+        {"unknown_offset": 3.0, "keyword_recall": 0.80, "false_accept_rate": 0.01},
+    ]},
+    "noise": {
+        "kinds": {"white": {"20": {"accuracy": 0.9, "keywords_as_silence": 0.0},
+                            "0": {"accuracy": 0.4, "keywords_as_silence": 0.3}}},
+        "running_speech_white": {"20": {"false_accepts_per_hour": 12.0, "hit_rate": 0.5}},
+    },
+}  # fmt: skip
+
+
+@pytest.fixture
+def run(tmp_path):
+    return write_synthetic_run(tmp_path / "run", n_instances=4)
+
+
+def with_model(run, folder, metrics):
+    folder.mkdir(exist_ok=True)
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    run.header["config"] = {"model": {"path": str(folder)}}
+    return run
+
+
+def section_html(run):
+    (card,) = [s for s in sections() if s.key == "model_card"]
+    return card.html(SectionContext(run))
+
+
+def test_the_card_draws_the_operating_curve_with_the_models_point_and_the_noise_measures(run, tmp_path):
+    with_model(run, tmp_path / "model", METRICS)
+    fig = views.model_card(run)
+    names = [t.name for t in fig.data]
+    assert names == ["as the _unknown_ offset moves", "the model (offset +1.50)", "white: accuracy",
+                     "white: keywords decided _silence_"]  # fmt: skip
+    assert (fig.data[1].x[0], fig.data[1].y[0]) == (0.05, 0.95)  # the model's own point, not another
+    assert list(fig.data[2].x) == [20.0, 0.0] and list(fig.data[3].y) == [0.0, 0.3]
+    html = section_html(run)
+    assert "The model: what its training measured" in html and "<td>12 (50%)</td>" in html
+
+
+def test_no_metrics_no_section_and_the_view_says_why(run, tmp_path):
+    with_model(run, tmp_path / "bare", None)
+    assert model_metrics(run) is None and section_html(run) is None
+    with pytest.raises(ValueError, match="holds no metrics.json"):
+        views.model_card(run)
+    assert card_figure({"arch": "dscnn"}) is None  # metrics without the measures: nothing to draw
