@@ -27,6 +27,7 @@ window itself that makes four versions, and a weak label needs three of them to 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -243,6 +244,14 @@ class HeldOut:
 
 
 # ------------------------------------------------------------------------------------------ the experiment
+def replay_augment() -> dict:
+    """The training augmentation the replay is drawn under (its settings change with the trainer, and the
+    fine-tuned models with them, so every result records them)."""
+    from proactiv.tasks.kws.augment import Augment
+
+    return {k: v for k, v in dataclasses.asdict(Augment()).items() if not k.endswith("_bank")}
+
+
 def copy_model(path: str | os.PathLike, out: Path) -> KeywordModel:
     """The keyword model at ``path`` (folder or file), copied into ``out`` first and loaded from the copy: a
     model retrained into ``path`` meanwhile cannot change the experiment half way, and nothing is written to
@@ -322,7 +331,7 @@ def run(
                 "pool_clips": int(len(pool.clips)), "pool_sentences": int(in_pool.sum()),
                 "held_out_sentences": int(held_out.sum()), "held_out_minutes": held.minutes,
                 "noise": {"colors": NOISE_COLORS, "snr_db": NOISE_SNR_DB, "speech": SPEECH_NOISE},
-                "copies": [c.name for c in COPIES]}  # fmt: skip
+                "copies": [c.name for c in COPIES], "replay_augment": replay_augment()}  # fmt: skip
     (out / "settings.json").write_text(json.dumps(settings, indent=1))
     return table
 
