@@ -19,12 +19,8 @@ import os
 import torch
 import torch.nn.functional as F
 
-from proactiv.tasks.kws.augment import Augment, load_noise_bank
 from proactiv.tasks.kws.models import KeywordModel
-from proactiv.tasks.kws.train import balanced_weights
-
-#: how much more often ``_unknown_`` is drawn than one keyword class (``proactiv kws train``'s default)
-UNKNOWN_WEIGHT = 4.0
+from proactiv.tasks.kws.train import UNKNOWN_WEIGHT, balanced_weights, training_augment
 
 
 def draw_weights(labels: torch.Tensor, class_names: list[str]) -> torch.Tensor:
@@ -47,9 +43,7 @@ def augmented_replay(
     augmentation (the corpus's background noise, unknown words of the training split as neighbouring words),
     as features of ``model``'s frontend, with their labels: what replay shows a fine-tuned model so it keeps
     the robustness training gave it. Drawn once, so fine-tunings spend no time on augmentation."""
-    unknown = labels == model.class_names.index("_unknown_") if "_unknown_" in model.class_names else None
-    augment = Augment(noise_bank=load_noise_bank(data_root),
-                      context_bank=waves[unknown] if unknown is not None and unknown.any() else None)  # fmt: skip
+    augment = training_augment(waves, labels, model.class_names, data_root)
     gen = torch.Generator().manual_seed(seed)
     idx = torch.multinomial(draw_weights(labels, model.class_names), count, replacement=True, generator=gen)
     frontend = model.frontend.cpu()

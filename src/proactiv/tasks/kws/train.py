@@ -54,6 +54,8 @@ from proactiv.transforms import audio
 #: The "engine" of ``_silence_`` clips, which are cut from background noise files.
 SILENCE_ENGINE = "_background_"
 UNKNOWN = "_unknown_"
+#: how many times as often as one keyword class ``_unknown_`` is drawn in training (it stands for every other word)
+UNKNOWN_WEIGHT = 4.0
 #: what this trainer writes; part of ``proactiv kws train``'s cache key, so a model written by an older
 #: trainer (without checkpoints, calibration, open-set metrics, today's augmentation ranges, the offset on
 #: _silence_, the averaged last epochs, noise down to 0 dB mixed in before speed on half the noisy clips or the
@@ -274,7 +276,7 @@ def train(
     device: str = "cpu",
     threads: int | None = 2,
     augment: Augment | None = None,
-    unknown_weight: float = 4.0,
+    unknown_weight: float = UNKNOWN_WEIGHT,
     augment_plan: AugmentPlan | None = None,
     members: int = 1,
 ) -> dict:
@@ -313,12 +315,7 @@ def train(
     clean_clips = len(splits["train"])
     if augment_plan is not None:
         splits["train"] = _with_augmented(splits["train"], augment_plan, class_names)
-    augment = augment or Augment()
-    if not augment.noise_bank:
-        augment = dataclasses.replace(augment, noise_bank=load_noise_bank(data_root))
-    if augment.context_bank is None and UNKNOWN in class_names:  # neighbouring words: training unknowns
-        unknown = splits["train"].labels == class_names.index(UNKNOWN)
-        augment = dataclasses.replace(augment, context_bank=splits["train"].waves[unknown])
+    augment = training_augment(splits["train"].waves, splits["train"].labels, class_names, data_root, augment)
     frontend = LogMel()
     model, info = fit(
         splits["train"],
@@ -410,6 +407,25 @@ def train(
     )
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def training_augment(
+    waves: torch.Tensor,
+    labels: torch.Tensor,
+    class_names: Sequence[str],
+    data_root: str | os.PathLike,
+    augment: Augment | None = None,
+) -> Augment:
+    """``augment`` (default :class:`Augment`) with what it draws from unless it has its own: the corpus's
+    background noise files, and as neighbouring words the ``_unknown_`` clips among the training ``waves``."""
+    augment = augment or Augment()
+    if not augment.noise_bank:
+        augment = dataclasses.replace(augment, noise_bank=load_noise_bank(data_root))
+    if augment.context_bank is None and UNKNOWN in class_names:
+        unknown = labels == list(class_names).index(UNKNOWN)
+        if unknown.any():
+            augment = dataclasses.replace(augment, context_bank=waves[unknown])
+    return augment
 
 
 def _with_augmented(train: Split, plan: AugmentPlan, class_names: list[str]) -> Split:
