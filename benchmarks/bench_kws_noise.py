@@ -50,7 +50,7 @@ def held_out_voices(model, data: str) -> dict:
 
 def measure(model, data: str, grid_per_class: int) -> dict:
     found = {"voices": held_out_voices(model, data), **open_set(model, data)}
-    found["noise"] = noise_robustness.evaluate(model, data)
+    found["noise"] = noise_robustness.evaluate(model, data, speech_snrs_db=(20.0, 10.0, 5.0))
     if grid_per_class:
         found["grid_mean"] = noise_robustness.grid_mean(model, data, per_class=grid_per_class)
     found.get("running_speech", {}).pop("accepts", None)
@@ -101,15 +101,21 @@ def report(found: dict[str, dict], seconds: dict[str, float]) -> None:
                 [name, *[f"{grid[s]['accuracy']:.2f} / {grid[s]['keywords_as_silence']:.2f}" for s in snrs]]
             )
         table(rows)
-    print("\nrunning speech in white noise: false accepts per hour / hit rate")
+    print("\nrunning speech, clean and in white noise: false accepts per hour / hit rate")
     snrs = list(found[names[0]]["noise"].get("running_speech_white", {}))
-    rows = [["model", *[f"{s} dB" for s in snrs]]]
+    rows = [["model", "clean", *[f"{s} dB" for s in snrs]]]
     for name in names:
-        speech = found[name]["noise"]["running_speech_white"]
+        speech = {
+            "clean": found[name].get("running_speech", {}),
+            **found[name]["noise"]["running_speech_white"],
+        }
         rows.append(
             [
                 name,
-                *[f"{speech[s]['false_accepts_per_hour']:.0f} / {speech[s]['hit_rate']:.0%}" for s in snrs],
+                *[
+                    f"{speech[s]['false_accepts_per_hour']:.0f} / {speech[s]['hit_rate']:.0%}"
+                    for s in ("clean", *snrs)
+                ],
             ]
         )
     table(rows)
@@ -151,12 +157,12 @@ def main() -> None:
         start = time.perf_counter()
         found[name] = measure(load_model(folder / "model.pt"), args.data, args.grid_per_class)
         print(f"{name} ({folder}) measured in {time.perf_counter() - start:.0f} s")
-    report(found, seconds)
     path = Path(args.out) / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"models": {k: str(v) for k, v in folders.items()}, "found": found}, indent=1,
                                default=str))  # fmt: skip
-    print(f"\nsummary written to {path}")
+    print(f"summary written to {path}")
+    report(found, seconds)
 
 
 if __name__ == "__main__":
