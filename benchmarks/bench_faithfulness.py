@@ -21,9 +21,11 @@ from torch import nn
 
 from proactiv.analysis.faithfulness import DEFAULT_METHODS, faithfulness_summary, faithfulness_table
 from proactiv.analysis.runview import open_view
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.store import open_run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 FIGURES = [
@@ -67,8 +69,8 @@ def synthetic_run(kind: str, folder: Path, n: int):
     with torch.no_grad():
         labels = model(x).argmax(1)
     grid = Grid([get("gain", gain_db=[0.0, -6.0])])
-    return sweep(model, x, labels, grid, folder / kind, projector=Projector(model, max_steps=5), keep_arrays="all",
-                 progress=False, **extra)  # fmt: skip
+    return sweep(model, TaskData(x, labels, **extra), grid, folder / kind, projection=Projector(model, max_steps=5),
+                 arrays=ArraysSpec(keep="all"), execution=ExecutionSpec(progress=False))  # fmt: skip
 
 
 def bench(run, records: int) -> None:

@@ -147,7 +147,8 @@ from proactiv.testing import cue_shares, planted_cue
 task = load_task({per_class})
 grid = pv.Grid([pv.transforms.get("noise", snr_db=list(range(40, 40 - {points}, -1)))])
 with tempfile.TemporaryDirectory() as d:
-    pv.sweep(task.model, task.inputs, task.labels, grid, d + "/run", progress=False, keep_arrays="none")
+    pv.sweep(task.model, (task.inputs, task.labels), grid, d + "/run", arrays=pv.ArraysSpec(keep="none"),
+             execution=pv.ExecutionSpec(progress=False))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

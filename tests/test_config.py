@@ -4,7 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from proactiv.config import ConfigError, ProjectionSpec, load_config, parse_config
+from proactiv.config import (
+    ArraysSpec,
+    ConfigError,
+    ExecutionSpec,
+    ProjectionSpec,
+    UnitsSpec,
+    as_option,
+    load_config,
+    parse_config,
+)
 
 
 @pytest.fixture
@@ -95,3 +104,20 @@ def test_projection_given_keeps_only_what_the_config_set():
     assert cfg.projection.given() == {"cutoff": 0.0}
     with pytest.raises(ConfigError, match=r"projection.lr: expected a positive step size or 'auto'"):
         parse_config({"grid": [{"type": "gain"}], "projection": {"lr": -0.1}})
+
+
+def test_the_python_api_takes_the_same_options_with_errors_naming_the_field():
+    assert as_option(ArraysSpec, None, "arrays") == ArraysSpec()
+    assert as_option(UnitsSpec, {"instances": 8}, "units") == UnitsSpec(instances=8, projections=1024)
+    given = ExecutionSpec(progress=False)
+    assert as_option(ExecutionSpec, given, "execution") is given
+    with pytest.raises(ConfigError, match=r"arrays: invalid config\n  kep: .*did you mean 'keep'"):
+        as_option(ArraysSpec, {"kep": "all"}, "arrays")
+    with pytest.raises(
+        ConfigError, match=r"execution: invalid config\n  executor: expected one of \('local', "
+    ):
+        as_option(ExecutionSpec, {"executor": "dask"}, "execution")
+    with pytest.raises(TypeError, match="units: expected a UnitsSpec or a dict of its fields, got int"):
+        as_option(UnitsSpec, 64, "units")
+    with pytest.raises(ValueError, match="executor object"):
+        ExecutionSpec(executor=object())

@@ -283,3 +283,21 @@ def test_cli_reports_errors_without_traceback(tmp_path):
         text=True,
     )
     assert res.returncode == 2 and "not a proactiv run" in res.stderr
+
+
+def test_a_task_datas_projection_defaults_sit_under_the_given_projection(tmp_path):
+    torch.manual_seed(0)
+    model, x = torch.nn.Linear(4, 2), torch.randn(3, 4)
+    data = pv.TaskData(x, torch.tensor([0, 1, 0]), projection_defaults={"max_steps": 3, "cutoff": 0.2})
+    grid = pv.Grid([pv.transforms.get("gain", gain_db=[0])])
+    run = pv.sweep(
+        model, data, grid, tmp_path / "r", projection={"max_steps": 7}, execution={"progress": False}
+    )
+    assert run.config["projection"]["max_steps"] == 7 and run.config["projection"]["cutoff"] == 0.2
+    with pytest.raises(TypeError, match=r"data: expected \(inputs, labels\) or a TaskData, got Tensor"):
+        pv.sweep(model, data=x, grid=grid, out=tmp_path / "bad")
+    with pytest.raises(TypeError, match="got tuple of length 1"):
+        pv.sweep(model, (x,), grid, tmp_path / "bad")
+    with pytest.raises(TypeError, match="projection: expected a Projector, a ProjectionSpec or a dict"):
+        pv.sweep(model, data, grid, tmp_path / "bad", projection="adam")
+    assert not (tmp_path / "bad").exists()

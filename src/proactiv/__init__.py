@@ -5,16 +5,20 @@ PyTorch model.
 """
 
 from proactiv import analysis, assertions, models, tasks, transforms, views, whatif
+from proactiv.config import ArraysSpec, ExecutionSpec, ProjectionSpec, UnitsSpec
 from proactiv.models import export_onnx, from_onnx, load_model
 from proactiv.monitor import monitor, open_monitor
 from proactiv.optimize import ProjectionResult, Projector
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, Transform
 from proactiv.version import __version__
 
 __all__ = [
+    "ArraysSpec",
+    "ExecutionSpec",
     "Grid",
     "analysis",
     "assertions",
@@ -24,10 +28,13 @@ __all__ = [
     "models",
     "monitor",
     "ProjectionResult",
+    "ProjectionSpec",
     "Projector",
     "Run",
     "RunSchema",
+    "TaskData",
     "Transform",
+    "UnitsSpec",
     "__version__",
     "open_monitor",
     "open_run",

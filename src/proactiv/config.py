@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -91,6 +91,9 @@ class ProjectionSpec(_Strict):
 
 
 class ArraysSpec(_Strict):
+    """Which xT / x̂T arrays a run keeps: none, all, or every grid point of the first ``per_class`` instances of
+    each class (``"sample"``: enough for bias maps and the dashboard's record view at a fraction of the disk)."""
+
     keep: Literal["none", "sample", "all"] = "sample"
     per_class: int = Field(2, ge=0)
 
@@ -100,6 +103,35 @@ class UnitsSpec(_Strict):
 
     instances: int = Field(64, ge=1)
     projections: int = Field(1024, ge=1)
+
+
+#: the executors known by name (:func:`proactiv.executors.get_executor`)
+EXECUTORS = ("local", "ray")
+
+
+class ExecutionSpec(_Strict):
+    """Where a sweep's units are computed and whether it shows progress. The records are the same whichever
+    computes them, so this is not part of a run's config: ``proactiv sweep`` sets it from its flags."""
+
+    #: ``"local"`` (this process), ``"ray"`` (Ray tasks), or an executor object such as
+    #: ``RayExecutor(address="auto")`` (:mod:`proactiv.executors`)
+    executor: Any = "local"
+    #: the Ray cluster of ``executor="ray"`` (``"auto"``, ``"ray://HEAD:10001"``); None: the Ray this process
+    #: initialised, else a local one
+    address: str | None = None
+    #: where projections compute (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``); on Ray, whether tasks ask
+    #: for GPUs while the driver keeps the CPU
+    device: str = "auto"
+    progress: bool = True
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, v):
+        if isinstance(v, str) and v not in EXECUTORS:
+            raise ValueError(f"expected one of {EXECUTORS} or an executor object")
+        if not isinstance(v, str) and not callable(getattr(v, "run", None)):
+            raise ValueError(f"expected one of {EXECUTORS} or an executor object (with a run method)")
+        return v
 
 
 class SweepConfig(_Strict):
@@ -130,9 +162,9 @@ class SweepConfig(_Strict):
         return Grid.from_spec(self.grid)
 
 
-def _fields_at(loc: tuple) -> list[str]:
-    """The field names of the config section that holds ``loc``'s last part ([] when that is not a section)."""
-    model: type[BaseModel] = SweepConfig
+def _fields_at(loc: tuple, model: type[BaseModel] = SweepConfig) -> list[str]:
+    """The field names of the section of ``model`` that holds ``loc``'s last part ([] when that is not a
+    section)."""
     for part in loc[:-1]:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         kinds = (field.annotation, *get_args(field.annotation)) if field is not None else ()
@@ -143,9 +175,9 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _unknown_field(loc: tuple) -> str:
+def _unknown_field(loc: tuple, model: type[BaseModel] = SweepConfig) -> str:
     """The message for a field the config does not have, with the closest known name and all of them."""
-    known = _fields_at(loc)
+    known = _fields_at(loc, model)
     if not known:
         return "Extra inputs are not permitted"
     close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
@@ -153,7 +185,7 @@ def _unknown_field(loc: tuple) -> str:
     return f"Extra inputs are not permitted: unknown field{hint}; known fields here: {', '.join(known)}"
 
 
-def _format(err: ValidationError, source: str) -> str:
+def _format(err: ValidationError, source: str, model: type[BaseModel] = SweepConfig) -> str:
     lines = []
     for e in err.errors():
         where = (
@@ -164,7 +196,7 @@ def _format(err: ValidationError, source: str) -> str:
         shown = "input" in e and not isinstance(value, dict) and len(repr(value)) <= 60
         got = f" (got {value!r})" if shown else ""
         msg = (
-            _unknown_field(e["loc"])
+            _unknown_field(e["loc"], model)
             if e["type"] == "extra_forbidden"
             else e["msg"].removeprefix("Value error, ")
         )
@@ -180,6 +212,23 @@ def parse_config(data: dict, source: str = "config") -> SweepConfig:
         return SweepConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format(err, source)) from None
+
+
+def as_option(kind: type[BaseModel], value, name: str) -> BaseModel:
+    """The option object ``kind`` (e.g. :class:`ArraysSpec`) from itself, a dict of its fields or None (its
+    defaults): how the Python API takes the same options as the YAML config, with errors naming the field."""
+    if value is None:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, dict):
+        raise TypeError(
+            f"{name}: expected a {kind.__name__} or a dict of its fields, got {type(value).__name__}"
+        )
+    try:
+        return kind.model_validate(value)
+    except ValidationError as err:
+        raise ConfigError(_format(err, name, kind)) from None
 
 
 def load_config(path: str | os.PathLike) -> SweepConfig:

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from proactiv.config import EXECUTORS
 from proactiv.extras import MissingExtra, require
 from proactiv.store import unit_name
 
 #: what one unit gives: its records, the arrays of its kept pairs (or None), the clean inputs if kept (or None)
 UnitResult = tuple[pd.DataFrame, dict | None, np.ndarray | None]
-EXECUTORS = ("local", "ray")
 
 
 class ExecutorError(RuntimeError):

@@ -15,7 +15,10 @@ FLOORS: dict[str, tuple[str, ...]] = {
         "io", "progress", "fold", "cli_errors", "frontends", "task_data", "bounds", "plugins",
         "augment_plan", "extras",
     ),
-    "engine": ("optimize", "store", "sweep", "executors", "checkpoints", "models", "summary", "rebuild", "monitor"),
+    "engine": (
+        "optimize", "store", "sweep", "sweep_legacy", "executors", "checkpoints", "models", "summary", "rebuild",
+        "monitor",
+    ),
     "tasks": ("tasks",),
     "analysis": ("analysis", "whatif"),
     "views": ("views", "mitigation"),

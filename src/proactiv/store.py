@@ -416,7 +416,7 @@ class Run:
             raise RunError(
                 f"run {self.path} keeps no way to rebuild its model"
                 + (f": {self.header.get('model_note')}" if self.header.get("model_note") else "")
-                + "; sweep with a config (model: ...) or pass model_spec= to pv.sweep"
+                + "; sweep with a config (model: ...) or give pv.sweep data=TaskData(..., model_spec=...)"
             )
         return spec
 

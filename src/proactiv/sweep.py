@@ -12,14 +12,14 @@ import contextlib
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from proactiv.config import ArraysSpec, UnitsSpec
+from proactiv.config import ArraysSpec, ExecutionSpec, ProjectionSpec, UnitsSpec, as_option
 from proactiv.executors import Executor, LocalExecutor, Unit, get_executor
 from proactiv.fingerprint import data_hash, model_hash
 from proactiv.metrics import differences
@@ -35,139 +35,90 @@ from proactiv.schema import (
     input_spec,
 )
 from proactiv.store import Run, RunWriter, open_run
+from proactiv.sweep_legacy import accepts_old_keywords
+from proactiv.task_data import TaskData, as_task_data
 from proactiv.transforms import Grid
 from proactiv.version import __version__
 
-KEEP_ARRAYS = ("none", "sample", "all")
-#: the defaults of the config (one source of truth), for callers of :func:`sweep` without a config
-_ARRAYS, _UNITS = ArraysSpec(), UnitsSpec()
 
-
+@accepts_old_keywords
 def sweep(
     model: nn.Module,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
+    data: TaskData | tuple[torch.Tensor, torch.Tensor],
     grid: Grid,
     out: str | os.PathLike,
-    projector: Projector | None = None,
-    class_names: Sequence[str] | None = None,
-    metadata: pd.DataFrame | None = None,
+    *,
+    projection: Projector | ProjectionSpec | dict | None = None,
+    arrays: ArraysSpec | dict | None = None,
+    units: UnitsSpec | dict | None = None,
+    execution: ExecutionSpec | dict | None = None,
     seed: int = 0,
     resume: bool = False,
-    frontend: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    keep_arrays: str = _ARRAYS.keep,
-    arrays_per_class: int = _ARRAYS.per_class,
-    instances_per_unit: int = _UNITS.instances,
-    projections_per_unit: int = _UNITS.projections,
-    progress: bool = True,
-    config: dict | None = None,
-    pixel_range: float | None = None,
-    input_kind: str | None = None,
-    sample_rate: int | None = None,
-    model_spec: dict | None = None,
-    schema: RunSchema | None = None,
-    executor: str | Executor = "local",
 ) -> Run:
-    """Project every instance at every grid point and store the records in the run directory ``out``.
+    """Project every instance of ``data`` at every point of ``grid`` and store the records in the run ``out``.
+
+    What is swept (model, data, grid) and where it goes (out) come first; the settings are the option objects
+    of the YAML config (:mod:`proactiv.config`), so a Python call and ``proactiv sweep`` say the same thing the
+    same way. The keywords of proactiv 0.1 (``inputs=``, ``projector=``, ``keep_arrays=`` …) still work for one
+    release, with a DeprecationWarning naming the new spelling (:mod:`proactiv.sweep_legacy`).
 
     Parameters
     ----------
-    model : the frozen, differentiable model (on model inputs: features when ``frontend`` is given).
-    inputs : clean raw inputs (N, ...), float.
-    labels : class labels (N,) for classifiers, or target tensors (N, *out) for image-to-image / regression.
-    grid : the transforms to sweep; raw-domain transforms act on ``inputs``, feature-domain ones after
-        ``frontend``.
-    projector : projection settings (default: ``Projector(model)``).
-    class_names, metadata : names for labels; a DataFrame with one row per instance (stored as ``meta.*``).
+    model : the frozen, differentiable model (on model inputs: features when the data has a ``frontend``).
+    data : the instances: ``(inputs, labels)`` — clean raw inputs (N, ...), float, and class labels (N,) for
+        classifiers or target tensors (N, *out) for image-to-image / regression — or a
+        :class:`~proactiv.task_data.TaskData` that adds class names, metadata (stored as ``meta.*``), a frontend
+        (raw inputs → model inputs, e.g. waveform → log-mel; projection acts on its output), the pixel range of
+        images (adds PSNR and SSIM), the input kind and sample rate (how views draw and play them), how later
+        analyses rebuild the model (``model_spec``; without one the run keeps a copy of ``model``) and the
+        schema. A TaskData's own ``model`` is not used: ``model`` is what is swept.
+    grid : the transforms to sweep; raw-domain transforms act on the inputs, feature-domain ones after the
+        frontend.
+    out : the run directory.
+    projection : a :class:`~proactiv.optimize.Projector`, or :class:`~proactiv.config.ProjectionSpec` settings
+        (a field left out takes the data's ``projection_defaults``, then the Projector's default).
+    arrays : :class:`~proactiv.config.ArraysSpec`: which xT / x̂T arrays the run keeps.
+    units : :class:`~proactiv.config.UnitsSpec`: the size of a unit of work (what a resume starts again).
+    execution : :class:`~proactiv.config.ExecutionSpec`: what computes the units (this process, Ray tasks, an
+        executor object), where projections compute, and the progress bar; the records are the same whichever
+        computes them.
     seed : run seed; every random draw is seeded by (seed, instance, grid point).
     resume : continue an existing run (refused if its config, model or data differ).
-    frontend : maps raw inputs to model inputs (e.g. waveform → log-mel); projection acts on its output.
-    keep_arrays : ``"none"``, ``"sample"`` (all points of the first ``arrays_per_class`` instances of each
-        class) or ``"all"``.
-    config : extra settings to record in run.json (e.g. the YAML task and model source).
-    pixel_range : for images (N, C, H, W), the span of valid pixel values (1.0 for [0, 1]): records then get
-        PSNR and SSIM columns (see :mod:`proactiv.metrics`).
-    input_kind, sample_rate : what the model inputs are (``"waveform"``, ``"spectrogram"``, ``"image"``,
-        ``"vector"``; default by :func:`proactiv.schema.input_spec`'s rule) — the views draw and play them so.
-    model_spec : how later analyses rebuild the model (``{"source": "spec", "model": {"torchscript": …}}``,
-        or a config's ``{"source": "config", "config": …}``); without one the run keeps a copy of ``model``.
-    schema : the whole :class:`~proactiv.schema.RunSchema`, when the caller knows better than the defaults.
-    executor : what computes the units: ``"local"`` (this process), ``"ray"`` (Ray tasks on the Ray this process
-        initialised, else a local one) or an executor object such as ``RayExecutor(address="auto")``
-        (:mod:`proactiv.executors`); the records are the same whichever computes them.
+
+    Each option also takes a dict of its fields, or None for its defaults.
+
+    Examples
+    --------
+    >>> grid = pv.Grid([pv.transforms.get("gain", gain_db=[0, -12])])
+    >>> run = pv.sweep(model, (inputs, labels), grid, "runs/mine",
+    ...                arrays=pv.ArraysSpec(keep="all"), execution=pv.ExecutionSpec(progress=False))
     """
-    executor = get_executor(executor)
-    projector = projector or Projector(model)
-    inputs, labels, metadata = _check(inputs, labels, metadata, class_names, keep_arrays)
-    if pixel_range is not None and not (math.isfinite(pixel_range) and pixel_range > 0 and inputs.dim() == 4):
-        raise ValueError(
-            f"pixel_range={pixel_range!r}: PSNR/SSIM need a finite span > 0 and images (N, C, H, W); "
-            f"the inputs have shape {tuple(inputs.shape)}"
-        )
-    n = inputs.shape[0]
-    classifier = not labels.is_floating_point()
-    instances_per_unit = max(1, min(int(instances_per_unit), n))
-    points_per_unit = max(1, math.ceil(int(projections_per_unit) / instances_per_unit))
-    header = {
-        "config": {
-            **(config or {}),
-            "grid": grid.spec(),
-            "projection": projector.settings(),
-            "seed": int(seed),
-            "n_instances": n,
-            "class_names": list(class_names) if class_names is not None else None,
-            "arrays": {"keep": keep_arrays, "per_class": int(arrays_per_class)},
-            "units": {"instances": instances_per_unit, "points": points_per_unit},
-            "pixel_range": pixel_range,
-        },
-        "fingerprints": {
-            "model": model_hash(model),
-            "data": data_hash(inputs, labels, metadata),
-            "package_version": __version__,
-        },
-    }
-    schema = schema or _schema(
-        inputs, labels, metadata, frontend, projector, pixel_range, input_kind, sample_rate, model_spec
-    )
-    header["schema"] = schema.to_dict()
-    kept = _kept_instances(_groups(labels, metadata, schema), keep_arrays, arrays_per_class)  # before writing
-    sample = model_inputs(
-        grid, frontend, inputs[:1], [0], seed
-    )  # a model that cannot project is refused here
-    projector.check(sample, sample if projector.loss == "own_prediction" else labels)
+    data = _checked(as_task_data(data))
+    arrays = as_option(ArraysSpec, arrays, "arrays")
+    execution = as_option(ExecutionSpec, execution, "execution")
+    runner = get_executor(execution.executor, address=execution.address, device=execution.device)
+    # with Ray the driver only checks and writes: the tasks project, on the device they are given
+    device = execution.device if isinstance(runner, LocalExecutor) else "cpu"
+    projector = _projector(model, projection, data.projection_defaults, device)
+    schema = data.schema or _schema(data, projector)
+    sizes = _unit_sizes(len(data.inputs), as_option(UnitsSpec, units, "units"))
+    header = _header(model, data, grid, projector, seed, arrays, sizes, schema)
+    kept = _kept_instances(_groups(data.labels, data.metadata, schema), arrays.keep, arrays.per_class)
+    # a model that cannot project is refused here, before anything is written
+    sample = model_inputs(grid, data.frontend, data.inputs[:1], [0], seed)
+    projector.check(sample, sample if projector.loss == "own_prediction" else data.labels)
+    shared = _Units(model, projector, grid, data.frontend, data.inputs, data.labels, data.metadata,
+                    data.class_names, seed, kept, data.pixel_range, run_scale(data.inputs, data.frontend))  # fmt: skip
     writer = RunWriter(out, header, resume)
-    try:
-        if schema.model is not None and schema.model.get("source") == "run":
-            writer.keep_model(model, {"inputs": inputs, "labels": labels, "metadata": metadata,
-                                      "class_names": class_names, "frontend": frontend})  # fmt: skip
-        iblocks = [np.arange(s, min(n, s + instances_per_unit)) for s in range(0, n, instances_per_unit)]
-        gblocks = [
-            np.arange(s, min(len(grid), s + points_per_unit)) for s in range(0, len(grid), points_per_unit)
-        ]
-        units = _Units(model, projector, grid, frontend, inputs, labels, metadata, class_names, seed, kept,
-                       pixel_range, run_scale(inputs, frontend))  # fmt: skip
-        done = writer.completed_units()
-        todo = [Unit(g, i, ib, gb) for g, gb in enumerate(gblocks) for i, ib in enumerate(iblocks)]
-        todo = [unit for unit in todo if unit.name not in done]
-        total = n * len(grid)
-        with progress_bar("projections", progress) as bar:
-            task = bar.add_task("projecting", total=total, completed=total - sum(u.size for u in todo))
-            results = executor.run(units, todo, lambda k: bar.advance(task, k))
-            with contextlib.closing(results):  # stops an executor's outstanding work if writing fails
-                for unit, (records, arrays, clean) in results:
-                    if clean is not None:
-                        mine = np.isin(unit.ids, kept)
-                        targets = None if classifier else labels[torch.as_tensor(unit.ids[mine])].numpy()
-                        writer.write_clean(unit.iblock, clean[mine], unit.ids[mine], targets)
-                    writer.write_unit(unit.name, records, arrays)
-        writer.finish("complete")
-    except BaseException:
-        writer.finish("interrupted")
-        raise
+    _write(writer, shared, _units_of_work(len(data.inputs), len(grid), sizes), runner, execution.progress,
+           keep_model=schema.model is not None and schema.model.get("source") == "run")  # fmt: skip
     return open_run(out)
 
 
-def _check(inputs, labels, metadata, class_names, keep_arrays):
+def _checked(data: TaskData) -> TaskData:
+    """``data`` with its inputs checked (floating point, finite, one label and metadata row each, names for
+    every label, a pixel range only for images) and moved to the CPU, detached; its metadata indexed 0..N-1."""
+    inputs, labels, metadata, class_names = data.inputs, data.labels, data.metadata, data.class_names
     if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
         kind = inputs.dtype if isinstance(inputs, torch.Tensor) else type(inputs).__name__
         raise TypeError(f"inputs: expected a floating-point torch.Tensor (N, ...), got {kind}")
@@ -191,9 +142,100 @@ def _check(inputs, labels, metadata, class_names, keep_arrays):
             raise ValueError(
                 f"labels: label {int(labels.max())} has no name in class_names ({len(class_names)} names)"
             )
-    if keep_arrays not in KEEP_ARRAYS:
-        raise ValueError(f"keep_arrays={keep_arrays!r}: expected one of {KEEP_ARRAYS}")
-    return inputs.detach().cpu(), labels.cpu(), metadata
+    span = data.pixel_range
+    if span is not None and not (math.isfinite(span) and span > 0 and inputs.dim() == 4):
+        raise ValueError(
+            f"pixel_range={span!r}: PSNR/SSIM need a finite span > 0 and images (N, C, H, W); "
+            f"the inputs have shape {tuple(inputs.shape)}"
+        )
+    return replace(data, inputs=inputs.detach().cpu(), labels=labels.cpu(), metadata=metadata)
+
+
+def _projector(model: nn.Module, projection, defaults: dict, device) -> Projector:
+    """The projector of a sweep: the one given, or one built from ProjectionSpec settings over the data's
+    defaults."""
+    if isinstance(projection, Projector):
+        return projection
+    if projection is not None and not isinstance(projection, (ProjectionSpec, dict)):
+        raise TypeError(
+            "projection: expected a Projector, a ProjectionSpec or a dict of its fields, "
+            f"got {type(projection).__name__}"
+        )
+    spec = as_option(ProjectionSpec, projection, "projection")
+    return Projector(model, device=device, **{**defaults, **spec.given()})
+
+
+def _unit_sizes(n: int, units: UnitsSpec) -> tuple[int, int]:
+    """Instances and grid points per unit of work: ``units.instances`` (at most N) × as many points as keep a
+    unit near ``units.projections``."""
+    instances = max(1, min(units.instances, n))
+    return instances, max(1, math.ceil(units.projections / instances))
+
+
+def _units_of_work(n: int, n_points: int, sizes: tuple[int, int]) -> list[Unit]:
+    """Every unit of a sweep: each block of grid points × each block of instances."""
+    per_instance, per_point = sizes
+    iblocks = [np.arange(s, min(n, s + per_instance)) for s in range(0, n, per_instance)]
+    gblocks = [np.arange(s, min(n_points, s + per_point)) for s in range(0, n_points, per_point)]
+    return [Unit(g, i, ib, gb) for g, gb in enumerate(gblocks) for i, ib in enumerate(iblocks)]
+
+
+def _header(model, data: TaskData, grid: Grid, projector: Projector, seed: int, arrays: ArraysSpec,
+            sizes: tuple[int, int], schema: RunSchema) -> dict:  # fmt: skip
+    """run.json's header: the config that decides the records (a resumed run must match it), the
+    fingerprints of the model and data, and the schema."""
+    return {
+        "config": {
+            **data.config,
+            "grid": grid.spec(),
+            "projection": projector.settings(),
+            "seed": int(seed),
+            "n_instances": len(data.inputs),
+            "class_names": list(data.class_names) if data.class_names is not None else None,
+            "arrays": {"keep": arrays.keep, "per_class": int(arrays.per_class)},
+            "units": {"instances": sizes[0], "points": sizes[1]},
+            "pixel_range": data.pixel_range,
+        },
+        "fingerprints": {
+            "model": model_hash(model),
+            "data": data_hash(data.inputs, data.labels, data.metadata),
+            "package_version": __version__,
+        },
+        "schema": schema.to_dict(),
+    }
+
+
+def _write(writer: RunWriter, shared: _Units, units: list[Unit], runner: Executor, progress: bool,
+           keep_model: bool) -> None:  # fmt: skip
+    """Compute the units not written yet and write each as it arrives; the run is marked complete, or
+    interrupted when anything stops it (a resume continues from the units written)."""
+    try:
+        if keep_model:
+            writer.keep_model(shared.model, {"inputs": shared.inputs, "labels": shared.labels,
+                              "metadata": shared.metadata, "class_names": shared.class_names,
+                              "frontend": shared.frontend})  # fmt: skip
+        done = writer.completed_units()
+        todo = [unit for unit in units if unit.name not in done]
+        total = sum(unit.size for unit in units)
+        with progress_bar("projections", progress) as bar:
+            task = bar.add_task("projecting", total=total, completed=total - sum(u.size for u in todo))
+            results = runner.run(shared, todo, lambda k: bar.advance(task, k))
+            with contextlib.closing(results):  # stops an executor's outstanding work if writing fails
+                for unit, (records, arrays, clean) in results:
+                    if clean is not None:
+                        _write_clean(writer, shared, unit, clean)
+                    writer.write_unit(unit.name, records, arrays)
+        writer.finish("complete")
+    except BaseException:
+        writer.finish("interrupted")
+        raise
+
+
+def _write_clean(writer: RunWriter, shared: _Units, unit: Unit, clean: np.ndarray) -> None:
+    """The clean model inputs of a unit's kept instances (with their targets, for tensor targets)."""
+    mine = np.isin(unit.ids, shared.kept)
+    targets = None if shared.classifier else shared.labels[torch.as_tensor(unit.ids[mine])].numpy()
+    writer.write_clean(unit.iblock, clean[mine], unit.ids[mine], targets)
 
 
 def model_inputs(
@@ -240,17 +282,21 @@ def run_scale(inputs: torch.Tensor, frontend: Callable | None, sample: int = 256
     return float(own[own > 0].median()) if (own > 0).any() else None
 
 
-def _schema(inputs, labels, metadata, frontend, projector, pixel_range, input_kind, sample_rate, model_spec):
+def _schema(data: TaskData, projector: Projector) -> RunSchema:
     """The run's schema from what :func:`sweep` was given (see :func:`proactiv.schema.input_spec` for the
     default input kind)."""
+    inputs, labels, metadata, frontend, pixel_range = (
+        data.inputs, data.labels, data.metadata, data.frontend, data.pixel_range
+    )  # fmt: skip
     classifier = not labels.is_floating_point()
     with torch.no_grad():
         shape = tuple(frontend(inputs[:1]).shape[1:]) if frontend is not None else tuple(inputs.shape[1:])
     rebuild = frontend_config(frontend)
+    sample_rate = data.sample_rate
     if sample_rate is None and rebuild is not None:  # a frontend that knows the audio rate it expects
         sample_rate = rebuild["config"].get("sample_rate")
     spec = input_spec(
-        input_kind,
+        data.input_kind,
         shape,
         sample_rate=sample_rate,
         value_range=(0.0, float(pixel_range)) if pixel_range is not None else None,
@@ -268,7 +314,7 @@ def _schema(inputs, labels, metadata, frontend, projector, pixel_range, input_ki
         frontend=rebuild,
         group_column=group_column(classifier, counts),
         metrics=expected_metrics(classifier, images, images and not classifier and labels.dim() == 4),
-        model=model_spec if model_spec is not None else {"source": "run"},
+        model=data.model_spec if data.model_spec is not None else {"source": "run"},
     )
 
 
@@ -427,35 +473,16 @@ def sweep_config(
 ) -> Run:
     """Run the sweep a validated :class:`~proactiv.config.SweepConfig` describes (what ``proactiv sweep`` does),
     computed by ``executor`` (``"local"`` or ``"ray"``, on the Ray cluster at ``address``; there ``device`` says
-    whether tasks ask for GPUs and the driver keeps the CPU)."""
-    runner = get_executor(executor, address=address, device=device)
+    whether tasks ask for GPUs and the driver keeps the CPU): the config's sections are :func:`sweep`'s options,
+    its task is the data, and the run records the task, model and data sections it can be rebuilt from."""
+    execution = ExecutionSpec(executor=executor, address=address, device=device, progress=progress)
     task = load_task(cfg)
-    settings = {**task.projection_defaults, **cfg.projection.given()}
-    on = device if isinstance(runner, LocalExecutor) else "cpu"
-    projector = Projector(task.model, device=on, **settings)
     record = cfg.model_dump(mode="json", exclude={"grid", "projection", "arrays", "seed", "units"})
     rebuild = cfg.model_dump(mode="json", include={"task", "domain", "model", "data"})
-    return sweep(
-        task.model,
-        task.inputs,
-        task.labels,
-        cfg.build_grid(),
-        out,
-        projector=projector,
-        class_names=task.class_names,
-        metadata=task.metadata,
-        seed=cfg.seed,
-        resume=resume,
-        frontend=task.frontend,
-        keep_arrays=cfg.arrays.keep,
-        arrays_per_class=cfg.arrays.per_class,
-        instances_per_unit=cfg.units.instances,
-        projections_per_unit=cfg.units.projections,
-        progress=progress,
+    data = replace(
+        task,
         config={**record, "task_description": task.description},
-        pixel_range=task.pixel_range,
-        input_kind=task.input_kind,
-        sample_rate=task.sample_rate,
         model_spec={"source": "config", "config": rebuild},
-        executor=runner,
     )
+    return sweep(task.model, data, cfg.build_grid(), out, projection=cfg.projection, arrays=cfg.arrays,
+                 units=cfg.units, execution=execution, seed=cfg.seed, resume=resume)  # fmt: skip

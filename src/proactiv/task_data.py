@@ -7,22 +7,30 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from proactiv.schema import RunSchema
+
 
 @dataclass
 class TaskData:
-    """A model plus the instances to sweep. ``inputs`` are raw inputs; ``frontend`` turns them into model inputs."""
+    """The instances to sweep and what travels with them (the ``data`` of :func:`proactiv.sweep.sweep`): raw
+    ``inputs`` (N, ...), their ``labels`` (class indices (N,), or target tensors for image-to-image and
+    regression), and everything else the run needs to know about them. ``frontend`` turns raw inputs into model
+    inputs. A task hands over its model with them (``model``)."""
 
-    model: nn.Module
     inputs: torch.Tensor
     labels: torch.Tensor
     class_names: list[str] | None = None
+    #: one row per instance, stored in the records as ``meta.*`` columns
     metadata: pd.DataFrame | None = None
     frontend: Callable[[torch.Tensor], torch.Tensor] | None = None
+    #: projection settings a sweep takes where its projection options leave a field out
     projection_defaults: dict = field(default_factory=dict)
     description: dict = field(default_factory=dict)
     #: span of valid pixel values for image tasks (adds PSNR/SSIM to the records); None otherwise
@@ -31,6 +39,28 @@ class TaskData:
     input_kind: str | None = None
     #: samples per second of audio inputs (waveforms, or the audio a spectrogram was made from)
     sample_rate: int | None = None
+    #: how later analyses rebuild the model (``{"source": "spec", "model": {"torchscript": …}}``, or a config's
+    #: ``{"source": "config", "config": …}``); None: the run keeps a copy of the swept model
+    model_spec: dict | None = None
+    #: the run's whole :class:`~proactiv.schema.RunSchema`, when the caller knows better than the sweep's rules
+    schema: RunSchema | None = None
+    #: settings recorded in run.json's config beside the sweep's own (e.g. the YAML task, model and data)
+    config: dict = field(default_factory=dict)
+    #: the task's model; a sweep projects through the model it is given, not this one
+    model: nn.Module | None = field(default=None, kw_only=True)
+
+
+def as_task_data(data) -> TaskData:
+    """What a sweep's ``data`` means: a :class:`TaskData` as it is, an ``(inputs, labels)`` pair as the
+    TaskData of just those two."""
+    if isinstance(data, TaskData):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return TaskData(inputs=data[0], labels=data[1])
+    raise TypeError(
+        f"data: expected (inputs, labels) or a TaskData, got {type(data).__name__}"
+        + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
+    )
 
 
 def cache_dir() -> Path:

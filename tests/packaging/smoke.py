@@ -61,8 +61,8 @@ def main(work: Path) -> None:
         [pv.transforms.get("noise", snr_db=[30, 10, 0]), pv.transforms.get("gain", gain_db=[0, -6])]
     )
     out = work / "run"
-    run = pv.sweep(model, inputs, labels, grid, out, class_names=["a", "b", "c"], input_kind="vector",
-                   progress=False)  # fmt: skip
+    data = pv.TaskData(inputs, labels, class_names=["a", "b", "c"], input_kind="vector")
+    run = pv.sweep(model, data, grid, out, execution=pv.ExecutionSpec(progress=False))
     assert len(run.records) == 30 * 3 * 2, len(run.records)
     print(f"[smoke] import and pv.sweep: {time.perf_counter() - started:.1f} s", flush=True)
 

@@ -113,7 +113,7 @@ def kept_record_inputs(run: Run, pairs: pd.DataFrame, names: Sequence[str]) -> d
         raise AnalysisError(
             f"run {run.path}: no arrays kept for (instance, point) {missing[:5]}"
             f"{' and more' if len(missing) > 5 else ''} (arrays.keep = {keep!r}); attributions need the kept xT "
-            "and x̂T: pick kept records (proactiv.analysis.arrays.kept_pairs) or sweep with keep_arrays='all'"
+            "and x̂T: pick kept records (proactiv.analysis.arrays.kept_pairs) or sweep with arrays.keep = 'all'"
         )
     rows = np.array([found[key] for key in keys], dtype=int)
     out = {n: getattr(kept, n)[rows] for n in names if n != "x"} if len(keys) else {}

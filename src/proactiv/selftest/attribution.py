@@ -22,10 +22,12 @@ from torch import nn
 
 from proactiv.analysis.attribution import METHODS, PREFIX, shift_by_value, shift_sentence, stored_settings
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 #: the images, the patch (rows 4–7, columns 8–11: region r1c2 of a 4 × 4 grid, off the diagonal so that a
@@ -76,9 +78,9 @@ def plant_specks(path: Path, device: str = "auto") -> Run:
     model = SpeckDetector()
     x = patch_images()
     grid = Grid([get("image_noise", level=[0.0, LEVEL], value_range=[0.0, 1.0])])
-    return sweep(model, x, torch.ones(len(x), dtype=torch.long), grid, path, class_names=["whole", "cue"],
-                 projector=Projector(model, max_steps=20, device=device), keep_arrays="all", pixel_range=1.0,
-                 progress=False, resume=True)  # fmt: skip
+    data = TaskData(x, torch.ones(len(x), dtype=torch.long), class_names=["whole", "cue"], pixel_range=1.0)
+    return sweep(model, data, grid, path, projection=Projector(model, max_steps=20, device=device),
+                 arrays=ArraysSpec(keep="all"), execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def _table(run: Run, analysis: Analysis, method: str):

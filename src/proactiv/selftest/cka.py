@@ -19,6 +19,7 @@ from torch import nn
 
 from proactiv.analysis.cka import DEPARTURE, departure_sentence, departures
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.store import Run
@@ -90,8 +91,8 @@ def plant_twist(path: Path, device: str = "auto") -> Run:
     with torch.no_grad():
         y = model(x).argmax(1)
     grid = Grid([get("gain", gain_db=list(GAINS_DB))])
-    return sweep(model, x, y, grid, path, projector=Projector(model, max_steps=10, device=device),
-                 keep_arrays="none", progress=False, resume=True)  # fmt: skip
+    return sweep(model, (x, y), grid, path, projection=Projector(model, max_steps=10, device=device),
+                 arrays=ArraysSpec(keep="none"), execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def judge_cka(run: Run, analysis: Analysis) -> tuple[str, bool]:

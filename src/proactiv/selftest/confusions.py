@@ -18,10 +18,12 @@ import torch
 from torch import nn
 
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 CLASSES = ("yes", "no", "_unknown_")
@@ -68,9 +70,10 @@ def plant_confusion(path: Path, device: str = "auto") -> Run:
     """The confusion run: 20 instances of five words under four gains."""
     model = WordModel()
     x, y, meta = word_inputs()
-    return sweep(model, x, y, Grid([get("gain", gain_db=list(GAINS_DB))]), path, class_names=list(CLASSES),
-                 metadata=meta, projector=Projector(model, max_steps=50, device=device), keep_arrays="none",
-                 progress=False, resume=True)  # fmt: skip
+    data = TaskData(x, y, class_names=list(CLASSES), metadata=meta)
+    return sweep(model, data, Grid([get("gain", gain_db=list(GAINS_DB))]), path,
+                 projection=Projector(model, max_steps=50, device=device), arrays=ArraysSpec(keep="none"),
+                 execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def judge_confusions(run: Run, analysis: Analysis) -> tuple[str, bool]:

@@ -23,11 +23,13 @@ import pandas as pd
 import torch
 
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.selftest.level import LevelGate
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 GAINS_DB = (0.0, -2.0, -4.0, -6.0, -8.0)
@@ -60,10 +62,15 @@ def plant_partners(path: Path, device: str = "auto") -> Run:
     model = LevelGate()
     x = partner_inputs(float(model.threshold))
     names = [f"{kind}{k}" for kind, n in (("A", PAIRS), ("B", PAIRS), ("decoy", DECOYS)) for k in range(n)]
-    return sweep(model, x, torch.ones(len(x), dtype=torch.long), Grid([get("gain", gain_db=list(GAINS_DB))]),
-                 path, projector=Projector(model, max_steps=50, device=device), class_names=["quiet", "loud"],
-                 metadata=pd.DataFrame({"name": names}), keep_arrays="none", progress=False,
-                 resume=True)  # fmt: skip
+    data = TaskData(
+        x,
+        torch.ones(len(x), dtype=torch.long),
+        class_names=["quiet", "loud"],
+        metadata=pd.DataFrame({"name": names}),
+    )
+    return sweep(model, data, Grid([get("gain", gain_db=list(GAINS_DB))]), path,
+                 projection=Projector(model, max_steps=50, device=device), arrays=ArraysSpec(keep="none"),
+                 execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def judge_counterexamples(run: Run, analysis: Analysis) -> tuple[str, bool]:

@@ -16,10 +16,12 @@ from torch import nn
 
 from proactiv.analysis.arrays import clean_inputs
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.testing import cue_shares, planted_cue
 from proactiv.testing.shortcut import CLASSES, PLACE, cue_places, trained_cue, window_rank
 from proactiv.transforms import Grid, get
@@ -42,9 +44,9 @@ def plant_patch(path: Path, device: str = "auto") -> Run:
     """The patch run: class ``cue``'s only evidence is a 3×3 patch of a 16×16 image, under brightness."""
     model, x, y = planted_cue(PATCH_SHAPE, PATCH, n=16)
     grid = Grid([get("brightness", delta=[0.0, 0.1], value_range=[0.0, 1.0])])
-    return sweep(model, x, y, grid, path, class_names=["whole", "cue"],
-                 projector=Projector(model, max_steps=300, device=device), keep_arrays="all", pixel_range=1.0,
-                 progress=False, resume=True)  # fmt: skip
+    return sweep(model, TaskData(x, y, class_names=["whole", "cue"], pixel_range=1.0), grid, path,
+                 projection=Projector(model, max_steps=300, device=device), arrays=ArraysSpec(keep="all"),
+                 execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def plant_band(path: Path, device: str = "auto") -> Run:
@@ -60,9 +62,9 @@ def plant_band(path: Path, device: str = "auto") -> Run:
     cue, _, y = planted_cue(shape, BAND, n=len(waves))
     model = nn.Sequential(nn.Unflatten(1, (1, MELS)), cue)
     grid = Grid([get("audio_noise", snr_db=[math.inf, 20.0])])
-    return sweep(model, waves, y, grid, path, frontend=frontend, class_names=["whole", "cue"],
-                 projector=Projector(model, max_steps=300, device=device), keep_arrays="all", progress=False,
-                 resume=True)  # fmt: skip
+    return sweep(model, TaskData(waves, y, class_names=["whole", "cue"], frontend=frontend), grid, path,
+                 projection=Projector(model, max_steps=300, device=device), arrays=ArraysSpec(keep="all"),
+                 execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def plant_trained_patch(path: Path, device: str = "auto") -> Run:
@@ -71,9 +73,9 @@ def plant_trained_patch(path: Path, device: str = "auto") -> Run:
     is kept with the run, so the judge can probe it."""
     model, x, y = trained_cue(n=48, seed=0)
     grid = Grid([get("contrast", factor=CONTRASTS)])
-    return sweep(model, x, y, grid, path, class_names=list(CLASSES),
-                 projector=Projector(model, max_steps=300, device=device), keep_arrays="all", pixel_range=1.0,
-                 progress=False, resume=True)  # fmt: skip
+    return sweep(model, TaskData(x, y, class_names=list(CLASSES), pixel_range=1.0), grid, path,
+                 projection=Projector(model, max_steps=300, device=device), arrays=ArraysSpec(keep="all"),
+                 execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def judge_trained(run: Run, analysis: Analysis) -> tuple[str, bool]:

@@ -20,11 +20,13 @@ import pandas as pd
 import torch
 
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.selftest.level import GAIN, LevelGate, level_inputs
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 #: the gain grid (dB) and the gain below which every instance is wrong
@@ -49,9 +51,10 @@ def plant_groups(path: Path, device: str = "auto") -> Run:
     means = float(model.threshold) * 10 ** (-np.asarray(FLIPS_DB) / 20)
     x = level_inputs(means, speaker == BAD_SPEAKER, seed=2)
     meta = pd.DataFrame({"speaker": speaker})
-    return sweep(model, x, torch.ones(n, dtype=torch.long), Grid([get("gain", gain_db=list(GAINS_DB))]), path,
-                 projector=Projector(model, max_steps=50, device=device), class_names=["quiet", "loud"],
-                 metadata=meta, keep_arrays="none", progress=False, resume=True)  # fmt: skip
+    data = TaskData(x, torch.ones(n, dtype=torch.long), class_names=["quiet", "loud"], metadata=meta)
+    return sweep(model, data, Grid([get("gain", gain_db=list(GAINS_DB))]), path,
+                 projection=Projector(model, max_steps=50, device=device), arrays=ArraysSpec(keep="none"),
+                 execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def separation(coords: np.ndarray, group: np.ndarray, shuffles: int = SHUFFLES) -> tuple[float, float]:

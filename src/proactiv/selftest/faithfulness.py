@@ -36,10 +36,12 @@ from torch import nn
 from proactiv.analysis.faithfulness import faithfulness_summary
 from proactiv.analysis.faithfulness_metrics import Explainer, explainers, register_explainer
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 #: the images, the patch of class 1 (rows 4–7, columns 8–11: the cell (1, 2) of a 4 × 4 grid of 4×4 cells)
@@ -123,9 +125,11 @@ def train_cnn(steps: int = 150, lr: float = 0.5) -> nn.Module:
 def _sweep(model: nn.Module, path: Path, device: str) -> Run:
     x = patch_images(RECORDS)
     grid = Grid([get("image_noise", level=[0.0, 0.05], value_range=[0.0, 1.0])])
-    return sweep(model, x, torch.ones(len(x), dtype=torch.long), grid, path, class_names=["elsewhere", "patch"],
-                 projector=Projector(model, max_steps=20, device=device), keep_arrays="all", pixel_range=1.0,
-                 progress=False, resume=True)  # fmt: skip
+    data = TaskData(
+        x, torch.ones(len(x), dtype=torch.long), class_names=["elsewhere", "patch"], pixel_range=1.0
+    )
+    return sweep(model, data, grid, path, projection=Projector(model, max_steps=20, device=device),
+                 arrays=ArraysSpec(keep="all"), execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def plant_handset(path: Path, device: str = "auto") -> Run:

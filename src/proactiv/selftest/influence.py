@@ -28,11 +28,13 @@ from proactiv.analysis.influence import TracIn
 from proactiv.analysis.pipeline import Analysis
 from proactiv.analysis.steps import StepContext
 from proactiv.checkpoints import MANIFEST, CheckpointWriter
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.io import write_torch
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 #: training examples (two blobs, alternating) and the mislabelled ones among them
@@ -93,9 +95,9 @@ def plant_mislabel(path: Path, device: str = "auto") -> Run:
     model = train(folder)
     x = torch.stack([CENTRES[blob] for blob, _ in RECORDS])
     y = torch.tensor([label for _, label in RECORDS])
-    return sweep(model, x, y, Grid([get("gain", gain_db=[0.0, -3.0])]), path / "run", class_names=["a", "b"],
-                 projector=Projector(model, max_steps=50, device=device), keep_arrays="all", progress=False,
-                 resume=True)  # fmt: skip
+    return sweep(model, TaskData(x, y, class_names=["a", "b"]), Grid([get("gain", gain_db=[0.0, -3.0])]),
+                 path / "run", projection=Projector(model, max_steps=50, device=device),
+                 arrays=ArraysSpec(keep="all"), execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def checkpoints(run: Run) -> Path:

@@ -20,10 +20,12 @@ import torch
 from torch import nn
 
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 #: the planted per-instance flip values along gain (dB): none on the resolution lattice, all inside (-9, -6)
@@ -71,9 +73,9 @@ def plant_breakpoint(path: Path, device: str = "auto") -> Run:
     means = float(model.threshold) * 10 ** (-np.asarray(FLIPS_DB) / 20)
     x = level_inputs(means, np.zeros(len(means)))
     grid = Grid([get("gain", gain_db=list(BREAK_GRID_DB)), get("noise", snr_db=[math.inf, 30.0])])
-    return sweep(model, x, torch.ones(len(x), dtype=torch.long), grid, path,
-                 projector=Projector(model, max_steps=50, device=device), class_names=["quiet", "loud"],
-                 keep_arrays="none", progress=False, resume=True)  # fmt: skip
+    data = TaskData(x, torch.ones(len(x), dtype=torch.long), class_names=["quiet", "loud"])
+    return sweep(model, data, grid, path, projection=Projector(model, max_steps=50, device=device),
+                 arrays=ArraysSpec(keep="none"), execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def plant_group(path: Path, device: str = "auto") -> Run:
@@ -86,9 +88,9 @@ def plant_group(path: Path, device: str = "auto") -> Run:
     x = level_inputs(means, speaker == BAD_SPEAKER, seed=1)
     meta = pd.DataFrame({"speaker": speaker, "session": [f"day{i % 3}" for i in range(n)]})
     grid = Grid([get("gain", gain_db=[-4.0, -2.0, 0.0, 2.0, 4.0])])
-    return sweep(model, x, torch.ones(n, dtype=torch.long), grid, path,
-                 projector=Projector(model, max_steps=50, device=device), class_names=["quiet", "loud"],
-                 metadata=meta, keep_arrays="none", progress=False, resume=True)  # fmt: skip
+    data = TaskData(x, torch.ones(n, dtype=torch.long), class_names=["quiet", "loud"], metadata=meta)
+    return sweep(model, data, grid, path, projection=Projector(model, max_steps=50, device=device),
+                 arrays=ArraysSpec(keep="none"), execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 # judging ----------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from proactiv.analysis.pipeline import Analysis
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.selftest import Check, Plant, register_plant
 from proactiv.store import Run
@@ -125,8 +126,8 @@ def _sweep(build, path: Path, device: str) -> Run:
     with torch.no_grad():
         y = model(x).argmax(1)
     grid = Grid([get("gain", gain_db=[0.0, -6.0])])
-    return sweep(model, x, y, grid, path, projector=Projector(model, max_steps=10, device=device),
-                 keep_arrays="none", progress=False, resume=True)  # fmt: skip
+    return sweep(model, (x, y), grid, path, projection=Projector(model, max_steps=10, device=device),
+                 arrays=ArraysSpec(keep="none"), execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def plant_linear(path: Path, device: str = "auto") -> Run:

@@ -27,9 +27,11 @@ from torch import nn
 from proactiv.analysis.pipeline import analyze, default_settings, load_analysis, stale_steps
 from proactiv.analysis.steps import Step, StepContext, get
 from proactiv.checkpoints import CheckpointWriter
+from proactiv.config import ArraysSpec, ExecutionSpec, UnitsSpec
 from proactiv.optimize import Projector
 from proactiv.store import Run, RunError, open_run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid
 from proactiv.transforms import get as transform
 
@@ -135,7 +137,9 @@ def _sweep_kind(kind: str, folder: Path) -> ConformanceRun:
     grid = Grid(
         [transform("noise", snr_db=[math.inf, 10, -10]), transform("gain", gain_db=[0, -6])]
     )  # fails at -10 dB
-    common = dict(keep_arrays="all", progress=False, input_kind=input_kind, instances_per_unit=9)
+    options = dict(
+        arrays=ArraysSpec(keep="all"), units=UnitsSpec(instances=9), execution=ExecutionSpec(progress=False)
+    )
     if target == "tensor":
         x, _ = _inputs("image", gen)
         model = nn.Conv2d(1, 1, 3, padding=1)
@@ -146,8 +150,8 @@ def _sweep_kind(kind: str, folder: Path) -> ConformanceRun:
         model = _train(model, x, x, None)
         meta = pd.DataFrame({"digit": np.arange(len(x)) % 3})
         projector = Projector(model, loss="mse", cutoff=1e-3, max_steps=60)
-        run = sweep(model, x, x.clone(), grid, folder / kind, projector=projector, metadata=meta, pixel_range=1.0,
-                    **common)  # fmt: skip
+        data = TaskData(x, x.clone(), metadata=meta, pixel_range=1.0, input_kind=input_kind)
+        run = sweep(model, data, grid, folder / kind, projection=projector, **options)
         return ConformanceRun(kind, run, None)
     x, y = _inputs(input_kind, gen)
     torch.manual_seed(0)
@@ -160,8 +164,8 @@ def _sweep_kind(kind: str, folder: Path) -> ConformanceRun:
         if input_kind == "image"
         else {}
     )
-    run = sweep(model, x, y, grid, folder / kind, projector=Projector(model, max_steps=60), class_names=["a", "b", "c"],
-                **common, **extra)  # fmt: skip
+    data = TaskData(x, y, class_names=["a", "b", "c"], input_kind=input_kind, **extra)
+    run = sweep(model, data, grid, folder / kind, projection=Projector(model, max_steps=60), **options)
     return ConformanceRun(kind, run, checkpoints)
 
 

@@ -194,12 +194,15 @@ def sweep_image_run(
     import torch
     from torch import nn
 
+    from proactiv.config import ArraysSpec, ExecutionSpec
     from proactiv.optimize import Projector
     from proactiv.sweep import sweep
+    from proactiv.task_data import TaskData
 
     torch.manual_seed(seed)
     x = torch.rand(n_instances, 1, size, size)
     grid = Grid([get("rotate", degrees=[0, 30]), get("blur", sigma=[0, 1])])
+    options = dict(arrays=ArraysSpec(keep="all"), execution=ExecutionSpec(progress=False), seed=seed)
     if image_to_image:
         model = nn.Conv2d(1, 1, 3, padding=1, bias=False)
         with torch.no_grad():
@@ -207,16 +210,16 @@ def sweep_image_run(
             model.weight[0, 0, 1, 1] = 1.0
         projector = Projector(model, loss="mse", cutoff=1e-3, max_steps=300, lr=0.05)
         meta = pd.DataFrame({"digit": np.arange(n_instances) % 3})
-        return sweep(model, x, x.clone(), grid, path, projector=projector, metadata=meta, keep_arrays="all",
-                     pixel_range=1.0, progress=False, seed=seed)  # fmt: skip
+        data = TaskData(x, x.clone(), metadata=meta, pixel_range=1.0)
+        return sweep(model, data, grid, path, projection=projector, **options)
     model = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * size * size, 3)
     )
     with torch.no_grad():
         labels = model(x).argmax(1)
     projector = Projector(model, cutoff=0.3, max_steps=200, lr=0.05)
-    return sweep(model, x, labels, grid, path, projector=projector, class_names=["a", "b", "c"],
-                 keep_arrays="all", pixel_range=1.0, progress=False, seed=seed)  # fmt: skip
+    data = TaskData(x, labels, class_names=["a", "b", "c"], pixel_range=1.0)
+    return sweep(model, data, grid, path, projection=projector, **options)
 
 
 def planted_cue(

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from proactiv.config import ArraysSpec, ExecutionSpec
 from proactiv.optimize import Projector
 from proactiv.store import Run
 from proactiv.sweep import sweep
+from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, get
 
 GAIN, NOISE = "gain.gain_db", "noise.snr_db"
@@ -38,9 +40,9 @@ def plant_threshold_run(
     flips = np.asarray(thresholds_db, float)
     x = level_inputs(float(model.threshold) * 10 ** (-flips / 20), np.zeros(len(flips)))
     grid = Grid([get("gain", gain_db=list(GAINS_DB)), get("noise", snr_db=list(SNRS_DB))])
-    return sweep(model, x, torch.ones(len(x), dtype=torch.long), grid, Path(path),
-                 projector=Projector(model, max_steps=5, device=device), class_names=["quiet", "loud"],
-                 metadata=metadata, keep_arrays="none", progress=False, resume=True)  # fmt: skip
+    data = TaskData(x, torch.ones(len(x), dtype=torch.long), class_names=["quiet", "loud"], metadata=metadata)
+    return sweep(model, data, grid, Path(path), projection=Projector(model, max_steps=5, device=device),
+                 arrays=ArraysSpec(keep="none"), execution=ExecutionSpec(progress=False), resume=True)  # fmt: skip
 
 
 def point_of(run: Run, gain_db: float, snr_db: float = SNRS_DB[0]) -> int:
