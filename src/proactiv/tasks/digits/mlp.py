@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from proactiv.progress import progress_bar
+from proactiv.tasks.digits.model import fit_digits
 
 
 class DigitsMLP(nn.Module):
@@ -34,18 +34,8 @@ def train_digits_mlp(
     n_classes: int | None = None,
     progress: bool = False,
 ) -> DigitsMLP:
-    """Train with the CNN's recipe (Adam at 3e-3, shuffled minibatches of 64), deterministic for a seed on the
-    CPU, so the two architectures differ in shape only."""
-    torch.manual_seed(seed)
-    model = DigitsMLP(n_classes or int(labels.max()) + 1, images.shape[-1])
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    gen = torch.Generator().manual_seed(seed)
-    with progress_bar("images", progress) as bar:
-        task = bar.add_task("training the MLP", total=epochs * images.shape[0])
-        for _ in range(epochs):
-            for batch in torch.randperm(images.shape[0], generator=gen).split(64):
-                opt.zero_grad()
-                nn.functional.cross_entropy(model(images[batch]), labels[batch]).backward()
-                opt.step()
-                bar.advance(task, len(batch))
-    return model.eval()
+    """Train with the CNN's recipe (:func:`~proactiv.tasks.digits.model.fit_digits`), deterministic for a seed
+    on the CPU, so the two architectures differ in shape only."""
+    n = n_classes or int(labels.max()) + 1
+    return fit_digits(lambda: DigitsMLP(n, images.shape[-1]), images, labels, seed, epochs, progress,
+                      what="the MLP")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -51,12 +52,29 @@ def train_digits_cnn(
 ) -> DigitsCNN:
     """Train with Adam on shuffled minibatches of 64; deterministic for a seed on the CPU. ``checkpoints``
     saves a few along the way (see :mod:`proactiv.checkpoints`)."""
+    n = n_classes or int(labels.max()) + 1
+    return fit_digits(lambda: DigitsCNN(n, images.shape[-1]), images, labels, seed, epochs, progress,
+                      checkpoints, "the CNN")  # fmt: skip
+
+
+def fit_digits(
+    build: Callable[[], nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    seed: int,
+    epochs: int,
+    progress: bool,
+    checkpoints: CheckpointWriter | None = None,
+    what: str = "the model",
+) -> nn.Module:
+    """The digits recipe for any network ``build()`` makes (after seeding, so its initial weights follow the
+    seed too): Adam at 3e-3 on shuffled minibatches of 64, cross-entropy; returned in eval mode."""
     torch.manual_seed(seed)
-    model = DigitsCNN(n_classes or int(labels.max()) + 1, images.shape[-1])
+    model = build()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(seed)
     with progress_bar("images", progress) as bar:
-        task = bar.add_task("training the CNN", total=epochs * images.shape[0])
+        task = bar.add_task(f"training {what}", total=epochs * images.shape[0])
         for epoch in range(epochs):
             for batch in torch.randperm(images.shape[0], generator=gen).split(64):
                 opt.zero_grad()
