@@ -182,6 +182,9 @@ def test_noise_is_the_same_for_every_snr_and_model_and_leaves_clean_clips_alone(
     torch.testing.assert_close(quiet, loud / 10, rtol=1e-4, atol=1e-7)  # one noise, scaled by 20 dB
     again = noise_robustness.mixed(waves, "hum", 0.0, [1, 2]) - waves
     assert torch.equal(again, loud) and not torch.equal(loud[0], loud[1])
+    for bad in (float("nan"), float("-inf")):
+        with pytest.raises(ValueError, match="snr_db"):
+            noise_robustness.mixed(waves, "white", bad, [1, 2])
 
 
 def test_noise_robustness_on_the_tone_corpus(corpus, model):

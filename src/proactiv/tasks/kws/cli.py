@@ -145,10 +145,11 @@ def train(
             engines = ", ".join(f"{e} {a:.3f}" for e, a in report.get("per_engine", {}).items())
             typer.echo(f"{name} accuracy {report.get('accuracy', float('nan')):.3f}  per engine: {engines}")
     if "calibration" in metrics:
-        offsets = metrics["calibration"]["logit_offset"]
+        offsets, names = metrics["calibration"]["logit_offset"], metrics["class_names"]
+        silence = f", _silence_ {offsets[names.index('_silence_')]:+.2f}" if "_silence_" in names else ""
         typer.echo(
-            f"non-keyword logit offsets _unknown_ {metrics['calibration']['unknown_offset']:+.2f}, _silence_ "
-            f"{offsets[metrics['class_names'].index('_silence_')]:+.2f} (chosen on validation)"
+            f"non-keyword logit offsets _unknown_ {metrics['calibration']['unknown_offset']:+.2f}{silence} "
+            "(chosen on validation)"
         )
     for line in open_set_lines(metrics.get("open_set", {})) + noise_lines(metrics.get("noise", {})):
         typer.echo(line)

@@ -68,6 +68,8 @@ def clip_measures(pred: torch.Tensor, labels: torch.Tensor, class_names: Sequenc
 
 def mixed(waves: torch.Tensor, kind: str, snr_db: float, seeds: Sequence[int]) -> torch.Tensor:
     """``waves`` (N, samples) with ``kind`` noise at ``snr_db``, clip i's noise drawn from ``seeds[i]``."""
+    if math.isnan(snr_db) or snr_db == -math.inf:
+        raise ValueError(f"noise at snr_db={snr_db!r}: expected a number of dB, or +inf for no noise")
     if math.isinf(snr_db):
         return waves
     return AudioNoise(color=kind).transform(waves, snr_db, BatchGenerator(seeds))
