@@ -38,7 +38,9 @@ def on_config(config, **_):
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    # escaped so that "[default: auto]" is not read as a link reference
+    text = " ".join(str(text).split())
+    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
 
 
 def _param_rows(command, ctx) -> list[str]:
