@@ -23,17 +23,11 @@ import torch
 from proactiv.analysis.certify import UnsupportedModel, certified_radius, chain
 from proactiv.analysis.runview import AnalysisError, RunView
 from proactiv.analysis.steps import StepContext, TableStep, register
+from proactiv.attack import NORMS, change_norm, project_to_ball, steepest
 from proactiv.store import Run, open_run
 
-NORMS = ("l2", "linf")
 BISECTIONS = 12
 CHUNK = 16
-
-
-def change_norm(d: torch.Tensor, p: str) -> torch.Tensor:
-    """Per sample, the size of a change ``d`` in norm ``p`` ("l2" or "linf")."""
-    flat = d.flatten(1)
-    return flat.norm(dim=1) if p == "l2" else flat.abs().amax(1)
 
 
 def _margin(logits: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
@@ -107,23 +101,6 @@ def _pgd(model, x, pred, eps, start, p: str, value_range, steps: int):
         with torch.no_grad():
             delta = project_to_ball(delta + alpha.view(shape) * steepest(grad, p), eps, p)
     return best, found
-
-
-def steepest(grad: torch.Tensor, p: str) -> torch.Tensor:
-    """The change of unit size in norm ``p`` that raises a loss fastest to first order, per sample: the
-    normalised gradient (L2) or its sign (L∞)."""
-    if p == "l2":
-        return grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (grad.dim() - 1))
-    return grad.sign()
-
-
-def project_to_ball(delta: torch.Tensor, eps: torch.Tensor, p: str) -> torch.Tensor:
-    """Each sample's change pulled back into its ε-ball of norm ``p`` (``eps``: one radius per sample)."""
-    shape = (-1, *[1] * (delta.dim() - 1))
-    if p == "linf":
-        return torch.maximum(torch.minimum(delta, eps.view(shape)), -eps.view(shape))
-    size = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
-    return delta * torch.clamp(eps / size, max=1).view(shape)
 
 
 def adversarial_radius(

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from proactiv.attack import check_budget, pgd
 from proactiv.device import resolve_device
-from proactiv.experiments.attack import check_budget, targeted_pgd
 from proactiv.io import write_json
 from proactiv.progress import progress_bar
 
@@ -179,14 +179,14 @@ def relabelled_set(
     progress: bool = True,
     what: str = "PGD toward t",
 ) -> torch.Tensor:
-    """Every image moved toward its target by :func:`~proactiv.experiments.attack.targeted_pgd`, in batches
+    """Every image moved toward its target by :func:`~proactiv.attack.pgd` (targeted), in batches
     (a bar with the ETA); the moved images on the CPU. Their labels are ``targets``, nothing else."""
     moved = []
     with progress_bar("images", progress) as bar:
         task = bar.add_task(what, total=len(images))
         for x, t in zip(images.split(BATCH), targets.split(BATCH), strict=True):
-            z = targeted_pgd(model, x.to(device), t.to(device), settings.eps, settings.steps, settings.norm,
-                             settings.step_size, value_range)  # fmt: skip
+            z = pgd(model, x.to(device), t.to(device), settings.eps, settings.steps, settings.norm, targeted=True,
+                    step_size=settings.step_size, value_range=value_range)
             moved.append(z.cpu())
             bar.advance(task, len(x))
     return torch.cat(moved)

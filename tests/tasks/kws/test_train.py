@@ -249,3 +249,40 @@ def test_kws_train_joined_archs_train_one_network_of_each(tmp_path):
     bad = CliRunner().invoke(app, [*args, "dscnn+resnet"])
     assert bad.exit_code == 2 and "unknown arch 'dscnn+resnet'" in bad.output
     assert "model written" not in bad.output
+
+
+@pytest.mark.parametrize("name", ["adversarial", "consistency"])
+def test_fit_under_a_robust_strategy_still_learns_the_toy_task(name):
+    from proactiv.robust_training import TrainingStrategy
+
+    names = ["c0", "c1", "c2", "c3"]
+    still = Augment(shift_ms=0, speed_p=0, reverb_p=0, noise_p=0, vtlp_p=0, time_masks=0, freq_masks=0)
+    train = toy_split(128, 0)
+    pairs = (train.waves, 0.25 * train.waves)  # the run's "transform": 12 dB quieter
+    model, info = fit(
+        train, toy_split(32, 1), names, arch="cnn", epochs=4, batch_size=32, progress=False, lr=1e-2,
+        augment=still, strategy=TrainingStrategy(name, epsilon=2.0, steps=2), pairs=pairs,
+    )  # fmt: skip
+    assert max(h["val_accuracy"] for h in info["history"]) > 0.6
+    with pytest.raises(ValueError, match="consistency training needs transformed copies"):
+        fit(train, toy_split(8, 1), names, arch="cnn", epochs=1, progress=False,
+            strategy=TrainingStrategy("consistency"))  # fmt: skip
+
+
+def test_train_stores_its_strategy_and_the_accuracy_under_pgd(tmp_path):
+    import json
+
+    from proactiv.robust_training import TrainingStrategy
+    from proactiv.tasks.kws.train import PGD_EPSILONS, train
+
+    write_toy_corpus(tmp_path / "data")
+    adversarial = TrainingStrategy("adversarial", epsilon=2.0, steps=1)
+    train(tmp_path / "data", arch="cnn", out=tmp_path / "run", epochs=1, progress=False, strategy=adversarial)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["strategy"] == adversarial.settings() and TrainingStrategy.load(tmp_path / "run") == adversarial
+    assert list(saved["pgd"]["accuracy"]) == [f"{e:g}" for e in PGD_EPSILONS]
+    assert saved["pgd"]["n"] == saved["test"]["n"]
+    assert saved["pgd"]["accuracy"]["8"] <= saved["pgd"]["accuracy"]["4"] <= saved["test"]["accuracy"] + 1e-9
+    with pytest.raises(ValueError, match="needs an augmentation plan"):
+        train(tmp_path / "data", arch="cnn", out=tmp_path / "x", epochs=1, progress=False,
+              strategy=TrainingStrategy("consistency"))  # fmt: skip

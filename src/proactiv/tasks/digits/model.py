@@ -13,6 +13,7 @@ from torch import nn
 from proactiv.checkpoints import CACHE_SUFFIX, FORMAT, CheckpointWriter
 from proactiv.io import write_torch
 from proactiv.progress import progress_bar
+from proactiv.robust_training import TrainingStrategy
 from proactiv.tasks.base import cache_dir
 
 
@@ -49,12 +50,15 @@ def train_digits_cnn(
     n_classes: int | None = None,
     progress: bool = False,
     checkpoints: CheckpointWriter | None = None,
+    strategy: TrainingStrategy | None = None,
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> DigitsCNN:
     """Train with Adam on shuffled minibatches of 64; deterministic for a seed on the CPU. ``checkpoints``
-    saves a few along the way (see :mod:`proactiv.checkpoints`)."""
+    saves a few along the way (see :mod:`proactiv.checkpoints`); ``strategy`` and ``pairs``: see
+    :func:`fit_digits`."""
     n = n_classes or int(labels.max()) + 1
     return fit_digits(lambda: DigitsCNN(n, images.shape[-1]), images, labels, seed, epochs, progress,
-                      checkpoints, "the CNN")  # fmt: skip
+                      checkpoints, "the CNN", strategy, pairs)  # fmt: skip
 
 
 def fit_digits(
@@ -66,9 +70,16 @@ def fit_digits(
     progress: bool,
     checkpoints: CheckpointWriter | None = None,
     what: str = "the model",
+    strategy: TrainingStrategy | None = None,
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> nn.Module:
     """The digits recipe for any network ``build()`` makes (after seeding, so its initial weights follow the
-    seed too): Adam at 3e-3 on shuffled minibatches of 64, cross-entropy; returned in eval mode."""
+    seed too): Adam at 3e-3 on shuffled minibatches of 64, cross-entropy; returned in eval mode. ``strategy``
+    (:mod:`proactiv.robust_training`; default plain training) decides each batch's loss, with images in [0, 1];
+    ``pairs`` (images, their transformed copies) feed the consistency term, a random 64 of them per batch."""
+    strategy = strategy or TrainingStrategy()
+    if strategy.needs_plan and (pairs is None or len(pairs[0]) == 0):
+        raise ValueError(f"{strategy.name} training needs transformed copies of training images (--augment-from RUN)")
     torch.manual_seed(seed)
     model = build()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -78,7 +89,13 @@ def fit_digits(
         for epoch in range(epochs):
             for batch in torch.randperm(images.shape[0], generator=gen).split(64):
                 opt.zero_grad()
-                nn.functional.cross_entropy(model(images[batch]), labels[batch]).backward()
+                pair = None
+                if strategy.needs_plan:
+                    drawn = torch.randint(len(pairs[0]), (len(batch),), generator=gen)
+                    pair = (pairs[0][drawn], pairs[1][drawn])
+                loss = strategy.loss(model, images[batch], labels[batch], nn.functional.cross_entropy, pair, gen,
+                                     value_range=(0.0, 1.0))  # fmt: skip
+                loss.backward()
                 opt.step()
                 bar.advance(task, len(batch))
             if checkpoints is not None:

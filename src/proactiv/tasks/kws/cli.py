@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from proactiv.cli_errors import fail
+from proactiv.tasks.strategy_options import Beta, Epsilon, Norm, PgdSteps, Strategy, strategy_from
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Keyword spotting: corpus and model.")
 
@@ -76,10 +77,18 @@ def train(
         bool, typer.Option("--force", help="train again even if a matching model exists")
     ] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    strategy: Strategy = "augment",
+    epsilon: Epsilon = None,
+    pgd_steps: PgdSteps = 3,
+    norm: Norm = "l2",
+    beta: Beta = 1.0,
 ) -> None:
     """Train a keyword model; skipped when OUT already holds one trained on the same data and settings."""
-    from proactiv.tasks.kws.train import TRAINER_VERSION
+    from proactiv.robust_training import pgd_line
+    from proactiv.tasks.kws.train import EPSILON, TRAINER_VERSION
     from proactiv.tasks.kws.train import train as train_model
+
+    chosen = strategy_from(strategy, epsilon, pgd_steps, norm, beta, EPSILON, augment_from is not None)
 
     if not data.is_dir():
         fail(
@@ -104,6 +113,7 @@ def train(
         "threads": threads,
         "trainer": TRAINER_VERSION,
         **({"augment": plan.key()} if plan is not None else {}),
+        **({"strategy": chosen.key()} if chosen.key() else {}),
         **({"members": members} if members > 1 else {}),  # keeps the key of one-network models as it was
     }
     key_file = out / "train_key.json"
@@ -130,6 +140,7 @@ def train(
             threads=threads,
             augment_plan=plan,
             members=members,
+            strategy=chosen,
         )
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         fail(err)
@@ -151,6 +162,8 @@ def train(
             f"non-keyword logit offsets _unknown_ {metrics['calibration']['unknown_offset']:+.2f}{silence} "
             "(chosen on validation)"
         )
+    if "pgd" in metrics:
+        typer.echo(f"{chosen.describe()}; test {pgd_line(metrics['pgd'])}")
     for line in open_set_lines(metrics.get("open_set", {})) + noise_lines(metrics.get("noise", {})):
         typer.echo(line)
 

@@ -36,6 +36,7 @@ from proactiv.augment_plan import PLAN_FILE, AugmentPlan
 from proactiv.checkpoints import CheckpointWriter
 from proactiv.io import write_json
 from proactiv.progress import progress_bar
+from proactiv.robust_training import TrainingStrategy, pgd_accuracy
 from proactiv.tasks.kws import noise_robustness
 from proactiv.tasks.kws.augment import SAMPLE_RATE, Augment, load_noise_bank
 from proactiv.tasks.kws.decision import calibrate, operating_curve
@@ -159,6 +160,8 @@ def fit(
     checkpoints: CheckpointWriter | None = None,
     tail: float = 1 / 3,
     members: int = 1,
+    strategy: TrainingStrategy | None = None,
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[nn.Module, dict]:
     """Train a fresh model on in-memory splits; return it and a history (with validation accuracy per epoch).
 
@@ -176,7 +179,15 @@ def fit(
     :class:`~proactiv.tasks.kws.models.Ensemble`: every step, each member gets its own class-balanced batch and
     augmentation draws and its own loss (not the ensemble's, so the members stay different), at the cost of
     its networks together.
+
+    ``strategy`` (:mod:`proactiv.robust_training`; default plain training) decides each batch's loss on the
+    features the network reads; ``pairs`` (clips, the run's transformed copies of them) feed the consistency
+    term, a random batch of them per step, both clips of a pair under the same augmentation draws (so they differ
+    by the run's transform alone).
     """
+    strategy = strategy or TrainingStrategy()
+    if strategy.needs_plan and (pairs is None or len(pairs[0]) == 0):
+        raise ValueError(f"{strategy.name} training needs transformed copies of training clips (--augment-from RUN)")
     if not 0 < tail <= 1:  # also refuses NaN
         raise ValueError(f"tail={tail!r}: expected the share of the last epochs to average, in (0, 1]")
     torch.manual_seed(seed)
@@ -194,6 +205,15 @@ def fit(
     total = planned * steps_per_epoch
     warmup = max(1, int(0.05 * total))
     history, tail_sum, averaged = [], None, 0
+
+    def criterion(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+
+    def features(waves: torch.Tensor) -> torch.Tensor:
+        x = augment.waveforms(waves.to(device), gen)
+        with torch.no_grad():
+            return augment.features(frontend(x), frontend, gen)
+
     start = time.perf_counter()
     step = 0
     with progress_bar("steps", progress) as bar:
@@ -208,11 +228,15 @@ def fit(
             for i in range(steps_per_epoch):
                 loss = 0.0
                 for net, idx in zip(nets, order[:, i], strict=True):  # each member: its own batch
-                    x = augment.waveforms(train.waves[idx].to(device), gen)
-                    with torch.no_grad():
-                        feats = augment.features(frontend(x), frontend, gen)
-                    y = train.labels[idx].to(device)
-                    loss = loss + F.cross_entropy(net(feats), y, label_smoothing=label_smoothing) / len(nets)
+                    feats, y = features(train.waves[idx]), train.labels[idx].to(device)
+                    pair = None
+                    if strategy.needs_plan:
+                        drawn = torch.randint(len(pairs[0]), (batch_size,), generator=gen)
+                        state = gen.get_state()
+                        clean = features(pairs[0][drawn])
+                        gen.set_state(state)  # the copy gets the same augmentation draws as its clip
+                        pair = (clean, features(pairs[1][drawn]))
+                    loss = loss + strategy.loss(net, feats, y, criterion, pair, gen) / len(nets)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 frac = step / max(1, total)
@@ -279,6 +303,7 @@ def train(
     unknown_weight: float = UNKNOWN_WEIGHT,
     augment_plan: AugmentPlan | None = None,
     members: int = 1,
+    strategy: TrainingStrategy | None = None,
 ) -> dict:
     """Train a KWS model on ``data_root`` and write ``<out>/model.pt``, ``<out>/metrics.json`` and a few
     training checkpoints in ``<out>/checkpoints/`` (for TracIn; see :mod:`proactiv.checkpoints`).
@@ -291,7 +316,13 @@ def train(
     (:mod:`~proactiv.tasks.kws.noise_robustness`, at :data:`NOISE_SNRS_DB`). ``augment_plan`` (:mod:`proactiv.augment_plan`) adds augmented copies of
     training clips, computed once before training (the pitch transform is slow per batch); the plan is written
     to ``<out>/augment_plan.json``. ``members`` > 1 trains an ensemble of that many networks (see :func:`fit`).
+    ``strategy`` (:mod:`proactiv.robust_training`, written to ``<out>/training_strategy.json``) decides the loss;
+    under ``consistency`` the plan's copies are paired with their clips instead of added to the training set. The
+    metrics then hold the test split's accuracy under PGD at :data:`PGD_EPSILONS` (``pgd``).
     """
+    strategy = strategy or TrainingStrategy()
+    if strategy.needs_plan and augment_plan is None:
+        raise ValueError(f"{strategy.name} training needs an augmentation plan: the run's transforms (--augment-from)")
     if threads:
         torch.set_num_threads(threads)
     out = Path(out)
@@ -312,8 +343,11 @@ def train(
         splits = {k: s.select(~np.isin(s.engines, list(excluded))) for k, s in splits.items()}
     if len(splits["train"]) == 0:
         raise ValueError(f"{data_root}: the training split is empty")
-    clean_clips = len(splits["train"])
-    if augment_plan is not None:
+    clean_clips, pairs = len(splits["train"]), None
+    if augment_plan is not None and strategy.needs_plan:
+        waves, _, source = augment_plan.apply(splits["train"].waves, splits["train"].labels, class_names)
+        pairs = (splits["train"].waves[torch.as_tensor(source)], waves)
+    elif augment_plan is not None:
         splits["train"] = _with_augmented(splits["train"], augment_plan, class_names)
     augment = training_augment(splits["train"].waves, splits["train"].labels, class_names, data_root, augment)
     frontend = LogMel()
@@ -331,6 +365,8 @@ def train(
         device=device,
         unknown_weight=unknown_weight,
         members=members,
+        strategy=strategy,
+        pairs=pairs,
         checkpoints=CheckpointWriter(
             out / "checkpoints",
             frontend=frontend.config(),
@@ -353,6 +389,7 @@ def train(
         "exclude_engines": sorted(excluded),
         "train_clips": clean_clips,
         "augmented_clips": len(splits["train"]) - clean_clips,
+        "strategy": strategy.settings(),
         "train_seconds": info["seconds"],
         "epochs": info["epochs"],
         "history": info["history"],
@@ -375,6 +412,9 @@ def train(
             metrics[name] = accuracy_report(
                 predict(model, feats, device), split.labels, split.engines, class_names
             )
+    if len(splits["test"]):
+        feats = compute_features(frontend, splits["test"].waves, device)
+        metrics["pgd"] = pgd_accuracy(model, feats, splits["test"].labels.to(device), PGD_EPSILONS)
     if len(splits["test"]) and model.logit_offset is not None:
         logits = logits_of(model.net, compute_features(frontend, splits["test"].waves, device), device)
         metrics["test"]["operating_curve"] = operating_curve(
@@ -397,6 +437,7 @@ def train(
         augment_plan.save(out)
     else:  # a plan left by an earlier training would misdescribe this model
         (out / PLAN_FILE).unlink(missing_ok=True)
+    strategy.save(out)
     save_model(
         out / "model.pt",
         model.cpu(),
@@ -438,6 +479,11 @@ def _with_augmented(train: Split, plan: AugmentPlan, class_names: list[str]) -> 
     )
 
 
+#: the L2 budgets (log-mel dB) the test split's accuracy under PGD is measured at (``metrics.json``'s ``pgd``):
+#: about a quarter and a half of the median radius the radius step found on the demo model (17)
+PGD_EPSILONS = (4.0, 8.0)
+#: the adversarial strategy's default L2 budget: the larger of :data:`PGD_EPSILONS`
+EPSILON = PGD_EPSILONS[-1]
 #: the SNRs (dB) of the noise measures in the metrics (:mod:`proactiv.tasks.kws.noise_robustness`; the running
 #: speech at the first three)
 NOISE_SNRS_DB = (20.0, 10.0, 5.0, 0.0)
@@ -495,7 +541,8 @@ def _calibrated(
 
 def _summary(metrics: dict) -> dict:
     """The scalar part of the metrics (stored inside the model file)."""
-    keep = {k: metrics[k] for k in ("arch", "members", "params", "macs", "seed", "train_seconds", "epochs")}
+    keep = {k: metrics[k] for k in ("arch", "members", "params", "macs", "seed", "train_seconds", "epochs",
+                                    "strategy")}  # fmt: skip
     for name in ("test", "validation", "held_out"):
         if name in metrics:
             keep[name] = {"accuracy": metrics[name]["accuracy"], "per_engine": metrics[name]["per_engine"]}
