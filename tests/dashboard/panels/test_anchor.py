@@ -42,3 +42,22 @@ def test_the_record_card_has_the_anchor_button(data):
     app = build_app([data.path], compute=False)
     assert "anchor-go" in str(app.layout) and "anchor.children" in app.callback_map
     assert "Find the anchor" in HINT
+
+
+def test_a_record_the_anchors_step_anchored_shows_its_stored_anchor_without_a_search(tmp_path, monkeypatch):
+    from proactiv.analysis import analyze
+    from proactiv.dashboard.panels import anchor as panel
+
+    run = plant_threshold_run(tmp_path / "run")
+    analyze(run, steps=["anchors"], device="cpu")
+    data = RunData(run.path, compute=False)
+    table = data.analysis["anchors"].table
+    first = table[table.rule.str.len() > 0].iloc[0]
+    monkeypatch.setattr(panel, "studio", lambda _: pytest.fail("a stored anchor needs no search"))
+    shown = record_anchor(data, {"instance": int(first.instance), "point": int(first.point)}, search=False)
+    assert _by_id(shown, "anchor-rule").children.startswith(first.rule)
+    assert any(s.type == "rect" for s in _by_id(shown, "anchor-graph").figure.layout.shapes)
+    anchored = set(zip(table.instance, table.point, strict=True))
+    other = next((0, p) for p in range(len(data.run.grid)) if (0, p) not in anchored)
+    (hint,) = record_anchor(data, {"instance": other[0], "point": other[1]}, search=False)
+    assert hint.children == HINT  # not stored: the search waits for the button
