@@ -116,15 +116,30 @@ def anchor(
     point: Annotated[int, typer.Argument(help="the record's grid point")],
     precision: Annotated[float, typer.Option(help="the precision the rule must reach")] = 0.95,
     budget: Annotated[int, typer.Option(help="the most model evaluations the search may make")] = 2000,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metadata",
+            help="a metadata column the rule may also name (repeat; default: every categorical meta.* column)",
+        ),
+    ] = None,
+    no_metadata: Annotated[
+        bool, typer.Option("--no-metadata", help="conditions on the transform parameters only")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
 ) -> None:
-    """The anchor of one record: the fewest transform-parameter ranges under which its outcome (fail or pass)
-    holds with the given precision, and a local linear surrogate over the same parameters."""
+    """The anchor of one record: the fewest transform-parameter ranges (and values of the instance's metadata)
+    under which its outcome (fail or pass) holds with the given precision, and a local linear surrogate over the
+    same parameters."""
     from proactiv.analysis.anchor import anchor as find_anchor
     from proactiv.store import RunError
 
+    if metadata and no_metadata:
+        fail(ValueError("--metadata and --no-metadata: choose one"))
+    columns = False if no_metadata else (metadata or True)
     try:
-        found = find_anchor(run, instance, point, precision=precision, budget=budget, device=device)
+        found = find_anchor(run, instance, point, precision=precision, budget=budget, metadata=columns,
+                            device=device)  # fmt: skip
     except (ValueError, KeyError, RunError) as err:
         fail(err)
     typer.echo(found.describe())

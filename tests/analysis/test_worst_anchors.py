@@ -188,3 +188,21 @@ def test_a_map_of_two_anchored_parameters_is_stored_and_read_back():
     assert list(back) == [GAIN, NOISE, "score", "right"]
     for key, value in grid.items():
         np.testing.assert_array_equal(back[key], value)
+
+
+def test_the_anchor_command_names_metadata_unless_told_not_to(speakers):
+    from typer.testing import CliRunner
+
+    from proactiv.cli import app
+
+    run, _ = speakers
+    runner = CliRunner()
+    base = ["anchor", str(run.path), "0", str(point_of(run, -12.0)), "--device", "cpu"]
+    with_speaker = runner.invoke(app, [*base, "--metadata", "meta.speaker"])
+    assert with_speaker.exit_code == 0 and " and meta.speaker = a (precision " in with_speaker.output
+    alone = runner.invoke(app, [*base, "--no-metadata"])
+    assert alone.exit_code == 0 and "meta.speaker" not in alone.output and f"fails whenever {GAIN}" in alone.output
+    for bad, message in ((["--metadata", "meta.nope"], "not in the run's metadata"),
+                         (["--metadata", "meta.speaker", "--no-metadata"], "choose one")):  # fmt: skip
+        refused = runner.invoke(app, [*base, *bad])
+        assert refused.exit_code == 2 and message in refused.output, refused.output
