@@ -286,3 +286,18 @@ def test_train_stores_its_strategy_and_the_accuracy_under_pgd(tmp_path):
     with pytest.raises(ValueError, match="needs an augmentation plan"):
         train(tmp_path / "data", arch="cnn", out=tmp_path / "x", epochs=1, progress=False,
               strategy=TrainingStrategy("consistency"))  # fmt: skip
+
+
+def test_kws_train_refuses_a_strategy_it_cannot_follow_before_loading_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from proactiv.cli import app
+
+    write_toy_corpus(tmp_path / "data")
+    base = ["kws", "train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m")]
+    for bad, message in ((["--strategy", "consistency"], "--strategy consistency needs --augment-from RUN"),
+                         (["--strategy", "adversarial", "--norm", "l1"], "norm='l1': expected one of l2, linf"),
+                         (["--strategy", "consistency", "--beta", "0"], "beta=0.0: expected a number > 0")):  # fmt: skip
+        refused = CliRunner().invoke(app, [*base, *bad])
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+    assert not (tmp_path / "m").exists()
