@@ -48,7 +48,9 @@ def test_a_callable_is_used_as_is():
 
 @pytest.mark.parametrize("name", ["crossentropy", "MSE", ""])
 def test_unknown_loss_names_list_the_known_ones(name):
-    with pytest.raises(ValueError, match=rf"loss={name!r}: expected one of \['cross_entropy', 'l1'"):
+    with pytest.raises(
+        ValueError, match=rf"loss={name!r}: expected one of \['binary_cross_entropy', 'cross_entropy', 'l1'"
+    ):
         resolve_loss(name)
 
 

@@ -9,6 +9,7 @@ from proactiv.config import ArraysSpec, ExecutionSpec, ProjectionSpec, UnitsSpec
 from proactiv.models import export_onnx, from_onnx, load_model
 from proactiv.monitor import monitor, open_monitor
 from proactiv.optimize import ProjectionResult, Projector
+from proactiv.outputs import adapt
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
 from proactiv.sweep import sweep
@@ -17,6 +18,7 @@ from proactiv.transforms import Grid, Transform
 from proactiv.version import __version__
 
 __all__ = [
+    "adapt",
     "ArraysSpec",
     "ExecutionSpec",
     "Grid",

@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from proactiv.schema import OUTPUT_KINDS
 from proactiv.transforms import Grid
 
 
@@ -24,9 +25,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _import_path(value: str | None) -> str | None:
+    if value is not None and (":" not in value or not all(value.split(":", 1))):
+        raise ValueError(f"expected 'package.module:function', got {value!r}")
+    return value
+
+
 class ModelSpec(_Strict):
     """The model: a task's saved model file (``path``), an ONNX file (``onnx``: converted to torch and checked
-    against onnxruntime, see :mod:`proactiv.models`), a TorchScript file, or ``package.module:function``."""
+    against onnxruntime, see :mod:`proactiv.models`), a TorchScript file, or ``package.module:function``; and
+    how its output is read (``output``, ``output_key``) and what turns data into its input (``preprocess``), as
+    :func:`proactiv.outputs.adapt` takes them."""
 
     path: Path | None = None
     onnx: Path | None = None
@@ -34,12 +43,20 @@ class ModelSpec(_Strict):
     factory: str | None = None
     weights: Path | None = None
     kwargs: dict = Field(default_factory=dict)
+    #: what the model returns (:data:`proactiv.schema.OUTPUT_KINDS`); None: the task's own reading
+    output: str | None = None
+    #: the key (dict output) or index (tuple output) of the output to read
+    output_key: str | int | None = None
+    #: ``package.module:function`` applied to the data before the model (projection acts on its input)
+    preprocess: str | None = None
 
-    @field_validator("factory")
+    _import_paths = field_validator("factory", "preprocess")(_import_path)
+
+    @field_validator("output")
     @classmethod
-    def _factory_form(cls, v):
-        if v is not None and (":" not in v or not all(v.split(":", 1))):
-            raise ValueError(f"expected 'package.module:function', got {v!r}")
+    def _known_output(cls, v):
+        if v is not None and v not in OUTPUT_KINDS:
+            raise ValueError(f"expected one of {', '.join(OUTPUT_KINDS)}, got {v!r}")
         return v
 
 
@@ -66,7 +83,7 @@ class DataSpec(_Strict):
 class ProjectionSpec(_Strict):
     """Projection settings; a field left out takes the task's default, then the Projector's."""
 
-    loss: Literal["cross_entropy", "own_prediction", "mse", "l1"] | None = None
+    loss: Literal["cross_entropy", "own_prediction", "binary_cross_entropy", "mse", "l1"] | None = None
     optimizer: Literal["polyak", "adam", "sgd"] | None = None
     lr: float | Literal["auto"] | None = None
     lr_fraction: float | None = Field(None, gt=0)

@@ -18,6 +18,11 @@ def cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(outputs, targets, reduction="none")
 
 
+def binary_cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of independent logits (N, L) to 0/1 targets (N, L), averaged over the labels."""
+    return F.binary_cross_entropy_with_logits(outputs, targets, reduction="none").flatten(1).mean(1)
+
+
 def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean squared error per sample, averaged over all non-batch dimensions."""
     return (outputs - targets).pow(2).flatten(1).mean(1)
@@ -31,13 +36,15 @@ def l1(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 _NAMED: dict[str, LossFn] = {
     "cross_entropy": cross_entropy,
     "own_prediction": cross_entropy,
+    "binary_cross_entropy": binary_cross_entropy,
     "mse": mse,
     "l1": l1,
 }
 
 
 def resolve_loss(loss: str | LossFn) -> LossFn:
-    """A loss by name (``cross_entropy``, ``own_prediction``, ``mse``, ``l1``) or a user callable."""
+    """A loss by name (``cross_entropy``, ``own_prediction``, ``binary_cross_entropy``, ``mse``, ``l1``) or a
+    user callable."""
     if callable(loss):
         return loss
     if loss not in _NAMED:

@@ -4,7 +4,8 @@ Column names are part of the run-store contract (see DESIGN.md): ``d_x`` (RMS di
 normalised by the square root of the input size), ``d_x_l2``, ``d_x_mse``, ``d_x_clean`` (RMS distance x̂T–x),
 ``d_t`` (RMS distance xT–x: how far the transform moved the input), ``d_y`` (L2 distance of the outputs, on
 log-softmax for classifiers), ``loss_t`` (d_g), ``loss_proj`` (d̂_g), ``loss_change``; for classifiers also
-``pred_*``, ``correct_*`` and ``flipped``. Image-to-image / regression records have ``correct_t`` /
+``pred_*``, ``correct_*`` and ``flipped``; multi-label records ``correct_*`` (every label decided right: logit
+> 0 exactly when the label is 1) and ``flipped`` (some label's decision changed). Image-to-image / regression records have ``correct_t`` /
 ``correct_proj`` too: the output's loss is below the projection cutoff (the criterion the projection aims at), so
 accuracy curves, breakpoints and error slices read the same way for both kinds of task.
 
@@ -91,11 +92,13 @@ def differences(
     targets: torch.Tensor | None = None,
     cutoff: float | None = None,
     pixel_range: float | None = None,
+    multilabel: bool = False,
 ) -> dict[str, np.ndarray]:
     """Difference metrics for N projections.
 
     ``labels`` (N,) for classifiers, ``None`` otherwise; then ``targets`` (the desired outputs) and the
-    projection ``cutoff`` give ``correct_t``/``correct_proj``. ``pixel_range`` (e.g. 1.0 for images in [0, 1])
+    projection ``cutoff`` give ``correct_t``/``correct_proj``, or with ``multilabel`` the label decisions of the
+    outputs (logits) against the 0/1 ``targets`` give ``correct_*`` and ``flipped``. ``pixel_range`` (e.g. 1.0 for images in [0, 1])
     adds PSNR/SSIM columns for 4-D image inputs, and for image-shaped targets.
     """
     size = transformed[0].numel()
@@ -126,6 +129,14 @@ def differences(
             correct_t=pred_t == labels,
             correct_proj=pred_proj == labels,
             flipped=pred_t != pred_proj,
+        )
+    elif multilabel:
+        wanted = targets > 0.5
+        cols.update(
+            correct_clean=((out_clean > 0) == wanted).flatten(1).all(1),
+            correct_t=((out_t > 0) == wanted).flatten(1).all(1),
+            correct_proj=((out_proj > 0) == wanted).flatten(1).all(1),
+            flipped=((out_t > 0) != (out_proj > 0)).flatten(1).any(1),
         )
     elif cutoff is not None:
         cols.update(correct_t=loss_t < cutoff, correct_proj=loss_proj < cutoff)

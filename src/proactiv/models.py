@@ -12,16 +12,18 @@ over and for the tests; a task's model carries what the task needs to rebuild it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import io
 import os
 import sys
 import types
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -360,6 +362,71 @@ def is_torchscript(path: Path) -> bool:
         return any(name.endswith("/constants.pkl") for name in archive.namelist())
 
 
+def import_object(path: str, field: str):
+    """The object a config names as ``package.module:name``; a ``ConfigError`` names ``field`` otherwise."""
+    module_name, name = path.split(":", 1)
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"{field}: cannot import {path!r} ({err})") from None
+
+
+def torchscript_parts(model: nn.Module) -> list[str]:
+    """The names of ``model``'s outermost TorchScript submodules (``""``: the model itself is TorchScript)."""
+    names = [name for name, m in model.named_modules() if isinstance(m, torch.jit.ScriptModule)]
+    if "" in names:
+        return [""]
+    return [n for n in names if not any(n.startswith(f"{outer}.") for outer in names)]
+
+
+@contextlib.contextmanager
+def split_torchscript(model: nn.Module) -> Iterator[tuple[nn.Module | None, dict[str, bytes]]]:
+    """``model`` without its TorchScript parts (which torch cannot pickle), and those parts as
+    :func:`torch.jit.save` bytes by name; the parts are put back on exit. The shell is None when the model
+    itself is TorchScript. :func:`join_torchscript` rebuilds the model from the two."""
+    held = {name: model if name == "" else model.get_submodule(name) for name in torchscript_parts(model)}
+    parts = {}
+    for name, part in held.items():
+        buffer = io.BytesIO()
+        with _jit_deprecation_quiet():
+            torch.jit.save(part, buffer)
+        parts[name] = buffer.getvalue()
+    if "" in parts:
+        yield None, parts
+        return
+    try:
+        for name in held:
+            _set_submodule(model, name, None)
+        yield model, parts
+    finally:
+        for name, part in held.items():
+            _set_submodule(model, name, part)
+
+
+def join_torchscript(shell: nn.Module | None, parts: dict[str, bytes]) -> nn.Module:
+    """The model :func:`split_torchscript` took apart."""
+    with _jit_deprecation_quiet():
+        loaded = {name: torch.jit.load(io.BytesIO(data), map_location="cpu") for name, data in parts.items()}
+    if shell is None:
+        return loaded[""]
+    for name, part in loaded.items():
+        _set_submodule(shell, name, part)
+    return shell
+
+
+@contextlib.contextmanager
+def _jit_deprecation_quiet() -> Iterator[None]:
+    """torch deprecates TorchScript, but a part that already is TorchScript has no other way to be saved."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"`torch\.jit\.")
+        yield
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module | None) -> None:
+    parent, _, leaf = name.rpartition(".")
+    model.get_submodule(parent)._modules[leaf] = module
+
+
 def _from_spec(spec: ModelSpec) -> nn.Module:
     """The model a config names; errors (``ConfigError``) name the field and the file or import path."""
     for field, read in (("onnx", _from_file), ("torchscript", _torchscript), ("path", _from_file)):
@@ -376,12 +443,7 @@ def _from_spec(spec: ModelSpec) -> nn.Module:
         raise ConfigError(
             "model: give either 'onnx: FILE', 'torchscript: FILE' or 'factory: package.module:function'"
         )
-    module_name, func_name = spec.factory.split(":", 1)
-    try:
-        func = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"model.factory: cannot import {spec.factory!r} ({err})") from None
-    model = func(**spec.kwargs)
+    model = import_object(spec.factory, "model.factory")(**spec.kwargs)
     if not isinstance(model, nn.Module):
         raise ConfigError(
             f"model.factory: {spec.factory} returned {type(model).__name__}, expected an nn.Module"

@@ -279,6 +279,11 @@ class Projector:
                 f"model {self._name()} cannot take inputs of shape {tuple(x.shape[1:])} (per sample, "
                 f"{x.dtype}): {str(err).splitlines()[0]}"
             ) from None
+        if isinstance(out, (dict, tuple, list)):
+            raise ValueError(
+                f"model {self._name()} returns a {type(out).__name__}, not one tensor; say which output to read: "
+                "pv.adapt(model, output_key=KEY_OR_INDEX)"
+            )
         if not isinstance(out, torch.Tensor) or not out.requires_grad:
             raise ValueError(
                 f"model {self._name()}: its output does not depend differentiably on its input (no gradient "

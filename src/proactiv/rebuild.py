@@ -8,10 +8,12 @@ sweep, the store and the checkpoints look it up here, so generic code never impo
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from proactiv.config import ConfigError, SweepConfig
+from proactiv.outputs import adapt_spec
 from proactiv.task_data import TaskData
 
 #: task name → ``loader(cfg) -> TaskData``
@@ -38,12 +40,15 @@ def _lookup(table: dict, name: str, what: str):
 
 
 def load_task(cfg: SweepConfig) -> TaskData:
-    """The model and instances a config asks for; an unknown task is a ``ConfigError`` naming the known ones."""
+    """The model and instances a config asks for, the model read as the config's ``model.output``,
+    ``output_key`` and ``preprocess`` say (:func:`proactiv.outputs.adapt_spec`); an unknown task is a
+    ``ConfigError`` naming the known ones."""
     try:
         loader = _lookup(_TASKS, cfg.task, "task")
     except LookupError as err:
         raise ConfigError(f"task: {err}") from None
-    return loader(cfg)
+    task = loader(cfg)
+    return replace(task, model=adapt_spec(task.model, cfg.model))
 
 
 def training_set_reader(kind: str) -> Callable[[dict, Path], Any]:

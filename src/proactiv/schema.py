@@ -5,6 +5,8 @@ from column names, task names or a frontend's repr:
 
 - the **target**: ``label`` (a classifier: records carry predictions) or ``tensor`` (image-to-image /
   regression: the desired output is a tensor);
+- the **output** kind: what the model returns and so which rule makes a record correct (:data:`OUTPUT_KINDS`),
+  with the key or index read from a dict or tuple output and the preprocess callable, by name;
 - the **desired** output projections aim at: the ``label``, the model's own ``clean_prediction`` (loss
   ``own_prediction``), or the target ``tensor``; analyses that explain x̂T aim where projection did;
 - the **outcome** the views call success: ``accuracy`` (classifiers) or ``within_cutoff`` (the output's loss is
@@ -44,6 +46,42 @@ STATUSES = {
     "cutoff, not its own",
 }
 OUTCOMES = ("accuracy", "within_cutoff")
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """What a model returns, as a run reads it: the run's ``target`` kind, the projection ``losses`` that fit it
+    (the first is the default), the rule that makes a record ``correct`` (in words, for people and run.json),
+    and what :attr:`RunSchema.outcome_label` calls the share of correct records (None: the outcome's own words).
+    How the outputs are turned into what the engine projects is :mod:`proactiv.outputs`."""
+
+    name: str
+    target: str
+    losses: tuple[str, ...]
+    correct: str
+    outcome_label: str | None = None
+
+
+#: the output kinds a model can declare (``pv.adapt(model, output=...)``, a config's ``model.output``)
+OUTPUT_KINDS: dict[str, OutputKind] = {k.name: k for k in (
+    OutputKind("logits", "label", ("cross_entropy", "own_prediction"), "the predicted class is the desired one"),
+    OutputKind("binary_logit", "label", ("cross_entropy", "own_prediction"),
+               "the positive class's logit is > 0 exactly when the desired class is 1 (loss: binary cross-entropy)"),
+    OutputKind("probabilities", "label", ("cross_entropy", "own_prediction"),
+               "the desired class has the largest probability (one sigmoid probability: > 0.5 exactly when "
+               "the desired class is 1; loss: negative log-likelihood)"),
+    OutputKind("multilabel_logits", "tensor", ("binary_cross_entropy",),
+               "every label's logit is > 0 exactly when that label is 1 (loss: binary cross-entropy per label)",
+               outcome_label="all labels right on xT"),
+    OutputKind("tensor", "tensor", ("mse", "l1"), "the output's loss is below the projection cutoff"),
+)}  # fmt: skip
+
+
+def default_output(target: str) -> dict:
+    """The output of a model that declared none: class logits for label targets, else the tensor itself."""
+    return {"kind": "logits" if target == "label" else "tensor", "key": None, "preprocess": None}
+
+
 INPUT_KINDS = ("waveform", "spectrogram", "image", "vector")
 SCHEMA_VERSION = 1
 #: metadata columns that name an instance's class in runs without class labels (image-to-image), first found
@@ -211,6 +249,8 @@ class RunSchema:
     group_column: str | None = None
     metrics: Mapping[str, str] = field(default_factory=dict)
     model: dict | None = None
+    #: what the model returns: ``{"kind": ..., "key": ..., "preprocess": ...}`` (see :data:`OUTPUT_KINDS`)
+    output: Mapping | None = None
     version: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -226,6 +266,20 @@ class RunSchema:
                 f"target is a tensor; this target is {self.target!r})"
             )
         object.__setattr__(self, "metrics", dict(self.metrics))
+        output = {**default_output(self.target), **(self.output or {})}
+        kind = OUTPUT_KINDS.get(output["kind"])
+        if kind is None or kind.target != self.target:
+            raise ValueError(
+                f"output kind {output['kind']!r}: expected one of "
+                f"{', '.join(k.name for k in OUTPUT_KINDS.values() if k.target == self.target)} "
+                f"for a {self.target!r} target"
+            )
+        object.__setattr__(self, "output", output)
+
+    @property
+    def output_kind(self) -> OutputKind:
+        """What the model returns and the rule that makes a record correct."""
+        return OUTPUT_KINDS[self.output["kind"]]
 
     # wording ------------------------------------------------------------------------------------------
     @property
@@ -237,7 +291,7 @@ class RunSchema:
     def outcome_label(self) -> str:
         """``correct_t`` for people: "accuracy on xT" or "within cutoff on xT (loss < 0.005)"."""
         if self.outcome == "accuracy":
-            return "accuracy on xT"
+            return self.output_kind.outcome_label or "accuracy on xT"
         if self.outcome == "within_cutoff":
             return "within cutoff on xT" + (f" (loss < {self.cutoff:g})" if self.cutoff is not None else "")
         return "mean loss on xT"
@@ -246,7 +300,7 @@ class RunSchema:
     def outcome_wording(self) -> str:
         """What success means here, in a sentence."""
         if self.outcome == "accuracy":
-            return "the predicted class is the desired one"
+            return self.output_kind.correct
         if self.outcome == "within_cutoff":
             return "the output's loss is below the projection cutoff" + (
                 f" ({self.cutoff:g})" if self.cutoff is not None else ""
@@ -278,7 +332,12 @@ class RunSchema:
         """Whether this run's records carry ``column`` among their outcome and metric columns (predictions
         and flips for classifiers, ``correct_t`` with an outcome, the metric columns)."""
         if column in CLASSIFIER_COLUMNS:
-            return self.classifier or (self.outcome is not None and column in ("correct_t", "correct_proj"))
+            if self.classifier:
+                return True
+            # multi-label records are right or wrong by their label decisions, which flip, with no class
+            if self.outcome == "accuracy":
+                return column in ("correct_clean", "correct_t", "correct_proj", "flipped")
+            return self.outcome is not None and column in ("correct_t", "correct_proj")
         return column in self.metrics
 
     @property

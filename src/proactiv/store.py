@@ -219,13 +219,20 @@ class RunWriter:
 
     def keep_model(self, model, data: dict) -> None:
         """Keep a copy of an in-memory model and of what it was swept on (raw inputs, labels, metadata, class
-        names, frontend; pickled by torch) so analyses can rebuild both (``Run.model``, ``Run.task``). A model
-        that cannot be pickled (e.g. a class defined inside a function) leaves the run without a model spec and
-        says why in run.json; a frontend that cannot be pickled is left out (``Run.task`` says so)."""
+        names, frontend; pickled by torch) so analyses can rebuild both (``Run.model``, ``Run.task``). TorchScript
+        parts of the model, which torch cannot pickle (a wrapper around a model shipped as TorchScript), are
+        kept by ``torch.jit.save`` beside the rest (the model spec names them). A model that still cannot be
+        pickled (e.g. a class defined inside a function) leaves the run without a model spec and says why in
+        run.json; a frontend that cannot be pickled is left out (``Run.task`` says so)."""
+        from proactiv.models import split_torchscript
+
         if (self.path / MODEL_FILE).exists():
             return
         try:
-            write_torch(self.path / MODEL_FILE, model)
+            with split_torchscript(model) as (shell, parts):
+                write_torch(
+                    self.path / MODEL_FILE, {"shell": shell, "torchscript": parts} if parts else model
+                )
         except Exception as err:  # pickling fails in many ways (local classes, lambdas, open handles)
             self.header["schema"]["model"] = None
             self.header["model_note"] = (
@@ -233,6 +240,9 @@ class RunWriter:
             )
             write_json(self.path / "run.json", self.header)
             return
+        if parts:
+            self.header["schema"]["model"] = {"source": "run", "torchscript_parts": sorted(parts)}
+            write_json(self.path / "run.json", self.header)
         try:
             write_torch(self.path / DATA_FILE, data)
         except Exception:  # an unpicklable frontend: keep the data, say the frontend is missing
@@ -451,15 +461,21 @@ class Run:
         if spec.get("source") == "run":
             import torch
 
+            from proactiv.models import join_torchscript
+
             file = self.path / MODEL_FILE
             if not file.exists():
                 raise RunError(f"run {self.path}: the model copy {file} is missing")
             model = torch.load(file, map_location="cpu", weights_only=False)
+            if spec.get("torchscript_parts"):  # kept apart by RunWriter.keep_model
+                model = join_torchscript(model["shell"], model["torchscript"])
         elif spec.get("source") == "spec":
             from proactiv.config import ModelSpec
             from proactiv.models import load_model
+            from proactiv.outputs import adapt_spec
 
-            model = load_model(ModelSpec.model_validate(spec.get("model") or {}))
+            model_spec = ModelSpec.model_validate(spec.get("model") or {})
+            model = adapt_spec(load_model(model_spec), model_spec)
         else:
             model = self._config_task(spec).model
         self._check_model(model)

@@ -24,9 +24,12 @@ from proactiv.executors import Executor, LocalExecutor, Unit, get_executor
 from proactiv.fingerprint import data_hash, model_hash
 from proactiv.metrics import differences
 from proactiv.optimize import ProjectionResult, Projector, own_scales
+from proactiv.outputs import Adapted, output_of
 from proactiv.progress import progress_bar
 from proactiv.rebuild import load_task
 from proactiv.schema import (
+    OUTPUT_KINDS,
+    OutputKind,
     RunSchema,
     desired_output,
     expected_metrics,
@@ -65,6 +68,9 @@ def sweep(
     Parameters
     ----------
     model : the frozen, differentiable model (on model inputs: features when the data has a ``frontend``).
+        What it returns is class logits, or a target-shaped tensor for float labels; any other output (one
+        binary logit, probabilities, multi-label logits, a dict or tuple) or a preprocess step is declared with
+        :func:`proactiv.outputs.adapt` (``pv.adapt``), and the run's schema keeps it.
     data : the instances: ``(inputs, labels)`` — clean raw inputs (N, ...), float, and class labels (N,) for
         classifiers or target tensors (N, *out) for image-to-image / regression — or a
         :class:`~proactiv.task_data.TaskData` that adds class names, metadata (stored as ``meta.*``), a frontend
@@ -94,21 +100,32 @@ def sweep(
     ...                arrays=pv.ArraysSpec(keep="all"), execution=pv.ExecutionSpec(progress=False))
     """
     data = _checked(as_task_data(data))
+    output = output_of(model, "tensor" if data.labels.is_floating_point() else "label")
+    kind = OUTPUT_KINDS[output["kind"]]
+    data = replace(data, labels=_labels_for(kind, data.labels))
     arrays = as_option(ArraysSpec, arrays, "arrays")
     execution = as_option(ExecutionSpec, execution, "execution")
     runner = get_executor(execution.executor, address=execution.address, device=execution.device)
     # with Ray the driver only checks and writes: the tasks project, on the device they are given
     device = execution.device if isinstance(runner, LocalExecutor) else "cpu"
-    projector = _projector(model, projection, data.projection_defaults, device)
-    schema = data.schema or _schema(data, projector)
+    projector = _projector(model, projection, {"loss": kind.losses[0], **data.projection_defaults}, device)
+    if isinstance(projector.loss, str) and projector.loss not in kind.losses:
+        raise ValueError(
+            f"projection loss {projector.loss!r} does not fit output={kind.name!r}: expected "
+            f"{' or '.join(map(repr, kind.losses))}, or a callable (outputs, targets) -> (N,)"
+        )
+    schema = data.schema or _schema(data, projector, output)
     sizes = _unit_sizes(len(data.inputs), as_option(UnitsSpec, units, "units"))
     header = _header(model, data, grid, projector, seed, arrays, sizes, schema)
+    if isinstance(model, Adapted):  # a different reading of the same weights must not resume the run
+        header["config"]["output"] = output
     kept = _kept_instances(_groups(data.labels, data.metadata, schema), arrays.keep, arrays.per_class)
     # a model that cannot project is refused here, before anything is written
     sample = model_inputs(grid, data.frontend, data.inputs[:1], [0], seed)
     projector.check(sample, sample if projector.loss == "own_prediction" else data.labels)
     shared = _Units(model, projector, grid, data.frontend, data.inputs, data.labels, data.metadata,
-                    data.class_names, seed, kept, data.pixel_range, run_scale(data.inputs, data.frontend))  # fmt: skip
+                    data.class_names, seed, kept, data.pixel_range, run_scale(data.inputs, data.frontend),
+                    multilabel=kind.name == "multilabel_logits")  # fmt: skip
     writer = RunWriter(out, header, resume)
     _write(writer, shared, _units_of_work(len(data.inputs), len(grid), sizes), runner, execution.progress,
            keep_model=schema.model is not None and schema.model.get("source") == "run")  # fmt: skip
@@ -149,6 +166,28 @@ def _checked(data: TaskData) -> TaskData:
             f"the inputs have shape {tuple(inputs.shape)}"
         )
     return replace(data, inputs=inputs.detach().cpu(), labels=labels.cpu(), metadata=metadata)
+
+
+def _labels_for(kind: OutputKind, labels: torch.Tensor) -> torch.Tensor:
+    """The labels as an output kind reads them: class indices (N,), 0/1 rows (N, L) as floats (multi-label) or
+    float target tensors; errors name the kind and what it expected."""
+    got = f"got {labels.dtype} labels of shape {tuple(labels.shape)}"
+    if kind.target == "label":
+        if labels.is_floating_point() or labels.dim() != 1:
+            raise ValueError(f"labels: output={kind.name!r} reads class indices, integer (N,); {got}")
+        return labels
+    if kind.name == "multilabel_logits":
+        if labels.dim() != 2 or not ((labels == 0) | (labels == 1)).all():
+            raise ValueError(
+                f"labels: output='multilabel_logits' reads 0/1 rows (N, L), a column per label; {got}"
+            )
+        return labels.float()
+    if not labels.is_floating_point():
+        raise ValueError(
+            f"labels: output={kind.name!r} compares outputs to float target tensors; {got} (class indices are "
+            "output='logits')"
+        )
+    return labels
 
 
 def _projector(model: nn.Module, projection, defaults: dict, device) -> Projector:
@@ -282,13 +321,14 @@ def run_scale(inputs: torch.Tensor, frontend: Callable | None, sample: int = 256
     return float(own[own > 0].median()) if (own > 0).any() else None
 
 
-def _schema(data: TaskData, projector: Projector) -> RunSchema:
+def _schema(data: TaskData, projector: Projector, output: dict) -> RunSchema:
     """The run's schema from what :func:`sweep` was given (see :func:`proactiv.schema.input_spec` for the
-    default input kind)."""
+    default input kind) and what the model returns (``output``, see :func:`proactiv.outputs.output_of`)."""
     inputs, labels, metadata, frontend, pixel_range = (
         data.inputs, data.labels, data.metadata, data.frontend, data.pixel_range
     )  # fmt: skip
-    classifier = not labels.is_floating_point()
+    target = OUTPUT_KINDS[output["kind"]].target
+    classifier = target == "label"
     with torch.no_grad():
         shape = tuple(frontend(inputs[:1]).shape[1:]) if frontend is not None else tuple(inputs.shape[1:])
     rebuild = frontend_config(frontend)
@@ -305,16 +345,18 @@ def _schema(data: TaskData, projector: Projector) -> RunSchema:
     counts = None if metadata is None else {str(c): int(metadata[c].nunique()) for c in metadata.columns}
     images = pixel_range is not None and inputs.dim() == 4
     has_cutoff = projector.cutoff is not None
+    decided = classifier or output["kind"] == "multilabel_logits"  # records are right or wrong by a rule
     return RunSchema(
-        target="label" if classifier else "tensor",
+        target=target,
         input=spec,
-        outcome="accuracy" if classifier else "within_cutoff" if has_cutoff else None,
-        desired=desired_output("label" if classifier else "tensor", projector.loss),
+        outcome="accuracy" if decided else "within_cutoff" if has_cutoff else None,
+        desired=desired_output(target, projector.loss),
         cutoff=float(projector.cutoff) if has_cutoff else None,
         frontend=rebuild,
         group_column=group_column(classifier, counts),
         metrics=expected_metrics(classifier, images, images and not classifier and labels.dim() == 4),
         model=data.model_spec if data.model_spec is not None else {"source": "run"},
+        output=output,
     )
 
 
@@ -363,6 +405,8 @@ class _Units:
     pixel_range: float | None = None
     #: the step scale of constant inputs (see :meth:`Projector.project`): :func:`run_scale`
     scale: float | None = None
+    #: outputs are multi-label logits: records are correct when every label is decided right
+    multilabel: bool = False
 
     @property
     def classifier(self) -> bool:
@@ -404,6 +448,7 @@ class _Units:
             targets=targets,
             cutoff=self.projector.cutoff,
             pixel_range=self.pixel_range,
+            multilabel=self.multilabel,
         )
 
     def record(self, ids, points, labels, metrics, result: ProjectionResult) -> pd.DataFrame:

@@ -212,6 +212,29 @@ def dependency_order(steps: list[Step]) -> list[Step]:
     return done
 
 
+#: the one line that gives a sweep a model it can rebuild when the model itself cannot be kept with the run
+MODEL_SPEC_LINE = (
+    "pv.sweep(model, pv.TaskData(inputs, labels, model_spec={'source': 'spec', 'model': "
+    "{'factory': 'my_package.models:build', 'weights': 'weights.pt'}}), grid, out)"
+)
+
+
+def missing_without_model(run: Run) -> str | None:
+    """What a run that cannot rebuild its model goes without, in a sentence for the report's summary and the
+    dashboard's overview: the steps that need the model, why it was not kept, and the line that enables them;
+    None when the run can rebuild its model."""
+    if run.schema.model is not None:
+        return None
+    titles = [s.title for s in registered() if "model" in s.needs]
+    why = run.header.get("model_note") or "the sweep kept no way to rebuild it"
+    return (
+        f"Missing analyses: {', '.join(titles)}. They need the model, and this run cannot rebuild it ({why}). "
+        f"To enable them, sweep again with a model the run can rebuild, e.g. from a factory: {MODEL_SPEC_LINE} "
+        "(or a TorchScript file: model_spec={'source': 'spec', 'model': {'torchscript': 'model.ts'}}, or a "
+        "config's model: section)."
+    )
+
+
 def registered(plugins: bool = True) -> list[Step]:
     """The registered steps, every step after the steps it reads (registration order breaks ties); with
     ``plugins``, after loading the steps of installed packages (entry-point group ``proactiv.steps``)."""

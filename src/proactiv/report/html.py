@@ -38,10 +38,17 @@ from proactiv.analysis.runview import (
     metric_sql,
     open_view,
 )
-from proactiv.analysis.steps import registered
+from proactiv.analysis.steps import missing_without_model, registered
 from proactiv.schema import status_counts_text
 from proactiv.store import Run, write_text
-from proactiv.views.sections import SectionContext, closing_sections, esc, sections_of, table_html
+from proactiv.views.sections import (
+    SectionContext,
+    closing_sections,
+    esc,
+    note_html,
+    sections_of,
+    table_html,
+)
 from proactiv.views.style import TEMPLATE
 
 CSS = """
@@ -110,15 +117,21 @@ def _summary(view: RunView) -> str:
             items["accuracy at the identity point"] = f"{at:.3f}"
         items["accuracy over the whole grid"] = f"{s.acc:.3f} (flip rate {s.flips:.3f})"
     elif schema.outcome:
-        items["accuracy"] = (
-            "not applicable: this run has no predictions (image-to-image or regression); "
-            "“within cutoff” below means the output's loss is below the projection cutoff"
-        )
+        if schema.outcome == "within_cutoff":
+            items["accuracy"] = (
+                "not applicable: this run has no predictions (image-to-image or regression); "
+                "“within cutoff” below means the output's loss is below the projection cutoff"
+            )
         within = "avg(correct_t::DOUBLE)"
         ident = run.grid.identity_point()
         if ident is not None:
             at = view.query(f"SELECT {within} AS a FROM records WHERE point = {ident}").a.iloc[0]
-            items["within cutoff at the identity point"] = f"{at:.3f}"
+            named = (
+                "within cutoff"
+                if schema.outcome == "within_cutoff"
+                else schema.outcome_label.removesuffix(" on xT")
+            )
+            items[f"{named} at the identity point"] = f"{at:.3f}"
         overall = view.query(f"SELECT {within} AS a FROM records").a.iloc[0]
         items[f"{schema.outcome_label} over the whole grid"] = f"{overall:.3f}"
     else:
@@ -145,7 +158,7 @@ def _summary(view: RunView) -> str:
         ]
     )  # fmt: skip
     rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items.items())
-    return f"<dl>{rows}</dl><h3>Grid ({len(run.grid)} points)</h3>{table_html(grid)}"
+    return f"{note_html(missing_without_model(run))}<dl>{rows}</dl><h3>Grid ({len(run.grid)} points)</h3>{table_html(grid)}"
 
 
 @dataclass

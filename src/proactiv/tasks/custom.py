@@ -52,7 +52,7 @@ def load_task(cfg: SweepConfig) -> TaskData:
     if not inputs.is_floating_point():
         inputs = inputs.float()
     chosen = torch.arange(inputs.shape[0])
-    if not labels.is_floating_point():
+    if not labels.is_floating_point() and labels.dim() == 1:  # class indices (not multi-label 0/1 rows)
         chosen = pick_per_class(labels, cfg.data.instances_per_class, cfg.data.seed)
     return TaskData(
         model=load_model(cfg.model),

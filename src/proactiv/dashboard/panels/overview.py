@@ -7,6 +7,7 @@ import pandas as pd
 from dash import Input, Output, dcc, html
 
 from proactiv.analysis.runview import PSNR_CAP_DB
+from proactiv.analysis.steps import missing_without_model
 from proactiv.dashboard.data import Filter, RunData
 from proactiv.dashboard.panels.registry import PanelContext, register_panel
 from proactiv.dashboard.panels.shared import MAIN_LABEL, MAIN_TAB, dropdown, follow_run, grid_axes
@@ -81,6 +82,9 @@ def summary_children(data: RunData) -> list:
     out = [
         html.Div([html.Span(k, className="k"), html.Span(v, className="v")], className="kv") for k, v in items
     ]
+    missing = missing_without_model(data.run)
+    if missing:
+        out.insert(0, html.Div(missing, className="note"))
     if s["in_progress"]:
         out.append(html.Div(f"a sweep is still writing this run: the views show the {s['records']:,} records "
                             "complete when the dashboard opened it; restart the dashboard to see more",
