@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (the main job) and `make test` (the test suite).
-.PHONY: demo demo-digits demo-denoise reference-digits test package bootstrap bootstrap-demo bench lint
+.PHONY: demo demo-digits demo-denoise reference-digits test package bootstrap bootstrap-demo bench lint docs
 
 # the demo installs what it needs (no test tools, no browser); the tests install the rest
 bootstrap-demo:
@@ -44,6 +44,10 @@ test: bootstrap
 # and smoke-tested from outside the source tree (about 1.5 min)
 package: bootstrap
 	bash scripts/check_package.sh
+
+# the docs site at http://127.0.0.1:8000, rebuilt on every change (the docs tools come with the test install)
+docs: bootstrap
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs serve
 
 lint: bootstrap
 	.venv/bin/ruff check src tests benchmarks
