@@ -12,6 +12,7 @@ from proactiv.optimize import ProjectionResult, Projector
 from proactiv.outputs import adapt
 from proactiv.schema import RunSchema
 from proactiv.store import Run, open_run
+from proactiv.streaming import stream
 from proactiv.sweep import sweep
 from proactiv.task_data import TaskData
 from proactiv.transforms import Grid, Transform
@@ -40,6 +41,7 @@ __all__ = [
     "__version__",
     "open_monitor",
     "open_run",
+    "stream",
     "sweep",
     "tasks",
     "transforms",

@@ -107,8 +107,14 @@ def adapt_spec(model: nn.Module, spec: ModelSpec | None) -> nn.Module:
 
 def output_of(model: nn.Module, target: str) -> dict:
     """The output a sweep of ``model`` records in its schema: the adapted model's, else the default reading of
-    a ``target`` ("label" or "tensor") run."""
-    return model.describe() if isinstance(model, Adapted) else default_output(target)
+    a ``target`` ("label" or "tensor") run; with ``stream`` settings for a streamed model
+    (:class:`proactiv.streaming.Streamed`)."""
+    adapted = isinstance(model, Adapted)
+    output = model.describe() if adapted else default_output(target)
+    inner = model.model if adapted else model
+    if callable(getattr(inner, "describe_stream", None)):
+        output["stream"] = inner.describe_stream()
+    return output
 
 
 def pick_output(out, key: str | int | None) -> torch.Tensor:

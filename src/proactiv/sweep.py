@@ -24,13 +24,14 @@ from proactiv.executors import Executor, LocalExecutor, Unit, get_executor
 from proactiv.fingerprint import data_hash, model_hash
 from proactiv.metrics import differences
 from proactiv.optimize import ProjectionResult, Projector, own_scales
-from proactiv.outputs import Adapted, output_of
+from proactiv.outputs import output_of
 from proactiv.progress import progress_bar
 from proactiv.rebuild import load_task
 from proactiv.schema import (
     OUTPUT_KINDS,
     OutputKind,
     RunSchema,
+    default_output,
     desired_output,
     expected_metrics,
     frontend_config,
@@ -117,7 +118,7 @@ def sweep(
     schema = data.schema or _schema(data, projector, output)
     sizes = _unit_sizes(len(data.inputs), as_option(UnitsSpec, units, "units"))
     header = _header(model, data, grid, projector, seed, arrays, sizes, schema)
-    if isinstance(model, Adapted):  # a different reading of the same weights must not resume the run
+    if output != default_output(kind.target):  # another reading of the same weights must not resume the run
         header["config"]["output"] = output
     kept = _kept_instances(_groups(data.labels, data.metadata, schema), arrays.keep, arrays.per_class)
     # a model that cannot project is refused here, before anything is written
