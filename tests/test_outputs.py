@@ -119,6 +119,9 @@ def test_multilabel_records_are_correct_when_every_label_is(tmp_path):
     assert (run.records.flipped | run.records.correct_t | ~run.records.correct_proj).all()
     schema = reopened(run, "multilabel_logits")
     assert schema.target == "tensor" and schema.outcome == "accuracy" and schema.has("flipped")
+    # instance breakpoints flip by the same rule: exactly the instances decided wrong at the identity
+    table = pv.analysis.instance_breakpoints(run, device="cpu").table
+    assert table.groupby("instance").flipped_at_identity.all().tolist() == (~rec.correct_t).tolist()
     assert schema.outcome_label == "all labels right on xT" and run.config["projection"]["loss"] == (
         "binary_cross_entropy"
     )

@@ -79,6 +79,12 @@ def image_quality(prefix: str, image: torch.Tensor, reference: torch.Tensor, dat
     }
 
 
+def labels_right(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Whether every label of a multi-label output is decided right (logit > 0 exactly when its 0/1 target is 1),
+    per sample: the correct rule of ``multilabel_logits`` runs."""
+    return ((outputs > 0) == (targets > 0.5)).flatten(1).all(1)
+
+
 def differences(
     clean: torch.Tensor,
     transformed: torch.Tensor,
@@ -131,11 +137,10 @@ def differences(
             flipped=pred_t != pred_proj,
         )
     elif multilabel:
-        wanted = targets > 0.5
         cols.update(
-            correct_clean=((out_clean > 0) == wanted).flatten(1).all(1),
-            correct_t=((out_t > 0) == wanted).flatten(1).all(1),
-            correct_proj=((out_proj > 0) == wanted).flatten(1).all(1),
+            correct_clean=labels_right(out_clean, targets),
+            correct_t=labels_right(out_t, targets),
+            correct_proj=labels_right(out_proj, targets),
             flipped=((out_t > 0) != (out_proj > 0)).flatten(1).any(1),
         )
     elif cutoff is not None:

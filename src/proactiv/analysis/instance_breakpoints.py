@@ -1,6 +1,6 @@
 """Per-instance breakpoints: for each instance and transform parameter, the smallest departure from the
-identity that flips the instance (a classifier's prediction leaves the desired label; a tensor target's loss
-rises above the projection cutoff), the other parameters held at the identity or at any grid point / values.
+identity that flips the instance (a classifier's prediction leaves the desired label; a multi-label output
+decides a label wrong; a tensor target's loss rises above the projection cutoff), the other parameters held at the identity or at any grid point / values.
 
 The search uses forward passes only, on a lattice of values spaced by the parameter's ``resolution``
 outward from the identity over the parameter's continuous range ``[param.low, param.high]`` — each side of an
@@ -30,6 +30,7 @@ import torch
 from proactiv.analysis.runview import AnalysisError, as_run
 from proactiv.analysis.steps import Step, register
 from proactiv.losses import resolve_loss
+from proactiv.metrics import labels_right
 from proactiv.store import Run, RunError, write_parquet
 from proactiv.sweep import model_inputs
 from proactiv.transforms.base import Param
@@ -123,12 +124,13 @@ class _Oracle:
         schema = run.schema
         loss = (run.config.get("projection") or {}).get("loss")
         self.classifier = schema.target == "label"
+        self.multilabel = schema.output_kind.name == "multilabel_logits"
         if self.classifier:
             self.desired = task.labels.long()
             if schema.desired == "clean_prediction":  # the model's own output on the clean input
                 self.desired = self._outputs(model_inputs(self.grid, task.frontend, task.inputs,
                                                           range(len(task.inputs)), self.seed)).argmax(1)  # fmt: skip
-        else:
+        elif not self.multilabel:
             if schema.cutoff is None or not isinstance(loss, str):
                 raise AnalysisError("a tensor-target run needs a named projection loss and a cutoff to flip")
             self.loss, self.cutoff = resolve_loss(loss), float(schema.cutoff)
@@ -178,6 +180,8 @@ class _Oracle:
             ids = torch.as_tensor([i for i, _, _ in order])
             if self.classifier:
                 flips = out.argmax(1) != self.desired[ids]
+            elif self.multilabel:
+                flips = ~labels_right(out, self.task.labels[ids])
             else:
                 flips = self.loss(out, self.task.labels[ids].to(out.dtype)) > self.cutoff
             self.known.update(zip(order, flips.tolist(), strict=True))
