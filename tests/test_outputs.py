@@ -11,6 +11,7 @@ import proactiv as pv
 from proactiv.config import load_config
 from proactiv.schema import RunSchema
 from proactiv.sweep import sweep_config
+from proactiv.whatif import Studio
 
 #: the first input feature carries the evidence; a gain keeps its sign, so every grid point decides alike
 X = torch.tensor([[1.0, 0.3, 0, 0], [-1, 0.2, 0, 0], [1, -0.4, 0, 0], [-1, 0.1, 0, 0], [2, 0.5, 0, 0],
@@ -122,6 +123,10 @@ def test_multilabel_records_are_correct_when_every_label_is(tmp_path):
     # instance breakpoints flip by the same rule: exactly the instances decided wrong at the identity
     table = pv.analysis.instance_breakpoints(run, device="cpu").table
     assert table.groupby("instance").flipped_at_identity.all().tolist() == (~rec.correct_t).tolist()
+    # so does the what-if studio
+    studio = Studio(run.path, device="cpu")
+    assert [studio.transform(i).within_cutoff for i in range(6)] == rec.correct_t.tolist()
+    assert studio.outcomes(3, [{"gain.gain_db": -6.0}, {"gain.gain_db": 3.0}])[0].tolist() == [True, True]
     assert schema.outcome_label == "all labels right on xT" and run.config["projection"]["loss"] == (
         "binary_cross_entropy"
     )

@@ -25,6 +25,7 @@ import torch
 
 from proactiv.analysis.runview import AnalysisError
 from proactiv.device import resolve_device
+from proactiv.metrics import labels_right
 from proactiv.optimize import Projector
 from proactiv.store import Run, RunError, open_run
 from proactiv.sweep import model_inputs, run_scale
@@ -62,7 +63,9 @@ class Transformed:
     desired: int | np.ndarray
     prediction: int | None  # the class predicted on xT (None for tensor targets)
     loss: float
-    within_cutoff: bool | None  # the loss on xT is below the projection cutoff (None: the run has no cutoff)
+    #: right on xT by the run's rule: the loss below the projection cutoff, or (multi-label) every label decided
+    #: right; None: the run has no cutoff
+    within_cutoff: bool | None
     audio: np.ndarray | None = None
     sample_rate: int | None = None
     audio_note: str = ""
@@ -236,7 +239,8 @@ class Studio:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Whether the model is right on ``instance`` at each of many parameter ``values`` (the same xT as
         :meth:`transform` gives, draw for draw), and how sure: the probability of the desired class for
-        classifiers, else 1 where the loss is under the run's cutoff. The transforms run one values dict at a
+        classifiers, else 1 where the output is right by the run's rule (loss under the cutoff; multi-label:
+        every label decided right). The transforms run one values dict at a
         time (each seeds its own draws); the model sees them ``batch`` at a time."""
         i = self._instance(instance)
         values = [self.values(v) for v in values]
@@ -259,15 +263,15 @@ class Studio:
                     right[rows] = (logits.argmax(1) == goal).numpy()
                     score[rows] = logits.softmax(1)[:, goal].numpy()
                 else:
-                    cutoff = self.schema.cutoff
-                    if cutoff is None:
-                        raise AnalysisError(
-                            f"run {self.run.path}: tensor targets and no cutoff, so no outcome"
-                        )
                     target = (
                         self.task.labels[i : i + 1].float().expand(len(chunk), *self.task.labels.shape[1:])
                     )
-                    right[rows] = (self.projector.loss_fn(logits, target) < cutoff).numpy()
+                    decided = self._right(logits, target, self.projector.loss_fn(logits, target))
+                    if decided is None:
+                        raise AnalysisError(
+                            f"run {self.run.path}: tensor targets and no cutoff, so no outcome"
+                        )
+                    right[rows] = decided.numpy()
                     score[rows] = right[rows]
         return right, score
 
@@ -291,8 +295,9 @@ class Studio:
         else:
             target = self.task.labels[i : i + 1].float()
             desired = target[0].numpy()
-        loss = float(self.projector.loss_fn(logits[1:], target)[0])
-        cutoff = self.schema.cutoff
+        losses = self.projector.loss_fn(logits[1:], target)
+        decided = self._right(logits[1:], target, losses)
+        loss = float(losses[0])
         audio, note = self._audio(raw, i, values, x_t)
         shown = self._shown(logits)
         return Transformed(
@@ -306,11 +311,20 @@ class Studio:
             desired,
             int(shown[1].argmax()) if self.classifier else None,
             loss,
-            None if cutoff is None else loss < cutoff,
+            None if decided is None else bool(decided[0]),
             audio,
             self.schema.input.sample_rate if audio is not None else None,
             note,
         )
+
+    def _right(
+        self, outputs: torch.Tensor, targets: torch.Tensor, losses: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Whether tensor-target outputs are right by the run's rule: every label decided right (multi-label
+        logits), else the loss below the projection cutoff; None without a cutoff."""
+        if self.schema.output_kind.name == "multilabel_logits":
+            return labels_right(outputs, targets)
+        return None if self.schema.cutoff is None else losses < self.schema.cutoff
 
     def _audio(self, raw, i: int, values, x_t) -> tuple[np.ndarray | None, str]:
         """The sound of xT and what it is: a waveform input as the model received it; for a spectrogram made
