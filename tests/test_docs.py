@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,8 @@ def test_a_page_runs_its_blocks_in_order_and_writes_titled_files():
     assert "pip install" not in page_script("docs/tutorials/pretrained-package.md")
 
 
-@pytest.mark.parametrize("page", RUN_PAGES)
-def test_page_code_runs(page, tmp_path):
-    script = tmp_path / "page.py"
+def _run_page(page: str, folder: Path) -> subprocess.CompletedProcess:
+    script = folder / "page.py"
     script.write_text(page_script(page))
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -74,20 +74,41 @@ def test_page_code_runs(page, tmp_path):
         "MKL_NUM_THREADS": "1",
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
     }
-    done = subprocess.run(
-        [sys.executable, script.name], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    return subprocess.run(
+        [sys.executable, script.name], cwd=folder, env=env, capture_output=True, text=True, timeout=900
     )
+
+
+def _build_site(site: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory):
+    """Every page's script and the site build, started together two at a time (each on one thread: the two
+    cores of a CI machine), so the tests below mostly wait for results already computed."""
+    pool = ThreadPoolExecutor(max_workers=2)
+    started = {"site": pool.submit(_build_site, tmp_path_factory.mktemp("site") / "site")}
+    for page in RUN_PAGES:
+        started[page] = pool.submit(_run_page, page, tmp_path_factory.mktemp(Path(page).stem))
+    yield started
+    pool.shutdown(cancel_futures=True)
+
+
+@pytest.mark.parametrize("page", RUN_PAGES)
+def test_page_code_runs(page, jobs):
+    done = jobs[page].result()
     assert done.returncode == 0, f"{page} failed:\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
 
 
-def test_site_builds_strict(tmp_path):
-    site = tmp_path / "site"
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+def test_site_builds_strict(jobs):
+    done = jobs["site"].result()
     assert done.returncode == 0, done.stderr[-6000:]
+    site = Path(done.args[done.args.index("--site-dir") + 1])
     cli = (site / "cli" / "index.html").read_text()
     assert "proactiv sweep" in cli and "--resume" in cli  # generated from the Typer app at build time
     api = (site / "reference" / "api" / "index.html").read_text()
