@@ -232,3 +232,11 @@ def test_bad_output_declarations_name_the_value_and_what_was_expected(tmp_path):
         parse_config(
             {"task": "custom", "grid": [{"type": "gain", "gain_db": [0]}], "model": {"output": "sigmoid"}}
         )
+
+
+def test_an_adapter_takes_its_models_mode_and_a_sweep_leaves_every_module_in_its_own(tmp_path):
+    model = pv.adapt(Evidence().eval(), "binary_logit")
+    assert not model.training
+    model.training = True  # a wrapper in training mode around a model in eval mode
+    sweep(model, BINARY, tmp_path / "r")
+    assert model.training and not model.model.training

@@ -89,3 +89,29 @@ def test_bad_streaming_settings_name_the_value_and_what_was_expected():
         ValueError, match=r"tuple of 2 outputs; output_key=2 is not one \(expected an index in 0\.\.1\)"
     ):
         streamed(state_key=2)(CLIPS)
+
+
+def silero_state(n: int) -> torch.Tensor:
+    """Silero VAD's state before a clip: (2, clips, 128), its batch axis second."""
+    return torch.zeros(2, n, 128)
+
+
+def test_a_pretrained_streaming_vad_from_its_package_sweeps_and_is_kept(tmp_path):
+    silero_vad = pytest.importorskip("silero_vad")
+    vad = (
+        silero_vad.load_silero_vad()
+    )  # TorchScript; its inner model takes (chunk, state) and gives both back
+    # 512-sample hops with the 64 samples before each chunk as context, as the package's own wrapper feeds it
+    model = pv.adapt(pv.stream(vad._model, 576, silero_state, hop=512, pool="max"), "probabilities")
+    t = torch.arange(4000) / 16000
+    clips = torch.stack([0.3 * torch.sin(2 * torch.pi * 220 * t), 0.01 * torch.randn(4000)])
+    grid = pv.Grid([pv.transforms.get("gain", gain_db=[0, -20])])
+    run = pv.sweep(model, (clips, torch.tensor([1, 0])), grid, tmp_path / "r",
+                   projection={"max_steps": 3}, execution={"progress": False})  # fmt: skip
+    rec = run.records
+    assert len(rec) == 4 and (rec.loss_proj <= rec.loss_t).all() and (rec.loss_proj < rec.loss_t).any()
+    run = pv.open_run(run.path)
+    assert run.schema.output["stream"]["pool"] == "max" and run.schema.model["torchscript_parts"] == [
+        "model.model"
+    ]
+    assert torch.allclose(run.model(device="cpu")(clips), model(clips))

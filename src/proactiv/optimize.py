@@ -621,13 +621,14 @@ class _Outputs:
 
 
 class _Frozen:
-    """Context: model in eval mode with parameter gradients off; both restored on exit."""
+    """Context: model in eval mode with parameter gradients off; both restored on exit (the mode module by
+    module: a wrapper in training mode may hold a model in eval mode)."""
 
     def __init__(self, model: nn.Module):
         self.model = model
 
     def __enter__(self):
-        self.training = self.model.training
+        self.modes = [(m, m.training) for m in self.model.modules()]
         self.flags = [(p, p.requires_grad) for p in self.model.parameters()]
         self.model.eval()
         for p, _ in self.flags:
@@ -637,5 +638,6 @@ class _Frozen:
     def __exit__(self, *exc):
         for p, flag in self.flags:
             p.requires_grad_(flag)
-        self.model.train(self.training)
+        for module, mode in self.modes:  # parents come before their children, which then set their own
+            module.train(mode)
         return False

@@ -42,6 +42,7 @@ class Adapted(nn.Module):
         self.output = output
         self.output_key = output_key
         self.preprocess = preprocess
+        self.train(model.training)  # a wrapper of a model in eval mode is in eval mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preprocess is not None:

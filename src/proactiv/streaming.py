@@ -37,6 +37,7 @@ class Streamed(nn.Module):
         self.register_buffer("state", None if callable(state) else state.detach().clone())
         self.extra = extra
         self.output_key, self.state_key = output_key, state_key
+        self.train(model.training)  # a wrapper of a model in eval mode is in eval mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         state = self.initial_state(x.shape[0])
