@@ -280,6 +280,36 @@ def monitor(
     say(f"store: {store.path} (pv.open_monitor; `proactiv serve {store.path}`)")
 
 
+@app.command("monitor-window")
+def monitor_window(
+    store: Annotated[Path, typer.Argument(help="a monitor store (proactiv monitor)")],
+    step: Annotated[int, typer.Argument(help="the window's number (its step in the stream view)")],
+    label: Annotated[
+        str | None, typer.Option(help="the desired output, a class name [default: the model's decision]")
+    ] = None,
+    grid: Annotated[
+        Path | None, typer.Option(help="a sweep config whose grid to sweep [default: the keyword demo's]")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Sweep window STEP of a monitor STORE as a one-instance run for the what-if studio (STORE/whatif/window-STEP,
+    reused while the model, window, label and grid are the same); `proactiv serve STORE` shows it with "What if?"."""
+    from proactiv.config import load_config
+    from proactiv.monitor import MonitorError, window_run
+    from proactiv.store import RunError
+
+    try:  # a config error is a ValueError
+        spec = load_config(grid).grid if grid is not None else None
+        run = window_run(store, step, spec, label=label, progress=progress)
+    except (ValueError, OSError, MonitorError, RunError) as err:
+        fail(err)
+    records, wanted = run.records, run.config["monitor_window"]["label"]
+    say = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
+    say(f"window {step} of {store}: desired output {wanted}; the model gives it at {int(records.correct_t.sum())} "
+        f"of {len(records)} grid points")  # fmt: skip
+    say(f"run: {run.path} (pv.whatif.Studio; `proactiv serve {store}`, then What if? on window {step})")
+
+
 @app.command()
 def serve(
     run: Annotated[Path, typer.Argument(help="run directory")],

@@ -122,7 +122,8 @@ def monitor(
     assertions : what to check at every step; None: every built-in one watching ``events``.
     corrections : corrective actions; each is recorded alone on the raw decisions (``c.<name>``) and all of
         them in order (``corrected``).
-    out : the store's folder; ``resume=True`` continues a store an earlier call left unfinished.
+    out : the store's folder; ``resume=True`` continues a store an earlier call left unfinished. The store keeps
+        a copy of the model and frontend, so a window can be swept later (:func:`~proactiv.monitor.window_run`).
     class_names : the model's classes (default: ``model.class_names``, else their indices).
     events : the classes whose beginnings are firings (e.g. keywords; None: every class).
     seed : seeds the draws of random copies, by (seed, step, copy).
@@ -145,7 +146,7 @@ def monitor(
     """
     device = resolve_device(device)
     model = model.to(device).eval()
-    fingerprint = model_hash(model)
+    fingerprint, kept = model_hash(model), model
     if fold:
         model = fold_batchnorm(model)
     if frontend is not None and isinstance(frontend, torch.nn.Module):
@@ -182,6 +183,7 @@ def monitor(
     try:
         if isinstance(stream, WaveStream) and stream.source is None:
             writer.keep_audio(stream.wave.numpy())
+        writer.keep_model(kept, frontend)
         runner.restore(writer)
         total = len(stream) if getattr(stream, "length", None) is not None else None
         with progress_bar("windows", progress) as bar:

@@ -9,6 +9,10 @@ STORE/done/<chunk>.json          completion marker, written last: rows, file siz
                                  after the chunk (a resumed monitor continues from it exactly)
 STORE/audio.npy                  the samples of a waveform given in memory (a stream read from a file keeps the
                                  file's path in monitor.json instead), so a window can be played
+STORE/model.pt                   a copy of the monitored model and its frontend (torch), so a window can be swept
+                                 again (:func:`proactiv.monitor.window_run`); a model torch cannot pickle is left
+                                 out and monitor.json says why (``model_note``)
+STORE/whatif/window-<step>/      the one-instance run of a window that window_run swept (a proactiv run)
 STORE/.lock                      held (flock) while a monitor writes; released by the system if it dies
 ```
 A row: ``step``, ``start_s``, ``end_s``, ``energy_db``, ``decision`` (class index), ``confidence``, ``p.<class>``
@@ -25,7 +29,9 @@ import datetime as _dt
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -33,10 +39,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from proactiv.io import atomic_write, write_json, write_parquet
+from proactiv.io import atomic_write, write_json, write_parquet, write_torch
+
+if TYPE_CHECKING:
+    import torch
 
 HEADER = "monitor.json"
 AUDIO = "audio.npy"
+MODEL = "model.pt"
 
 
 class MonitorError(RuntimeError):
@@ -174,6 +184,23 @@ class MonitorWriter:
 
         atomic_write(target, save)
 
+    def keep_model(self, model, frontend) -> None:
+        """Keep a copy of the monitored model and its frontend (once), so a window can be swept again later.
+        TorchScript parts are kept as :func:`torch.jit.save` bytes, as a run keeps them; a model that still
+        cannot be pickled (a class defined inside a function) is left out, and the header says why."""
+        from proactiv.models import split_torchscript
+
+        if (self.path / MODEL).exists():
+            return
+        try:
+            with split_torchscript(model) as (shell, parts):
+                write_torch(self.path / MODEL, {"model": shell, "torchscript": parts, "frontend": frontend})
+        except Exception as err:  # pickling fails in many ways (local classes, lambdas, open handles)
+            first = (str(err).splitlines() or [""])[0]
+            self.header["model_note"] = (
+                f"{type(model).__name__} could not be kept ({type(err).__name__}: {first})"
+            )
+
     def write_chunk(self, chunk: int, rows: pd.DataFrame, memory: dict) -> None:
         marker, shard = _files(self.path, chunk)
         try:
@@ -275,6 +302,16 @@ class MonitorStore:
         covered = float(steps["start_s"].iloc[-1]) + hop
         return float(min(whole, covered)) if whole else covered
 
+    def window(self, step) -> pd.Series:
+        """The stored row of window ``step``; a ValueError names a step that is no stored window."""
+        if isinstance(step, bool) or not isinstance(step, (int, float, np.integer)) or int(step) != step:
+            raise ValueError(f"window {step!r}: expected a window number")
+        steps = self.steps
+        rows = steps[steps.step == int(step)] if not steps.empty else steps
+        if rows.empty:
+            raise ValueError(f"window {step}: not one of the {len(steps)} windows stored in {self.path}")
+        return rows.iloc[0]
+
     def decision_columns(self) -> list[str]:
         """``decision``, then each correction alone (``c.<name>``), then ``corrected`` when stored."""
         cols = ["decision", *(f"c.{c}" for c in self.corrections)]
@@ -341,6 +378,42 @@ class MonitorStore:
 
             return read_window(s["source"], step * hop, size), rate
         return None
+
+    def model(self) -> tuple[torch.nn.Module, Callable | None]:
+        """The monitored model (on the CPU, in eval mode) and its frontend, from the copy the store keeps; its
+        weights are checked against the fingerprint the monitor recorded."""
+        import torch
+
+        from proactiv.models import join_torchscript
+
+        if not (self.path / MODEL).is_file():
+            why = self.header.get("model_note") or (
+                "made before monitor stores kept their model: monitor the same stream again with --resume "
+                "(resume=True) to add it"
+            )
+            raise MonitorError(f"monitor store {self.path} keeps no copy of its model ({why})")
+        try:
+            kept = torch.load(self.path / MODEL, map_location="cpu", weights_only=False)
+            model = (
+                join_torchscript(kept["model"], kept["torchscript"]) if kept["torchscript"] else kept["model"]
+            )
+        except Exception as err:  # a damaged file, or a class that moved since
+            raise MonitorError(
+                f"{self.path / MODEL}: cannot read the model copy ({type(err).__name__}: {err})"
+            ) from None
+        from proactiv.fingerprint import model_hash
+
+        stored, found = self.config.get("model", {}).get("fingerprint"), model_hash(model)
+        if stored != found:
+            raise MonitorError(
+                f"{self.path / MODEL}: {type(model).__name__} (fingerprint {found}) is not the model this store "
+                f"monitored (fingerprint {stored})"
+            )
+        return model.eval(), kept["frontend"]
+
+    def window_path(self, step: int) -> Path:
+        """Where the one-instance run of window ``step`` goes (:func:`proactiv.monitor.window_run`)."""
+        return self.path / "whatif" / f"window-{int(step)}"
 
     def __repr__(self) -> str:
         return f"MonitorStore({str(self.path)!r}, status={self.status!r}, steps={len(self.steps)})"

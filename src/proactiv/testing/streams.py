@@ -66,9 +66,10 @@ def planted_wave() -> np.ndarray:
     return np.concatenate(parts)
 
 
-def write_planted_store(out, chunk: int = 64):
+def write_planted_store(out, chunk: int = 64, resume: bool = False):
     """The planted stream monitored with every built-in assertion and correction (majority, flicker
-    suppression, a 1-s refractory hold), as a :class:`~proactiv.monitor.MonitorStore` in ``out``."""
+    suppression, a 1-s refractory hold), as a :class:`~proactiv.monitor.MonitorStore` in ``out`` (``resume``:
+    continue the store there)."""
     from proactiv.monitor import (
         HoldRefractory,
         MajorityOfCopies,
@@ -80,4 +81,5 @@ def write_planted_store(out, chunk: int = 64):
 
     fixes = [MajorityOfCopies(), SuppressFlicker(3), HoldRefractory(1.0, KEYWORDS)]
     return monitor(ToneModel(), WaveStream(planted_wave(), SR, HOP, HOP, name="planted"),
-                   default_assertions(KEYWORDS), fixes, out=out, events=KEYWORDS, chunk=chunk, progress=False)  # fmt: skip
+                   default_assertions(KEYWORDS), fixes, out=out, events=KEYWORDS, chunk=chunk, progress=False,
+                   resume=resume)  # fmt: skip

@@ -12,7 +12,9 @@ one more position past the end, marked with it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import dash
 import numpy as np
@@ -301,8 +303,9 @@ def _projection_facts(found: Studio, moved: Projected) -> list[str]:
     ]
 
 
-def layout(ctx: PanelContext) -> html.Div:
-    """The tab's static part; the callbacks fill the picker, the sliders and the figures."""
+def layout(ctx: PanelContext | None = None) -> html.Div:
+    """The tab's static part; the callbacks fill the picker, the sliders and the figures. It needs nothing of the
+    run, so another page can hold it too (a monitor's window, :mod:`proactiv.dashboard.panels.stream`)."""
     return html.Div(
         [
             dcc.Store(id="whatif-built", data=None),
@@ -336,8 +339,6 @@ def layout(ctx: PanelContext) -> html.Div:
 
 
 def callbacks(app, ctx: PanelContext) -> None:
-    sliders = {"type": SLIDER, "column": ALL}
-
     @app.callback(Output("whatif-instance", "options"), Output("whatif-instance", "value"),
                   Output("whatif-sliders", "children"), Output("whatif-built", "data"), Input("tabs", "value"),
                   Input("run", "value"), Input("record", "data"), State("whatif-built", "data"))  # fmt: skip
@@ -347,20 +348,29 @@ def callbacks(app, ctx: PanelContext) -> None:
             return dash.no_update, dash.no_update, dash.no_update, dash.no_update
         return (*controls(ctx.run_of(index), chosen), key)
 
+    studio_callbacks(app, ctx.run_of, State("run", "value"))
+
+
+def studio_callbacks(app, run_of: Callable[[Any], RunData], run: State) -> None:
+    """The callbacks of the studio's controls on any page that holds its :func:`layout` and fills its picker and
+    sliders (with :func:`controls`): xT redrawn when the instance or a slider moves, the projection on
+    "Project". ``run`` is the page's state that names the run, ``run_of`` opens the run it names."""
+    sliders = {"type": SLIDER, "column": ALL}
+
     @app.callback(Output("whatif-inputs", "figure"), Output("whatif-output", "figure"), Output("whatif-audio", "children"),
                   Output("whatif-facts", "children"), Input("whatif-instance", "value"), Input(sliders, "value"),
-                  State(sliders, "id"), State("run", "value"), prevent_initial_call=True)  # fmt: skip
+                  State(sliders, "id"), run, prevent_initial_call=True)  # fmt: skip
     def _transform(instance, positions, ids, index):
-        return transform_view(ctx.run_of(index), instance, ids, positions)
+        return transform_view(run_of(index), instance, ids, positions)
 
     @app.callback(Output("whatif-projection", "children"), Input("whatif-project", "n_clicks"),
                   Input("whatif-instance", "value"), Input(sliders, "value"), State(sliders, "id"),
-                  State("run", "value"), prevent_initial_call=True)  # fmt: skip
+                  run, prevent_initial_call=True)  # fmt: skip
     def _project(_clicks, instance, positions, ids, index):
         # a new instance or new values: the last projection is stale
         if dash.ctx.triggered_id != "whatif-project":
             return PROJECT_HINT
-        return projection_view(ctx.run_of(index), instance, ids, positions)
+        return projection_view(run_of(index), instance, ids, positions)
 
 
 register_panel(TAB, tab=TAB, tab_label="What-if studio", layout=layout, callbacks=callbacks, order=80,
