@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import proactiv as pv
+from proactiv.analysis.runview import open_view
 from proactiv.config import load_config
+from proactiv.report.html import _summary
 from proactiv.schema import RunSchema
 from proactiv.sweep import sweep_config
 from proactiv.whatif import Studio
@@ -85,6 +87,10 @@ def test_a_binary_logit_is_correct_when_its_sign_matches_the_label(tmp_path):
     assert np.allclose(identity.loss_t, F.binary_cross_entropy_with_logits(s, y, reduction="none"), atol=1e-6)
     schema = reopened(run, "binary_logit")
     assert schema.classifier and schema.outcome == "accuracy" and "logit is > 0" in schema.outcome_wording
+    # the report's first section says what the model returns and when a record is correct
+    assert "<dt>output</dt><dd>binary_logit: the positive class&#x27;s logit is &gt; 0" in _summary(
+        open_view(run)
+    )
     # the kept copy of the model reads its output the same way
     assert torch.equal(pv.open_run(run.path).model(device="cpu")(X).argmax(1), (X[:, 0] > 0).long())
 

@@ -72,6 +72,9 @@ def test_a_streamed_model_sweeps_projects_and_is_kept(tmp_path):
     assert np.abs(change[:4]).sum() > 0 and np.abs(change[4:]).sum() > 0
     schema = pv.open_run(run.path).schema
     assert schema.output["stream"] == {"chunk": 4, "hop": 4, "pool": "mean", "top_k": 3}
+    assert schema.output_text.startswith(
+        "logits (streamed: chunks of 4, hop 4, pooled by mean): the predicted"
+    )
     assert run.config["output"] == schema.output  # another pooling of the same weights would not resume
     assert torch.equal(pv.open_run(run.path).model(device="cpu")(CLIPS), model(CLIPS))
 

@@ -283,6 +283,19 @@ class RunSchema:
 
     # wording ------------------------------------------------------------------------------------------
     @property
+    def output_text(self) -> str:
+        """What the model returns and when a record is correct, for people: "binary_logit (output key 'logits';
+        streamed: chunks of 1600, hop 1600, pooled by max): the positive class's logit is > 0 …"."""
+        out = self.output
+        how = [f"output key {out['key']!r}"] if out.get("key") is not None else []
+        how += [f"preprocess {out['preprocess']}"] if out.get("preprocess") else []
+        stream = out.get("stream")
+        if stream:
+            pool = f"top {stream['top_k']} mean" if stream["pool"] == "top_k_mean" else stream["pool"]
+            how.append(f"streamed: chunks of {stream['chunk']}, hop {stream['hop']}, pooled by {pool}")
+        return out["kind"] + (f" ({'; '.join(how)})" if how else "") + f": {self.output_kind.correct}"
+
+    @property
     def classifier(self) -> bool:
         """Records carry predictions (pred_*, flipped) and class labels."""
         return self.target == "label"

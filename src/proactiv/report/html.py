@@ -91,6 +91,7 @@ def _summary(view: RunView) -> str:
         "run": f"{run.path} (status: {run.status})",
         "model": f"{', '.join(f'{k} {v}' for k, v in what.items()) or cfg.get('task', 'custom')}; "
         f"fingerprint {str(run.fingerprints.get('model', ''))[:16]}",
+        "output": schema.output_text,
         "data": f"{cfg.get('n_instances')} instances, {data_classes}"
         + (f"; metadata: {', '.join(view.meta_columns)}" if view.meta_columns else ""),
         "records": f"{view.n_records} of {len(run.grid) * int(cfg.get('n_instances') or 0)} (instance × grid point)",

@@ -62,6 +62,7 @@ def summary_children(data: RunData) -> list:
         ("run", f"{s['name']} ({s['status']})"),
         ("task", f"{s['task']} · {s['domain']} domain · {s['kind']} inputs"),
         ("model", s["model"]),
+        ("output", schema.output_text),
         ("data", f"{s['instances']} instances · {classes}"),
         ("grid", f"{s['points']} points: {s['grid']}"),
         ("records", f"{s['records']:,}"),
