@@ -76,11 +76,15 @@ def sweep_with(config: Path, model: Path, out: Path):
 
 
 def breakpoints_text(run) -> str:
-    """The whole run's breakpoints (scope ``all``), one ``column side value`` per transform side."""
+    """The whole run's breakpoints (scope ``all``): each transform's marginal one (``column side value``, or
+    none), then how many curves at fixed values of the other parameters break."""
     table = pd.read_parquet(run.analysis_dir / "breakpoints.parquet")
     table = table[table.scope == "all"]
-    found = [f"{r.column.split('.')[0]} {r.side} {r.value:g}" for r in table.itertuples() if pd.notna(r.value)]
-    return "; ".join(found) or "none"
+    marginal = table[table.condition.fillna("") == ""]
+    found = [f"{r.column} {r.side} {r.value:g}" for r in marginal.itertuples() if pd.notna(r.value)]
+    conditional = table[table.condition.fillna("") != ""]
+    broken = int(conditional.value.notna().sum())
+    return f"{'; '.join(found) or 'no marginal breakpoint'} ({broken} conditional)"
 
 
 def row(name: str, model: Path, run, plain_run, pgd) -> dict:
