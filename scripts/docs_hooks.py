@@ -1,40 +1,11 @@
 """MkDocs hooks of the docs site (mkdocs.yml ``hooks:``): the CLI reference is generated from the Typer app on
-every build, so it cannot drift from the commands; a page another change is still writing leaves the nav until it
-exists, instead of failing the strict build."""
+every build, so it cannot drift from the commands."""
 
 from __future__ import annotations
 
-import logging
 import re
-from pathlib import Path
-
-log = logging.getLogger("mkdocs.hooks.proactiv")
 
 MARKER = "<!-- cli-reference -->"
-#: pages named in the nav that may not exist yet (written in another change); any other missing page fails
-OPTIONAL_PAGES = {"robust-training.md", "model-outputs.md"}
-
-
-def _prune(nav: list, docs_dir: Path) -> list:
-    kept = []
-    for item in nav:
-        if isinstance(item, dict):
-            ((title, target),) = item.items()
-            if isinstance(target, list):
-                kept.append({title: _prune(target, docs_dir)})
-            elif target in OPTIONAL_PAGES and not (docs_dir / target).exists():
-                log.info("nav: %s (%s) is not written yet; left out", title, target)
-            else:
-                kept.append(item)
-        else:
-            kept.append(item)
-    return kept
-
-
-def on_config(config, **_):
-    if config.nav:
-        config.nav = _prune(config.nav, Path(config.docs_dir))
-    return config
 
 
 def _cell(text: str) -> str:
