@@ -1,6 +1,8 @@
 """Streaming models (:mod:`proactiv.streaming`): a stateful model runs over each clip chunk by chunk with its
 state carried, pooled to one output per clip, and sweeps and projects like any other model."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -118,3 +120,39 @@ def test_a_pretrained_streaming_vad_from_its_package_sweeps_and_is_kept(tmp_path
         "model.model"
     ]
     assert torch.allclose(run.model(device="cpu")(clips), model(clips))
+
+
+class Recurrent(nn.Module):
+    """A small recurrent streaming classifier: (chunk of 4 samples, state of 8) → (3 logits, next state)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.inp, self.rec, self.out = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+
+    def forward(self, chunk, state):
+        state = torch.tanh(self.inp(chunk) + self.rec(state))
+        return self.out(state), state
+
+
+def test_an_onnx_streaming_model_reads_with_its_state_input_and_streams_like_its_original(tmp_path):
+    pytest.importorskip("onnxruntime")  # onnx2torch is imported by proactiv.models (torchvision aside)
+    net, path = Recurrent().eval(), tmp_path / "recurrent.onnx"
+    with warnings.catch_warnings():  # torch's TorchScript-based exporter is deprecated
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.randn(2, 4), torch.zeros(2, 8)), str(path), dynamo=False, opset_version=17,
+                          input_names=["chunk", "state"], output_names=["logits", "stateN"],
+                          dynamic_axes={n: {0: "batch"} for n in ("chunk", "state", "logits", "stateN")})  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"inputs \['chunk', 'state'\] and outputs \['logits', 'stateN'\].*sample="
+    ):
+        pv.from_onnx(path)
+    converted = pv.from_onnx(path, sample=(torch.randn(2, 4), torch.zeros(2, 8)))
+    clips = torch.randn(3, 18)
+    original, streamed_onnx = (
+        pv.stream(m, 4, torch.zeros(1, 8), hop=2, pool="max") for m in (net, converted)
+    )
+    assert torch.allclose(streamed_onnx(clips), original(clips), atol=1e-5)
+    x = clips.clone().requires_grad_(True)
+    streamed_onnx(x)[:, 0].sum().backward()
+    assert x.grad.abs().sum() > 0  # projection can move the clip through the converted model

@@ -58,8 +58,8 @@ class OnnxModel(nn.Module):
         self.opset = opset
         self.max_abs_diff = max_abs_diff
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, *inputs: torch.Tensor):
+        return self.net(*inputs)
 
 
 #: model-file kind → ``read(path)``: the model in a file a task saved, or None for a file not of that kind
@@ -181,19 +181,22 @@ def _inline_shared_weights(proto) -> None:
             graph.node.remove(node)
 
 
-def _graph_io(proto, path: Path):
-    """The graph's one input and one output (initializers listed as inputs are weights, not inputs)."""
+def _graph_io(proto, path: Path, several: bool):
+    """The graph's inputs and outputs (initializers listed as inputs are weights, not inputs): one of each,
+    unless ``several`` (a sample was given for each input)."""
     weights = {t.name for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in weights]
     outputs = list(proto.graph.output)
     if not inputs:
         raise ValueError(f"{path}: the ONNX graph declares no inputs; expected one input tensor")
-    if len(inputs) > 1 or len(outputs) != 1:
+    if not several and (len(inputs) > 1 or len(outputs) != 1):
         raise ValueError(
             f"{path}: the ONNX graph has inputs {[i.name for i in inputs]} and outputs "
-            f"{[o.name for o in outputs]}; proactiv sweeps models of one input tensor and one output tensor"
+            f"{[o.name for o in outputs]}; proactiv sweeps models of one input tensor and one output tensor, "
+            "or a streaming model of several: from_onnx(path, sample=(one tensor per input)) reads it and "
+            "pv.stream runs it over clips"
         )
-    return inputs[0], outputs[0]
+    return inputs, outputs
 
 
 def _check_sample(graph_input, path: Path, seed: int) -> torch.Tensor:
@@ -214,7 +217,7 @@ def _check_sample(graph_input, path: Path, seed: int) -> torch.Tensor:
 
 def from_onnx(
     path: str | os.PathLike,
-    sample: torch.Tensor | None = None,
+    sample: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
     *,
     tolerance: float = TOLERANCE,
     seed: int = 0,
@@ -227,11 +230,17 @@ def from_onnx(
     the model is refused when it exceeds ``tolerance`` × max(1, largest |output|), or when the input gets no
     finite gradient. Errors (``ValueError``) name the file: missing, not ONNX, no input, an operator that cannot
     be converted (with its node and the opset).
+
+    A graph of several inputs and outputs (a streaming model's chunk, state and fixed inputs such as a sample
+    rate; see :func:`proactiv.streaming.stream`) is read when ``sample`` holds one tensor per input, in the
+    graph's order; the model then takes them all and returns every output, and the check compares every output
+    and the gradient of the first with respect to the first input.
     """
     path = Path(path)
     proto = _read_onnx(path)
     _, onnx2torch, onnxruntime, _ = _onnx_libraries()
-    graph_input, _ = _graph_io(proto, path)
+    several = isinstance(sample, (tuple, list))
+    graph_inputs, _ = _graph_io(proto, path, several)
     _check_operators(proto, path)
     runnable = proto.SerializeToString()
     _inline_shared_weights(proto)
@@ -239,22 +248,34 @@ def from_onnx(
         net = onnx2torch.convert(proto).eval()
     except NotImplementedError as err:  # a converter that refuses one of its operator's attributes
         raise ValueError(f"{path} (opset {_opset(proto)}) cannot be converted to torch: {err}") from None
-    x = (_check_sample(graph_input, path, seed) if sample is None else sample.detach().float().cpu()).clone()
+    if sample is None:
+        xs = [_check_sample(graph_inputs[0], path, seed)]
+    else:
+        xs = [t.detach().cpu().clone() for t in (sample if several else [sample])]
+        xs[0] = xs[0].float()
+    if len(xs) != len(graph_inputs):
+        raise ValueError(
+            f"{path}: {len(xs)} sample tensors for the graph's {len(graph_inputs)} inputs "
+            f"{[i.name for i in graph_inputs]}; expected one per input, in that order"
+        )
     try:
         session = onnxruntime.InferenceSession(runnable, providers=["CPUExecutionProvider"])
-        expected = torch.from_numpy(session.run(None, {graph_input.name: x.numpy()})[0])
+        feeds = {i.name: x.numpy() for i, x in zip(graph_inputs, xs, strict=True)}
+        expected = [torch.from_numpy(a) for a in session.run(None, feeds)]
     except Exception as err:  # onnxruntime raises its own exception types
         raise ValueError(
-            f"{path}: onnxruntime cannot run the model on an input of shape {tuple(x.shape)} ({err}); "
-            "pass a sample input of the shape it takes"
+            f"{path}: onnxruntime cannot run the model on inputs of shapes {[tuple(x.shape) for x in xs]} "
+            f"({err}); pass a sample input of the shape it takes"
         ) from None
-    x.requires_grad_(True)
-    out = net(x)
+    x = xs[0].requires_grad_(True)
+    outs = net(*xs)
+    outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+    out = outs[0]
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
         raise ValueError(f"{path}: the converted model's output does not depend differentiably on its input")
     out.sum().backward()
-    diff = float((out.detach() - expected).abs().max())
-    allowed = tolerance * max(1.0, float(expected.abs().max()))
+    diff = max(float((o.detach() - e).abs().max()) for o, e in zip(outs, expected, strict=True))
+    allowed = tolerance * max(1.0, *(float(e.abs().max()) for e in expected))
     if not diff <= allowed:
         raise ValueError(
             f"{path}: the converted model differs from onnxruntime by up to {diff:.3g} on the check inputs "
