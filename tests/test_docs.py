@@ -99,12 +99,14 @@ def jobs(tmp_path_factory):
     pool.shutdown(cancel_futures=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", RUN_PAGES)
 def test_page_code_runs(page, jobs):
     done = jobs[page].result()
     assert done.returncode == 0, f"{page} failed:\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
 
 
+@pytest.mark.slow
 def test_site_builds_strict(jobs):
     done = jobs["site"].result()
     assert done.returncode == 0, done.stderr[-6000:]
