@@ -17,3 +17,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device(device)
     except RuntimeError as err:
         raise ValueError(f"device={device!r}: expected 'auto', 'cpu' or 'cuda[:N]' ({err})") from None
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model`` lives: the device of its first parameter or buffer, the CPU for a model with neither (a
+    fixed function wrapped as a module)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")

@@ -170,3 +170,24 @@ def test_the_step_runs_from_the_cli_and_joins_d_x_in_the_report(cnn_run):
     dx = cnn_run.records.groupby("instance").d_x_l2.median()
     ratio = (table.set_index("instance").radius_l2 / dx).median()
     assert f"median radius_l2 / d_x_l2 = {ratio:.3g} over 12 instances" in page
+
+
+class FirstFour(nn.Module):
+    """A classifier without parameters: its logits are its first four inputs."""
+
+    def forward(self, x):
+        return x.flatten(1)[:, :4]
+
+
+def test_a_model_without_parameters_gets_its_radius(tmp_path):
+    """A fixed function wrapped as a module (its logits: the first four inputs) has no parameter to say where it
+    lives; its radius is the closed form of that function: the gap between its top two inputs over √2 (L2)."""
+    torch.manual_seed(0)
+    model, x = FirstFour(), torch.randn(12, 1, 6, 6)
+    labels = model(x).argmax(1)
+    run = pv.sweep(model, x, labels, GRID, tmp_path / "fixed", projector=pv.Projector(model, max_steps=2),
+                   progress=False)  # fmt: skip
+    table = radius(run, norm="l2", device="cpu")
+    top2 = model(x).topk(2, dim=1).values
+    expected = ((top2[:, 0] - top2[:, 1]) / 2**0.5).numpy()
+    assert table.radius_l2.to_numpy() == pytest.approx(expected, rel=0.05, abs=1e-3)

@@ -24,6 +24,7 @@ from proactiv.analysis.certify import UnsupportedModel, certified_radius, chain
 from proactiv.analysis.runview import AnalysisError, RunView
 from proactiv.analysis.steps import StepContext, TableStep, register
 from proactiv.attack import NORMS, change_norm, project_to_ball, steepest
+from proactiv.device import model_device
 from proactiv.store import Run, open_run
 
 BISECTIONS = 12
@@ -172,7 +173,7 @@ def radius_table(
             f"run {run.path} has no class labels; the radius is the change that flips a class"
         )
     model = task.model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     ids = _ids(len(task.inputs), max_instances)
     value_range = run.schema.input.value_range
     seed = int(run.config.get("seed", 0) or 0)
