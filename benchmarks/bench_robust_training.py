@@ -62,10 +62,58 @@ def kws_pgd(model_dir: Path, data: Path = Path("data/kws")) -> dict:
     return pgd_accuracy(model, compute_features(model.frontend, test.waves), test.labels, PGD_EPSILONS)
 
 
+def digits_batch(model_dir: Path) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """The plain digits CNN and a batch of 64 test images with their labels (for the cost of a step)."""
+    from proactiv.tasks.digits import digits_split
+    from proactiv.tasks.digits.model import load_digits_cnn
+
+    x, y = digits_split(0, 28)["test"]
+    return load_digits_cnn(model_dir), x[:64], y[:64]
+
+
+def kws_batch(model_dir: Path, data: Path = Path("data/kws")) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """The plain KWS network and the features of 64 test clips with their labels (for the cost of a step)."""
+    from proactiv.tasks.kws.inference import compute_features
+    from proactiv.tasks.kws.models import load_model
+    from proactiv.tasks.kws.train import load_corpus
+
+    model = load_model(model_dir / "model.pt")
+    test = load_corpus(data)[0]["test"]
+    return model.net, compute_features(model.frontend, test.waves[:64]), test.labels[:64]
+
+
 TASKS = {
-    "digits": {"config": Path("examples/digits_demo.yaml"), "train": train_digits, "epochs": 30, "pgd": None},
-    "kws": {"config": Path("examples/kws_demo.yaml"), "train": train_kws, "epochs": 45, "pgd": kws_pgd},
-}
+    "digits": {"config": Path("examples/digits_demo.yaml"), "train": train_digits, "epochs": 30, "pgd": None,
+               "batch": digits_batch, "pgd_steps": 5, "epsilon": 1.0},
+    "kws": {"config": Path("examples/kws_demo.yaml"), "train": train_kws, "epochs": 45, "pgd": kws_pgd,
+            "batch": kws_batch, "pgd_steps": 3, "epsilon": 8.0},
+}  # fmt: skip
+
+
+def step_costs(task: dict, model_dir: Path, rounds: int = 5, steps: int = 10) -> dict[str, float]:
+    """Seconds per training step (loss, backward) of each strategy on one batch of model inputs, the median of
+    ``rounds`` interleaved rounds: the strategies' own cost, apart from data loading and augmentation, which
+    the whole trainings' times mix with the machine's load."""
+    import statistics
+
+    import torch.nn.functional as F
+
+    from proactiv.robust_training import TrainingStrategy
+
+    net, x, y = task["batch"](model_dir)
+    net.train()
+    strategies = {"augment": TrainingStrategy(), "adversarial": TrainingStrategy(
+        "adversarial", epsilon=task["epsilon"], steps=task["pgd_steps"]), "consistency": TrainingStrategy("consistency")}
+    pair, gen = (x, x + 0.1 * torch.randn_like(x)), torch.Generator().manual_seed(0)
+    times: dict[str, list[float]] = {name: [] for name in strategies}
+    for _ in range(rounds):
+        for name, strategy in strategies.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                net.zero_grad()
+                strategy.loss(net, x, y, F.cross_entropy, pair, gen).backward()
+            times[name].append((time.perf_counter() - started) / steps)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def sweep_with(config: Path, model: Path, out: Path):
@@ -155,6 +203,10 @@ def main() -> None:
     lines = [text, "", f"worst slice of the plain run: {rows[0]['worst slice is']}", "breakpoints (whole run):"]
     lines += [f"- {r['strategy']}: {r['breakpoints']}" for r in rows]
     print("\n".join(lines))
+    costs = step_costs(task, models / f"{args.task}-none")
+    lines += ["", "cost of one training step (loss and backward, batch of 64; median of 5 interleaved rounds):"]
+    lines += [f"- {name}: {sec * 1000:.1f} ms ({sec / costs['augment']:.1f}× plain)" for name, sec in costs.items()]
+    print("\n".join(lines[-4:]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.task}-table.md").write_text("\n".join(lines) + "\n")
     table.to_json(args.out / f"{args.task}-table.json", orient="records", indent=1)
