@@ -60,3 +60,18 @@ def test_no_metrics_no_section_and_the_view_says_why(run, tmp_path):
     with pytest.raises(ValueError, match="holds no metrics.json"):
         views.model_card(run)
     assert card_figure({"arch": "dscnn"}) is None  # metrics without the measures: nothing to draw
+
+
+def test_the_training_strategy_and_the_accuracy_under_pgd_are_said_even_without_a_figure(run, tmp_path):
+    digits = {"strategy": {"name": "adversarial", "epsilon": 1.0, "steps": 5, "norm": "l2"},
+              "pgd": {"norm": "l2", "steps": 10, "n": 540, "accuracy": {"0.5": 0.937, "1": 0.722}}}  # fmt: skip
+    with_model(run, tmp_path / "digits", digits)
+    html = section_html(run)
+    assert "Trained with the <b>adversarial</b> strategy (epsilon 1.0, steps 5, norm l2)." in html
+    assert "10-step L2 PGD attack on the model input: ε 0.5: 93.7%, ε 1: 72.2% (540 inputs)" in html
+    with pytest.raises(ValueError, match="holds no metrics.json with an operating curve"):
+        views.model_card(run)  # nothing to draw: the sentence is the section
+    with_model(run, tmp_path / "kws", {**METRICS, "strategy": {"name": "augment"}})
+    assert "Trained with the <b>augment</b> strategy." in section_html(
+        run
+    ) and "<td>12 (50%)</td>" in section_html(run)

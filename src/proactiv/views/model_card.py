@@ -4,8 +4,9 @@ A keyword model's training stores the trade between keyword recall and unknown w
 its ``_unknown_`` offset moves, and its accuracy in noise per noise kind and SNR
 (:func:`proactiv.tasks.kws.train.train`). The report draws them beside what the sweep found, so a reader sees
 whether a breakpoint lies inside or outside the conditions the training measured, and how the operating point
-was chosen. A run whose model folder holds no such metrics (another task, a model passed in Python) gets no
-section.
+was chosen. Any task's training stores its strategy and its test accuracy under PGD
+(:mod:`proactiv.robust_training`), said in a sentence. A run whose model folder holds no such metrics (a model
+passed in Python) gets no section.
 """
 
 from __future__ import annotations
@@ -108,15 +109,39 @@ def _speech_table(noise: dict) -> str:
     )
 
 
+def _training_html(metrics: dict) -> str:
+    """How the model was trained (its ``--strategy`` and settings) and its test accuracy under PGD, when the
+    metrics say (:mod:`proactiv.robust_training`); empty otherwise."""
+    strategy, pgd = metrics.get("strategy"), metrics.get("pgd")
+    if not strategy and not pgd:
+        return ""
+    text = []
+    if strategy:
+        settings = ", ".join(f"{k} {v}" for k, v in strategy.items() if k != "name")
+        text.append(
+            f"Trained with the <b>{esc(strategy['name'])}</b> strategy"
+            + (f" ({esc(settings)})." if settings else ".")
+        )
+    if pgd:
+        shares = ", ".join(f"ε {esc(e)}: {a:.1%}" for e, a in pgd["accuracy"].items())
+        text.append(f"Test accuracy under a {pgd['steps']}-step {esc(pgd['norm'].upper())} PGD attack on the model "
+                    f"input: {shares} ({pgd['n']} inputs).")  # fmt: skip
+    return f"<p>{' '.join(text)}</p>"
+
+
 @register_section(key="model_card", title="The model: what its training measured")
 def report_html(_, ctx) -> str | None:
-    """The closing section: the model card figure and the running-speech table, when the model has metrics."""
+    """The closing section: how the model was trained, the model card figure and the running-speech table, when
+    the model has metrics that say any of it."""
     metrics = model_metrics(ctx.run)
-    fig = card_figure(metrics) if metrics else None
-    if fig is None:
+    if not metrics:
         return None
-    return ctx.figure(
+    fig, training = card_figure(metrics), _training_html(metrics)
+    if fig is None and not training:
+        return None
+    drawn = "" if fig is None else ctx.figure(
         fig,
         f"from {METRICS_FILE} beside the model: measured by its training on the corpus's test split",
         "model card",
-    ) + _speech_table(metrics.get("noise") or {})
+    )  # fmt: skip
+    return training + drawn + _speech_table(metrics.get("noise") or {})
