@@ -1,9 +1,9 @@
 """Anchors: seconds, model evaluations and the rule found for single records, on the planted gain-threshold run
 (:mod:`proactiv.testing.threshold`, a vector model) and, when it is here, on the KWS demo run (36 clips × SNR,
 speed, pitch; worked on a copy, so nothing is written beside it). Goal: one anchor (the studio built, the search
-and its local surrogate) in at most 30 s on 2 cores on the KWS demo. Runs on one thread.
+and its local surrogate) in at most 30 s on 2 cores on the KWS demo. Runs on one thread unless told.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_anchor.py [--records 4]
+    OMP_NUM_THREADS=1 python benchmarks/bench_anchor.py [--records 4] [--threads 2]
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ def report(studio: Studio, records: list[tuple[int, int]], built: float) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=4, help="records of the KWS demo to anchor")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (2: both cores of the goal)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-anchor-") as tmp:
         run = plant_threshold_run(Path(tmp) / "planted")
         studio, built = timed(Studio, run, device="cpu")
