@@ -67,7 +67,7 @@ def test_a_random_start_lies_in_the_ball_and_follows_its_generator(norm):
 
 @pytest.mark.parametrize(
     "budget, message",
-    [({"eps": 0.0}, "eps=0.0: expected a number > 0"), ({"eps": -1.0}, "eps=-1.0"),
+    [({"eps": 0.0}, "eps=0.0: expected a finite number > 0"), ({"eps": -1.0}, "eps=-1.0"),
      ({"steps": 0}, "steps=0: expected a whole number >= 1"), ({"norm": "l1"}, "norm='l1': expected one of l2, linf")],
 )  # fmt: skip
 def test_a_budget_it_cannot_use_is_refused_naming_the_setting(budget, message):

@@ -105,9 +105,12 @@ def test_the_consistency_loss_adds_beta_times_the_divergence():
 @pytest.mark.parametrize(
     "settings, message",
     [({"name": "mixup"}, "strategy 'mixup': expected one of augment, adversarial, consistency"),
-     ({"name": "adversarial", "epsilon": 0.0}, "eps=0.0: expected a number > 0"),
+     ({"name": "adversarial", "epsilon": 0.0}, "eps=0.0: expected a finite number > 0"),
      ({"name": "adversarial", "norm": "l1"}, "norm='l1'"),
-     ({"name": "consistency", "beta": 0.0}, "beta=0.0: expected a number > 0")],
+     ({"name": "adversarial", "epsilon": float("nan")}, "eps=nan: expected a finite number > 0"),
+     ({"name": "adversarial", "epsilon": float("inf")}, "eps=inf: expected a finite number > 0"),
+     ({"name": "consistency", "beta": 0.0}, "beta=0.0: expected a finite number > 0"),
+     ({"name": "consistency", "beta": float("inf")}, "beta=inf: expected a finite number > 0")],
 )  # fmt: skip
 def test_bad_settings_are_named(settings, message):
     with pytest.raises(ValueError, match=message):
@@ -150,7 +153,7 @@ def test_digits_train_strategy_options_end_to_end(tmp_path):
     for bad, message in (
         (["--strategy", "consistency"], "--strategy consistency needs --augment-from RUN"),
         (["--strategy", "mixup"], "--strategy mixup: strategy 'mixup': expected one of"),
-        (["--strategy", "adversarial", "--epsilon", "-1"], "eps=-1.0: expected a number > 0"),
+        (["--strategy", "adversarial", "--epsilon", "-1"], "eps=-1.0: expected a finite number > 0"),
     ):
         refused = runner.invoke(app, [*base, "--out", str(tmp_path / "x"), *bad])
         assert refused.exit_code == 2 and message in refused.output, refused.output

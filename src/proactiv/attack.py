@@ -9,6 +9,8 @@ the steepest step and the ball projection are also what the radius step's search
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -41,8 +43,8 @@ def project_to_ball(delta: torch.Tensor, eps: torch.Tensor, p: str) -> torch.Ten
 
 def check_budget(eps: float, steps: int, norm: str) -> None:
     """Refuse a budget the attack cannot use, naming the setting and what it expects."""
-    if not eps > 0:
-        raise ValueError(f"eps={eps}: expected a number > 0 (the attack's budget, in model-input units)")
+    if not 0 < eps < math.inf:
+        raise ValueError(f"eps={eps}: expected a finite number > 0 (the attack's budget, in model-input units)")
     if steps < 1:
         raise ValueError(f"steps={steps}: expected a whole number >= 1")
     if norm not in NORMS:

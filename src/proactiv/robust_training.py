@@ -18,6 +18,7 @@ the model folder and :meth:`TrainingStrategy.key` in their cache key, so another
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -54,8 +55,8 @@ class TrainingStrategy:
             raise ValueError(f"strategy {self.name!r}: expected one of {', '.join(STRATEGIES)}")
         if self.name == "adversarial":
             check_budget(self.epsilon, self.steps, self.norm)
-        if self.name == "consistency" and not self.beta > 0:
-            raise ValueError(f"beta={self.beta}: expected a number > 0 (the weight of the consistency term)")
+        if self.name == "consistency" and not 0 < self.beta < math.inf:
+            raise ValueError(f"beta={self.beta}: expected a finite number > 0 (the weight of the consistency term)")
 
     @property
     def needs_plan(self) -> bool:

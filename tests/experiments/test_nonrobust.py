@@ -98,7 +98,7 @@ def test_the_command_prints_the_figures_and_writes_the_json(tmp_path):
 
 @pytest.mark.parametrize(
     "option, message",
-    [(["--eps", "0"], "--eps 0.0: expected a number > 0"), (["--eps", "-0.5"], "--eps -0.5: expected a number > 0"),
+    [(["--eps", "0"], "--eps 0.0: expected a finite number > 0"), (["--eps", "-0.5"], "--eps -0.5: expected a finite number > 0"),
      (["--task", "kws"], "--task 'kws': expected one of digits"), (["--norm", "l1"], "--norm 'l1': expected one of l2, linf"),
      (["--steps", "0"], "--steps 0: expected a whole number >= 1"), (["--max-train", "0"], "--max-train 0: expected"),
      (["--image-size", "4"], "--image-size 4: expected 8")],
@@ -114,7 +114,7 @@ def test_a_bad_option_is_one_error_line_naming_it(option, message, tmp_path):
 
 
 def test_the_python_function_refuses_bad_settings_before_loading_anything():
-    with pytest.raises(ValueError, match="eps=0: expected a number > 0"):
+    with pytest.raises(ValueError, match="eps=0: expected a finite number > 0"):
         non_robust("digits", eps=0)
     with pytest.raises(ValueError, match="task='kws': expected one of digits"):
         non_robust("kws")

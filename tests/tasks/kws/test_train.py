@@ -297,7 +297,7 @@ def test_kws_train_refuses_a_strategy_it_cannot_follow_before_loading_anything(t
     base = ["kws", "train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m")]
     for bad, message in ((["--strategy", "consistency"], "--strategy consistency needs --augment-from RUN"),
                          (["--strategy", "adversarial", "--norm", "l1"], "norm='l1': expected one of l2, linf"),
-                         (["--strategy", "consistency", "--beta", "0"], "beta=0.0: expected a number > 0")):  # fmt: skip
+                         (["--strategy", "consistency", "--beta", "0"], "beta=0.0: expected a finite number > 0")):  # fmt: skip
         refused = CliRunner().invoke(app, [*base, *bad])
         assert refused.exit_code == 2 and message in refused.output, refused.output
     assert not (tmp_path / "m").exists()

@@ -405,18 +405,18 @@ def train(
         device,
         augment.noise_bank,
     )
+    features = {}
     for name in ("validation", "test"):
         split = splits[name]
         if len(split):
-            feats = compute_features(frontend, split.waves, device)
+            features[name] = feats = compute_features(frontend, split.waves, device)
             metrics[name] = accuracy_report(
                 predict(model, feats, device), split.labels, split.engines, class_names
             )
-    if len(splits["test"]):
-        feats = compute_features(frontend, splits["test"].waves, device)
-        metrics["pgd"] = pgd_accuracy(model, feats, splits["test"].labels.to(device), PGD_EPSILONS)
-    if len(splits["test"]) and model.logit_offset is not None:
-        logits = logits_of(model.net, compute_features(frontend, splits["test"].waves, device), device)
+    if "test" in features:
+        metrics["pgd"] = pgd_accuracy(model, features["test"], splits["test"].labels.to(device), PGD_EPSILONS)
+    if "test" in features and model.logit_offset is not None:
+        logits = logits_of(model.net, features["test"], device)
         metrics["test"]["operating_curve"] = operating_curve(
             logits, splits["test"].labels, class_names, model.logit_offset.cpu()
         )
