@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -89,7 +90,8 @@ def sweep(
 
 @app.command()
 def info(run: Annotated[Path, typer.Argument(help="run directory")]) -> None:
-    """Summarise a run: counts, accuracy per transform value, converged fraction."""
+    """Summarise a run: counts, accuracy per transform value, converged fraction, and the analyses it cannot
+    compute here."""
     from proactiv.store import RunError, open_run
     from proactiv.summary import format_table, summarize
 
@@ -107,6 +109,11 @@ def info(run: Annotated[Path, typer.Argument(help="run directory")]) -> None:
     for col, table in s["per_transform"].items():
         typer.echo(f"\n{col}")
         typer.echo(format_table(table))
+    from proactiv.analysis.steps import missing_without_model
+
+    missing = missing_without_model(r)
+    if missing:
+        typer.echo(f"\n{missing}")
 
 
 @app.command()
@@ -563,6 +570,10 @@ def main() -> None:
     # two: there click's plain messages, printed whole, serve better
     if not sys.stderr.isatty():
         app.rich_markup_mode = None
+    # a run keeps a model of the user's own class by reference (mymodel.MyNet), and a config names a factory as
+    # package.module:name: run from their folder, the command finds them there as `python -m proactiv` would.
+    # Appended, so a file in that folder never hides an installed package.
+    sys.path.append(os.getcwd())
     app(prog_name="proactiv")
 
 

@@ -26,6 +26,7 @@ import torch
 from proactiv.analysis.runview import AnalysisError
 from proactiv.device import resolve_device
 from proactiv.metrics import labels_right
+from proactiv.model_copy import load_copy
 from proactiv.optimize import Projector
 from proactiv.store import Run, RunError, open_run
 from proactiv.sweep import model_inputs, run_scale
@@ -117,7 +118,7 @@ class Studio:
         self.run = run if isinstance(run, Run) else open_run(run)
         self.device = resolve_device(device)
         try:
-            task = self.run.task()
+            task = load_copy(self.run, self.run.task)
             self.model = task.model.to(self.device).eval()
             self.projector = _projector(self.run, self.model, self.device)
         except (RunError, ValueError, OSError, KeyError) as err:

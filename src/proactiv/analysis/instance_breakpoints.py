@@ -31,6 +31,7 @@ from proactiv.analysis.runview import AnalysisError, as_run
 from proactiv.analysis.steps import Step, register
 from proactiv.losses import resolve_loss
 from proactiv.metrics import labels_right
+from proactiv.model_copy import load_copy
 from proactiv.store import Run, RunError, write_parquet
 from proactiv.sweep import model_inputs
 from proactiv.transforms.base import Param
@@ -304,7 +305,7 @@ def _task(run: Run, task):
     if task is not None:
         return task
     try:
-        return run.task()
+        return load_copy(run, run.task)
     except (RunError, ValueError, OSError) as err:
         raise AnalysisError(f"cannot rebuild the task of run {run.path}: {err}") from err
 

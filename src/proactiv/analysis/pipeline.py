@@ -35,6 +35,7 @@ from proactiv.analysis.bias import BiasMaps
 from proactiv.analysis.runview import AnalysisError, analysis_dir, as_run, records_fingerprint
 from proactiv.analysis.steps import Step, StepContext, get, registered
 from proactiv.extras import MissingExtra
+from proactiv.model_copy import UnimportableClass
 from proactiv.store import Run, write_json
 
 #: bump when the manifest or the meaning of every step changes (one step: bump its ``version``)
@@ -149,7 +150,8 @@ def stale_steps(run: Run, settings: dict[str, dict] | None = None) -> list[str]:
 
 
 def _installed_since(entry: dict) -> bool:
-    """A step skipped for want of an optional library that is installed now (it is computed again)."""
+    """A step skipped for want of a module that can be found now: an optional library installed since, or the
+    module of the model's class once run from its folder (it is computed again)."""
     missing = entry.get("missing")
     return bool(missing) and importlib.util.find_spec(missing.split(".")[0]) is not None
 
@@ -172,7 +174,7 @@ def _stored(step: Step, folder: Path) -> Any:
 
 def _run_step(step: Step, ctx: StepContext, settings: dict, folder: Path, tick) -> tuple[str, list[str], str]:
     """Compute and save one step (its results go to ``ctx.results``); returns its note, its files, and the
-    optional library whose absence skipped it ("" when none did)."""
+    module whose absence skipped it ("" when none did)."""
     for name in step.files:
         (folder / name).unlink(missing_ok=True)
     try:
@@ -186,7 +188,8 @@ def _run_step(step: Step, ctx: StepContext, settings: dict, folder: Path, tick) 
         step.save(result, folder)
     except AnalysisError as err:
         ctx.results[step.name] = None
-        return f"skipped: {err}", [], ""
+        cause = err.__cause__  # the model's class not importable here: redone once its module is found
+        return f"skipped: {err}", [], cause.module if isinstance(cause, UnimportableClass) else ""
     except MissingExtra as err:  # the note names the extra that installs it
         ctx.results[step.name] = None
         return f"skipped: {err}", [], err.module
@@ -258,7 +261,7 @@ def analyze(
             "id": uuid.uuid4().hex,
             # the results of the steps it uses, as they were: a new one of theirs makes this step stale
             "read": {u: _result_id(manifest, u) for u in step.uses},
-            # an optional library it lacked: once installed, the step is computed again
+            # a module it lacked (an optional library, the model's own module): once found, it is computed again
             **({"missing": missing} if missing else {}),
         }
         manifest.update(records=fingerprint, n_records=n_records, run_status=run.status)

@@ -18,9 +18,10 @@ from typing import Any
 import pandas as pd
 
 from proactiv.analysis.runview import AnalysisError, RunView, open_view
+from proactiv.model_copy import load_copy, missing_class
 from proactiv.plugins import load_entry_points
 from proactiv.schema import INPUT_KINDS, TARGETS
-from proactiv.store import Run, RunError, write_parquet
+from proactiv.store import MODEL_FILE, Run, RunError, write_parquet
 
 #: what a step may need besides earlier steps' results: ``records`` (``ctx.view``; every run has them),
 #: ``arrays`` (kept xT and x̂T: the step is skipped in runs that kept none), ``model`` (``ctx.model()``)
@@ -50,10 +51,7 @@ class StepContext:
         """The run's model and raw inputs rebuilt (:meth:`proactiv.store.Run.task`), once per context, with the
         model on ``device``; a run that cannot rebuild them makes the step that asked a skipped step."""
         if self._task is None:
-            try:
-                self._task = self.run.task()
-            except (RunError, ValueError) as err:
-                raise AnalysisError(f"cannot rebuild the task of run {self.run.path}: {err}") from err
+            self._task = self._rebuild("task", self.run.task)
             from proactiv.device import resolve_device
 
             self._task.model = self._task.model.to(resolve_device(self.device)).eval()
@@ -69,11 +67,16 @@ class StepContext:
         """The run's model rebuilt on ``device`` (once per context); a run that cannot rebuild it makes the
         step that asked a skipped step, with the reason as its note."""
         if self._model is None:
-            try:
-                self._model = self.run.model(device=self.device)
-            except (RunError, ValueError) as err:
-                raise AnalysisError(f"cannot rebuild the model of run {self.run.path}: {err}") from err
+            self._model = self._rebuild("model", lambda: self.run.model(device=self.device))
         return self._model
+
+    def _rebuild(self, what: str, rebuild: Callable[[], Any]) -> Any:
+        """``rebuild()``, a run that cannot rebuild its ``what`` (e.g. its model's class cannot be imported here)
+        raised as :class:`AnalysisError`."""
+        try:
+            return load_copy(self.run, rebuild)
+        except (RunError, ValueError) as err:
+            raise AnalysisError(f"cannot rebuild the {what} of run {self.run.path}: {err}") from err
 
 
 class Step:
@@ -221,17 +224,24 @@ MODEL_SPEC_LINE = (
 
 def missing_without_model(run: Run) -> str | None:
     """What a run that cannot rebuild its model goes without, in a sentence for the report's summary and the
-    dashboard's overview: the steps that need the model, why it was not kept, and the line that enables them;
-    None when the run can rebuild its model."""
-    if run.schema.model is not None:
-        return None
+    dashboard's overview: the steps that need the model, why it was not kept (or why the copy it kept cannot be
+    loaded in this process), and the line that enables them; None when the run can rebuild its model."""
+    if run.schema.model is None:
+        why = f"it ({run.header.get('model_note') or 'the sweep kept no way to rebuild it'})"
+        enable = (
+            f"sweep again with a model the run can rebuild, e.g. from a factory: {MODEL_SPEC_LINE} (or a "
+            "TorchScript file: model_spec={'source': 'spec', 'model': {'torchscript': 'model.ts'}}, or a "
+            "config's model: section)"
+        )
+    else:
+        missing = missing_class(run.path / MODEL_FILE) if run.schema.model.get("source") == "run" else None
+        if missing is None:
+            return None
+        why, enable = f"it here (the copy it kept cannot be loaded: {missing.why})", missing.remedy
     titles = [s.title for s in registered() if "model" in s.needs]
-    why = run.header.get("model_note") or "the sweep kept no way to rebuild it"
     return (
-        f"Missing analyses: {', '.join(titles)}. They need the model, and this run cannot rebuild it ({why}). "
-        f"To enable them, sweep again with a model the run can rebuild, e.g. from a factory: {MODEL_SPEC_LINE} "
-        "(or a TorchScript file: model_spec={'source': 'spec', 'model': {'torchscript': 'model.ts'}}, or a "
-        "config's model: section)."
+        f"Missing analyses: {', '.join(titles)}. They need the model, and this run cannot rebuild {why}. "
+        f"To enable them, {enable}."
     )
 
 
