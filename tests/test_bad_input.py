@@ -461,7 +461,7 @@ def test_a_full_disk_stops_the_sweep_and_the_run_stays_resumable(home, reference
         return real(path, half)
 
     monkeypatch.setattr(pv_io, "atomic_write", disk_full_after_15_writes)
-    with pytest.raises(RunError, match=rf"run {re.escape(str(out))}: cannot write unit g\d+-i\d+ \(No space left on device: .*\); the (\d+) units written before it are kept: .*resume the sweep") as err:  # fmt: skip
+    with pytest.raises(RunError, match=rf"run {re.escape(str(out))}: cannot write (unit g\d+-i\d+|the clean inputs of instance block \d+) \(No space left on device: .*\); the (\d+) units written before it are kept: .*resume the sweep") as err:  # fmt: skip
         sweep_config(load_config(config(home)), out, progress=False)
     kept = len(pv.open_run(out).records)
     assert 0 < kept < len(reference) and f"the {kept // 6} units written before it are kept" in str(err.value)

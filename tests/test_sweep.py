@@ -294,7 +294,7 @@ def test_a_task_datas_projection_defaults_sit_under_the_given_projection(tmp_pat
         model, data, grid, tmp_path / "r", projection={"max_steps": 7}, execution={"progress": False}
     )
     assert run.config["projection"]["max_steps"] == 7 and run.config["projection"]["cutoff"] == 0.2
-    with pytest.raises(TypeError, match=r"data: expected \(inputs, labels\) or a TaskData, got Tensor"):
+    with pytest.raises(TypeError, match=r"data: expected \(inputs, labels\), a TaskData, a torch Dataset or a proactiv source, got Tensor"):
         pv.sweep(model, data=x, grid=grid, out=tmp_path / "bad")
     with pytest.raises(TypeError, match="got tuple of length 1"):
         pv.sweep(model, (x,), grid, tmp_path / "bad")

@@ -25,10 +25,14 @@ def model_hash(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def data_hash(inputs: torch.Tensor, labels: torch.Tensor, metadata: pd.DataFrame | None) -> str:
-    """SHA-256 over inputs, labels and the metadata table."""
-    h = hashlib.sha256()
-    _update(h, inputs)
+def data_hash(inputs, labels: torch.Tensor, metadata: pd.DataFrame | None) -> str:
+    """SHA-256 over inputs, labels and the metadata table. A source's inputs were hashed by its scan, the same
+    way as a tensor of them (:meth:`proactiv.sources.Source.input_hasher`)."""
+    if hasattr(inputs, "input_hasher"):
+        h = inputs.input_hasher()
+    else:
+        h = hashlib.sha256()
+        _update(h, inputs)
     _update(h, labels)
     if metadata is not None:
         h.update(pd.util.hash_pandas_object(metadata, index=True).to_numpy(np.uint64).tobytes())

@@ -199,11 +199,15 @@ class RunWriter:
             sizes = {f.name: f.stat().st_size for f in (shard, array_file) if arrays or f == shard}
             write_json(marker, {"rows": len(records), "bytes": sizes, "written": _now()})
         except OSError as err:
-            raise RunError(
-                f"{_cannot_write(self.path, f'unit {name}', err)}; the {len(self.completed_units())} units written "
-                "before it are kept: free some space or fix the folder's permissions, then resume the sweep "
-                "(--resume, resume=True)"
-            ) from err
+            raise self._stopped(f"unit {name}", err) from err
+
+    def _stopped(self, what: str, err: OSError) -> RunError:
+        """A failed write of the sweep: the units written before it are kept and the run can be resumed."""
+        return RunError(
+            f"{_cannot_write(self.path, what, err)}; the {len(self.completed_units())} units written "
+            "before it are kept: free some space or fix the folder's permissions, then resume the sweep "
+            "(--resume, resume=True)"
+        )
 
     def write_clean(
         self, iblock: int, clean: np.ndarray, instances: np.ndarray, targets: np.ndarray | None = None
@@ -215,19 +219,21 @@ class RunWriter:
         if targets is not None:
             arrays["y"] = targets
         if not path.exists():
-            write_npz(path, arrays)
+            try:
+                write_npz(path, arrays)
+            except OSError as err:
+                raise self._stopped(f"the clean inputs of instance block {iblock}", err) from err
 
-    def keep_model(self, model, data: dict) -> None:
-        """Keep a copy of an in-memory model and of what it was swept on (raw inputs, labels, metadata, class
-        names, frontend; pickled by torch) so analyses can rebuild both (``Run.model``, ``Run.task``). TorchScript
-        parts of the model, which torch cannot pickle (a wrapper around a model shipped as TorchScript), are
-        kept by ``torch.jit.save`` beside the rest (the model spec names them). A model that still cannot be
-        pickled (e.g. a class defined inside a function) leaves the run without a model spec and says why in
-        run.json; a frontend that cannot be pickled is left out (``Run.task`` says so)."""
+    def keep_model(self, model) -> bool:
+        """Keep a copy of an in-memory model (pickled by torch) so analyses can rebuild it (``Run.model``); True
+        when it is kept. TorchScript parts of the model, which torch cannot pickle (a wrapper around a model
+        shipped as TorchScript), are kept by ``torch.jit.save`` beside the rest (the model spec names them). A
+        model that still cannot be pickled (e.g. a class defined inside a function) leaves the run without a
+        model spec and says why in run.json."""
         from proactiv.models import split_torchscript
 
         if (self.path / MODEL_FILE).exists():
-            return
+            return True
         try:
             with split_torchscript(model) as (shell, parts):
                 write_torch(
@@ -239,19 +245,26 @@ class RunWriter:
                 f"{type(model).__name__} could not be saved with the run ({type(err).__name__}: {err})"
             )
             write_json(self.path / "run.json", self.header)
-            return
+            return False
         if parts:
             self.header["schema"]["model"] = {"source": "run", "torchscript_parts": sorted(parts)}
             write_json(self.path / "run.json", self.header)
-        try:
-            write_torch(self.path / DATA_FILE, data)
-        except Exception:  # an unpicklable frontend: keep the data, say the frontend is missing
-            kept = {
-                **data,
-                "frontend": None,
-                "frontend_note": f"{type(data['frontend']).__name__} not picklable",
-            }
-            write_torch(self.path / DATA_FILE, kept)
+        return True
+
+    def keep_data(self, data: dict) -> None:
+        """Keep what the model was swept on (raw inputs — or the source that reads them —, labels, metadata,
+        class names, frontend; pickled by torch) so analyses can transform the inputs again (``Run.task``). A
+        frontend that cannot be pickled is left out, and a source that cannot be is too; ``Run.task`` says
+        which."""
+        if (self.path / DATA_FILE).exists():
+            return
+        for part in ("frontend", "inputs"):
+            try:
+                write_torch(self.path / DATA_FILE, data)
+                return
+            except Exception:  # an unpicklable frontend, then source: keep the rest, say what is missing
+                data = {**data, part: None, f"{part}_note": f"{type(data[part]).__name__} not picklable"}
+        write_torch(self.path / DATA_FILE, data)
 
     def finish(self, status: str = "complete") -> None:
         """Record the final status and release the lock. For an unfinished run a status that cannot be written
@@ -407,8 +420,9 @@ class Run:
             if not file.exists():
                 raise RunError(f"run {self.path} keeps no copy of its inputs ({file} is missing)")
             data = torch.load(file, map_location="cpu", weights_only=False)
-            if data.get("frontend_note"):
-                raise RunError(f"run {self.path}: its frontend was not kept ({data['frontend_note']})")
+            for part in ("frontend", "inputs"):
+                if data.get(f"{part}_note"):
+                    raise RunError(f"run {self.path}: its {part} were not kept ({data[f'{part}_note']})")
             task = TaskData(
                 model=self.model(device="cpu"),
                 inputs=data["inputs"],

@@ -38,6 +38,7 @@ from proactiv.schema import (
     group_column,
     input_spec,
 )
+from proactiv.sources import Source
 from proactiv.store import Run, RunWriter, open_run
 from proactiv.sweep_legacy import accepts_old_keywords
 from proactiv.task_data import TaskData, as_task_data
@@ -100,12 +101,12 @@ def sweep(
     >>> run = pv.sweep(model, (inputs, labels), grid, "runs/mine",
     ...                arrays=pv.ArraysSpec(keep="all"), execution=pv.ExecutionSpec(progress=False))
     """
-    data = _checked(as_task_data(data))
+    execution = as_option(ExecutionSpec, execution, "execution")
+    data = _checked(as_task_data(data), execution.progress)
     output = output_of(model, "tensor" if data.labels.is_floating_point() else "label")
     kind = OUTPUT_KINDS[output["kind"]]
     data = replace(data, labels=_labels_for(kind, data.labels))
     arrays = as_option(ArraysSpec, arrays, "arrays")
-    execution = as_option(ExecutionSpec, execution, "execution")
     runner = get_executor(execution.executor, address=execution.address, device=execution.device)
     # with Ray the driver only checks and writes: the tasks project, on the device they are given
     device = execution.device if isinstance(runner, LocalExecutor) else "cpu"
@@ -129,24 +130,33 @@ def sweep(
                     multilabel=kind.name == "multilabel_logits")  # fmt: skip
     writer = RunWriter(out, header, resume)
     _write(writer, shared, _units_of_work(len(data.inputs), len(grid), sizes), runner, execution.progress,
-           keep_model=schema.model is not None and schema.model.get("source") == "run")  # fmt: skip
+           model_source=(schema.model or {}).get("source"))  # fmt: skip
     return open_run(out)
 
 
-def _checked(data: TaskData) -> TaskData:
+def _checked(data: TaskData, progress: bool = False) -> TaskData:
     """``data`` with its inputs checked (floating point, finite, one label and metadata row each, names for
-    every label, a pixel range only for images) and moved to the CPU, detached; its metadata indexed 0..N-1."""
+    every label, a pixel range only for images) and moved to the CPU, detached; its metadata indexed 0..N-1.
+    A source is scanned once (with a progress bar): its labels and metadata fill what ``data`` leaves out."""
     inputs, labels, metadata, class_names = data.inputs, data.labels, data.metadata, data.class_names
-    if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
+    if isinstance(inputs, Source):
+        inputs.scan(progress)
+        labels = inputs.labels if labels is None else labels
+        metadata = inputs.metadata if metadata is None else metadata
+    elif not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
         kind = inputs.dtype if isinstance(inputs, torch.Tensor) else type(inputs).__name__
-        raise TypeError(f"inputs: expected a floating-point torch.Tensor (N, ...), got {kind}")
+        raise TypeError(
+            f"inputs: expected a floating-point torch.Tensor (N, ...), a torch Dataset or a proactiv source, got {kind}"
+        )
+    elif not torch.isfinite(inputs).all():
+        raise ValueError("inputs: the clean inputs contain NaN or Inf")
+    if labels is None:
+        raise ValueError("labels: expected one per input (class indices or target tensors), got None")
     labels = torch.as_tensor(labels)
     if labels.shape[0] != inputs.shape[0]:
         raise ValueError(
             f"labels: {labels.shape[0]} labels for {inputs.shape[0]} inputs; expected one per input"
         )
-    if not torch.isfinite(inputs).all():
-        raise ValueError("inputs: the clean inputs contain NaN or Inf")
     if metadata is not None:
         if not isinstance(metadata, pd.DataFrame):
             raise TypeError(f"metadata: expected a pandas DataFrame, got {type(metadata).__name__}")
@@ -161,12 +171,14 @@ def _checked(data: TaskData) -> TaskData:
                 f"labels: label {int(labels.max())} has no name in class_names ({len(class_names)} names)"
             )
     span = data.pixel_range
-    if span is not None and not (math.isfinite(span) and span > 0 and inputs.dim() == 4):
+    if span is not None and not (math.isfinite(span) and span > 0 and inputs.ndim == 4):
         raise ValueError(
             f"pixel_range={span!r}: PSNR/SSIM need a finite span > 0 and images (N, C, H, W); "
             f"the inputs have shape {tuple(inputs.shape)}"
         )
-    return replace(data, inputs=inputs.detach().cpu(), labels=labels.cpu(), metadata=metadata)
+    if isinstance(inputs, torch.Tensor):
+        inputs = inputs.detach().cpu()
+    return replace(data, inputs=inputs, labels=labels.cpu(), metadata=metadata)
 
 
 def _labels_for(kind: OutputKind, labels: torch.Tensor) -> torch.Tensor:
@@ -213,20 +225,23 @@ def _unit_sizes(n: int, units: UnitsSpec) -> tuple[int, int]:
 
 
 def _units_of_work(n: int, n_points: int, sizes: tuple[int, int]) -> list[Unit]:
-    """Every unit of a sweep: each block of grid points × each block of instances."""
+    """Every unit of a sweep: each block of instances × each block of grid points, instance block by instance
+    block (a source is then read in order, each block once in a row)."""
     per_instance, per_point = sizes
     iblocks = [np.arange(s, min(n, s + per_instance)) for s in range(0, n, per_instance)]
     gblocks = [np.arange(s, min(n_points, s + per_point)) for s in range(0, n_points, per_point)]
-    return [Unit(g, i, ib, gb) for g, gb in enumerate(gblocks) for i, ib in enumerate(iblocks)]
+    return [Unit(g, i, ib, gb) for i, ib in enumerate(iblocks) for g, gb in enumerate(gblocks)]
 
 
 def _header(model, data: TaskData, grid: Grid, projector: Projector, seed: int, arrays: ArraysSpec,
             sizes: tuple[int, int], schema: RunSchema) -> dict:  # fmt: skip
     """run.json's header: the config that decides the records (a resumed run must match it), the
     fingerprints of the model and data, and the schema."""
+    source = {"data_source": data.inputs.describe()} if isinstance(data.inputs, Source) else {}
     return {
         "config": {
             **data.config,
+            **source,
             "grid": grid.spec(),
             "projection": projector.settings(),
             "seed": int(seed),
@@ -246,14 +261,17 @@ def _header(model, data: TaskData, grid: Grid, projector: Projector, seed: int, 
 
 
 def _write(writer: RunWriter, shared: _Units, units: list[Unit], runner: Executor, progress: bool,
-           keep_model: bool) -> None:  # fmt: skip
+           model_source: str | None) -> None:  # fmt: skip
     """Compute the units not written yet and write each as it arrives; the run is marked complete, or
-    interrupted when anything stops it (a resume continues from the units written)."""
+    interrupted when anything stops it (a resume continues from the units written). A model swept in memory
+    (``model_source`` "run") is kept with the run, and the data of any run whose model is not rebuilt from a
+    config, so analyses can rebuild both."""
     try:
-        if keep_model:
-            writer.keep_model(shared.model, {"inputs": shared.inputs, "labels": shared.labels,
-                              "metadata": shared.metadata, "class_names": shared.class_names,
-                              "frontend": shared.frontend})  # fmt: skip
+        if model_source == "run" and not writer.keep_model(shared.model):
+            model_source = None
+        if model_source not in (None, "config"):
+            writer.keep_data({"inputs": shared.inputs, "labels": shared.labels, "metadata": shared.metadata,
+                              "class_names": shared.class_names, "frontend": shared.frontend})  # fmt: skip
         done = writer.completed_units()
         todo = [unit for unit in units if unit.name not in done]
         total = sum(unit.size for unit in units)
@@ -344,7 +362,7 @@ def _schema(data: TaskData, projector: Projector, output: dict) -> RunSchema:
         frontend=frontend is not None,
     )
     counts = None if metadata is None else {str(c): int(metadata[c].nunique()) for c in metadata.columns}
-    images = pixel_range is not None and inputs.dim() == 4
+    images = pixel_range is not None and inputs.ndim == 4
     has_cutoff = projector.cutoff is not None
     decided = classifier or output["kind"] == "multilabel_logits"  # records are right or wrong by a rule
     return RunSchema(

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 from torch import nn
+
+from proactiv.sources import Source, as_source
 
 if TYPE_CHECKING:
     from proactiv.schema import RunSchema
@@ -20,12 +22,13 @@ if TYPE_CHECKING:
 @dataclass
 class TaskData:
     """The instances to sweep and what travels with them (the ``data`` of :func:`proactiv.sweep.sweep`): raw
-    ``inputs`` (N, ...), their ``labels`` (class indices (N,), or target tensors for image-to-image and
-    regression), and everything else the run needs to know about them. ``frontend`` turns raw inputs into model
-    inputs. A task hands over its model with them (``model``)."""
+    ``inputs`` (N, ...) — a tensor, or a :class:`~proactiv.sources.Source` read a unit at a time — their
+    ``labels`` (class indices (N,), or target tensors for image-to-image and regression; None: the source's),
+    and everything else the run needs to know about them. ``frontend`` turns raw inputs into model inputs. A task
+    hands over its model with them (``model``)."""
 
-    inputs: torch.Tensor
-    labels: torch.Tensor
+    inputs: torch.Tensor | Source
+    labels: torch.Tensor | None = None
     class_names: list[str] | None = None
     #: one row per instance, stored in the records as ``meta.*`` columns
     metadata: pd.DataFrame | None = None
@@ -52,13 +55,19 @@ class TaskData:
 
 def as_task_data(data) -> TaskData:
     """What a sweep's ``data`` means: a :class:`TaskData` as it is, an ``(inputs, labels)`` pair as the
-    TaskData of just those two."""
+    TaskData of just those two, a source or torch dataset (:func:`proactiv.sources.as_source`) as the TaskData
+    of its instances and what it knows of them (class names, input kind, sample rate, pixel range)."""
     if isinstance(data, TaskData):
-        return data
+        source = as_source(data.inputs)
+        return data if source is None or source is data.inputs else replace(data, inputs=source)
+    source = as_source(data)
+    if source is not None:
+        return TaskData(inputs=source, class_names=source.class_names, input_kind=source.input_kind,
+                        sample_rate=source.sample_rate, pixel_range=source.pixel_range)  # fmt: skip
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return TaskData(inputs=data[0], labels=data[1])
     raise TypeError(
-        f"data: expected (inputs, labels) or a TaskData, got {type(data).__name__}"
+        f"data: expected (inputs, labels), a TaskData, a torch Dataset or a proactiv source, got {type(data).__name__}"
         + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
     )
 
