@@ -23,6 +23,7 @@ import datetime as _dt
 import json
 import math
 import os
+import pickle
 import socket
 from pathlib import Path
 
@@ -44,6 +45,20 @@ MODEL_FILE = "model.pt"
 #: or when the step budget ran out
 OLD_STATUS = {True: "converged", False: "budget"}
 DATA_FILE = "data.pt"
+
+
+def _picklable(obj) -> bool:
+    try:
+        pickle.dumps(obj)
+    except Exception:  # pickling fails in many ways (local classes, lambdas, open handles)
+        return False
+    return True
+
+
+def _named(obj) -> str:
+    """What a kept object is called in a note: a source by what it reads, anything else by its class."""
+    about = obj.describe() if hasattr(obj, "describe") else {}
+    return about.get("type") or about.get("path") or type(obj).__name__
 
 
 class RunError(RuntimeError):
@@ -258,12 +273,14 @@ class RunWriter:
         which."""
         if (self.path / DATA_FILE).exists():
             return
+        try:
+            write_torch(self.path / DATA_FILE, data)
+            return
+        except Exception:  # pickling fails in many ways (local classes, lambdas, open handles)
+            pass
         for part in ("frontend", "inputs"):
-            try:
-                write_torch(self.path / DATA_FILE, data)
-                return
-            except Exception:  # an unpicklable frontend, then source: keep the rest, say what is missing
-                data = {**data, part: None, f"{part}_note": f"{type(data[part]).__name__} not picklable"}
+            if data[part] is not None and not _picklable(data[part]):
+                data = {**data, part: None, f"{part}_note": f"{_named(data[part])} not picklable"}
         write_torch(self.path / DATA_FILE, data)
 
     def finish(self, status: str = "complete") -> None:
