@@ -13,7 +13,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     "ground": (
         "layers", "version", "schema", "config", "transforms", "losses", "metrics", "fingerprint", "device",
         "io", "progress", "fold", "cli_errors", "frontends", "task_data", "bounds", "plugins",
-        "augment_plan", "extras", "attack", "robust_training",
+        "augment_plan", "extras", "attack", "robust_training", "sources",
     ),
     "engine": (
         "optimize", "store", "sweep", "sweep_legacy", "executors", "checkpoints", "models", "summary", "rebuild",
