@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "proactiv"
 #: top-level modules that only an extra installs
 OPTIONAL = {"captum", "shap", "interpret", "openTSNE", "umap", "dash", "waitress", "werkzeug", "flask", "ray",
-            "onnx", "onnx2torch", "onnxruntime", "torchvision", "wordfreq", "PIL", "matplotlib"}  # fmt: skip
+            "onnx", "onnx2torch", "onnxruntime", "torchvision", "wordfreq", "PIL", "matplotlib", "datasets"}  # fmt: skip
 #: where a plain import of one is right: the dashboard's modules (its package checks for Dash first), the ONNX
 #: loader (it checks all three libraries by name first), the Ray task body (it runs on a Ray worker)
 PLAIN_IMPORTS_ALLOWED = ("dashboard/", "models.py", "executors.py")

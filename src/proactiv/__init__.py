@@ -4,7 +4,7 @@ Implements the ProactiV input-optimisation method (Prasad et al., IEEE TVCG 2023
 PyTorch model.
 """
 
-from proactiv import analysis, assertions, models, tasks, transforms, views, whatif
+from proactiv import analysis, assertions, models, sources, tasks, transforms, views, whatif
 from proactiv.config import ArraysSpec, ExecutionSpec, ProjectionSpec, UnitsSpec
 from proactiv.models import export_onnx, from_onnx, load_model
 from proactiv.monitor import monitor, open_monitor
@@ -35,6 +35,7 @@ __all__ = [
     "Projector",
     "Run",
     "RunSchema",
+    "sources",
     "TaskData",
     "Transform",
     "UnitsSpec",

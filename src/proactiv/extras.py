@@ -19,6 +19,7 @@ EXTRAS: dict[str, str] = {
     "dashboard": "the interactive dashboard and its server (dash, waitress)",
     "ray": "the Ray executor (ray)",
     "onnx": "ONNX models (onnx, onnx2torch, onnxruntime)",
+    "data": "images of a folder and Hugging Face datasets as data sources (pillow, datasets)",
 }
 
 
