@@ -17,7 +17,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     ),
     "engine": (
         "optimize", "store", "sweep", "sweep_legacy", "executors", "checkpoints", "models", "summary", "rebuild",
-        "monitor", "outputs", "streaming",
+        "monitor", "outputs", "streaming", "model_copy",
     ),
     "tasks": ("tasks",),
     "analysis": ("analysis", "whatif"),

@@ -34,14 +34,18 @@ def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float) -> torch.Tensor:
 
 
 def _ssim_window(height: int, width: int) -> torch.Tensor:
-    """The normalised Gaussian SSIM window (11×11, σ 1.5), shrunk to an odd size that fits a smaller image."""
+    """The normalised 1-D Gaussian of the SSIM window (11×11, σ 1.5: the outer product of this with itself),
+    shrunk to an odd size that fits a smaller image."""
     size = min(SSIM_WIN, height - (1 - height % 2), width - (1 - width % 2))
     if size < 3:
         raise ValueError(f"SSIM: images of {height}×{width} pixels are too small (need at least 3×3)")
     ax = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(ax**2) / (2 * SSIM_SIGMA**2))
-    w = torch.outer(g, g)
-    return w / w.sum()
+    return g / g.sum()
+
+
+#: images whose SSIM is computed at once: the float64 local statistics of a 3×224×224 chunk take ~20 MB each
+SSIM_CHUNK = 16
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float) -> torch.Tensor:
@@ -49,26 +53,30 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float) -> torch.Tensor:
 
     Gaussian-weighted local statistics with population (co)variances over the windows that fit inside the image
     (no padding), the convention of scikit-image's ``structural_similarity(gaussian_weights=True,
-    use_sample_covariance=False)``.
+    use_sample_covariance=False)``. The window is applied as two 1-D passes (it is separable; a 2-D depthwise
+    float64 convolution was 5× slower) on chunks of :data:`SSIM_CHUNK` images, so memory stays bounded.
     """
-    a, b = a.double(), b.double()
     if a.dim() == 3:
         a, b = a.unsqueeze(1), b.unsqueeze(1)
     if a.dim() != 4:
         raise ValueError(f"SSIM: expected images (N, C, H, W), got shape {tuple(a.shape)}")
-    n, c, h, w = a.shape
-    win = _ssim_window(h, w).to(a.device).expand(c, 1, -1, -1)
+    g = _ssim_window(a.shape[2], a.shape[3]).to(a.device)
+    rows, cols = g.view(1, 1, 1, -1), g.view(1, 1, -1, 1)
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
 
     def local_mean(x):
-        return F.conv2d(x, win, groups=c)
+        return F.conv2d(F.conv2d(x, rows), cols)
 
-    mu_a, mu_b = local_mean(a), local_mean(b)
-    var_a = local_mean(a * a) - mu_a**2
-    var_b = local_mean(b * b) - mu_b**2
-    cov = local_mean(a * b) - mu_a * mu_b
-    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return s.flatten(1).mean(1)
+    out = []
+    for start in range(0, a.shape[0], SSIM_CHUNK):
+        x, y = (t[start : start + SSIM_CHUNK].double().flatten(0, 1).unsqueeze(1) for t in (a, b))
+        mu_x, mu_y = local_mean(x), local_mean(y)
+        var_x = local_mean(x * x) - mu_x**2
+        var_y = local_mean(y * y) - mu_y**2
+        cov = local_mean(x * y) - mu_x * mu_y
+        s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+        out.append(s.reshape(-1, a.shape[1] * s.shape[2] * s.shape[3]).mean(1))
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
 
 
 def image_quality(prefix: str, image: torch.Tensor, reference: torch.Tensor, data_range: float) -> dict:
