@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 from typer.testing import CliRunner
 
 import proactiv as pv
@@ -79,6 +80,38 @@ def tiny_sweep(model, out, **kw):
         class_names=list("abcd"), metadata=meta, keep_arrays="sample", arrays_per_class=1,
         instances_per_unit=3, projections_per_unit=6, progress=False, **kw,
     )  # fmt: skip
+
+
+class Images(Dataset):
+    """The tiny sweep's instances as a map-style dataset (items with metadata) that counts its reads per process."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.x, self.y = torch.rand(10, 1, 8, 8), torch.arange(10) % 4
+        self.reads = 0
+
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.x[i], self.y[i], {"writer": f"w{i % 3}"}
+
+
+@needs_ray
+def test_ray_workers_read_their_own_units_of_a_dataset(cluster, tmp_path):
+    model = Tripwire(tmp_path, "none")
+    model.armed.unlink()
+    local = tiny_sweep(model, tmp_path / "local")
+    images = Images()
+    on_ray = pv.sweep(
+        model, pv.TaskData(inputs=images, class_names=list("abcd")), pv.Grid(GRID), tmp_path / "ray",
+        projection=pv.Projector(model, lr=0.05, max_steps=60), arrays={"keep": "sample", "per_class": 1},
+        units={"instances": 3, "projections": 6}, execution={"executor": "ray", "progress": False},
+    )  # fmt: skip
+    assert_same_run(on_ray, local)
+    # the driver scanned once and sampled the scale; every unit's rows were read in the workers
+    assert images.reads <= 2 * 10 + 1, images.reads
 
 
 def files(run) -> dict[str, bytes]:
