@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
+from proactiv.augment_plan import register_planner
 from proactiv.config import load_config
-from proactiv.mitigation import AugmentPlan, compare
+from proactiv.mitigation import AugmentPlan, augmentation_plan, compare
 from proactiv.store import open_run
 from proactiv.sweep import sweep_config
 from proactiv.tasks.kws.cli import train
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--control", type=Path, default=None, help="a model trained without the plan")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    register_planner(augmentation_plan)  # what the `proactiv` command registers for --augment-from
     started = time.perf_counter()
     train(data=args.data, out=args.model, arch="dscnn", seed=0, epochs=args.epochs, time_budget=None, threads=1,
           exclude_engine=None, augment_from=args.run, force=False, progress=False)  # fmt: skip
