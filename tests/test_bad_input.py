@@ -740,3 +740,29 @@ def test_200_concurrent_callbacks_on_a_100k_record_run_are_all_answered(tmp_path
     print(
         f"200 concurrent callbacks on 100 k records: {wall:.1f} s, slowest {max(a.seconds for a in answers):.2f} s"
     )
+
+
+class _OneValue(torch.nn.Module):
+    """A regression model that returns one value per sample as (N,)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.linear(x)[:, 0]
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (_OneValue(), r"outputs one value per sample as shape \(N,\); return \(N, 1\)"),
+        (torch.nn.Linear(4, 1), r"targets: shape \(\) per sample, but model Linear outputs \(1,\); give the targets as \(N, 1\)"),
+    ],
+)
+def test_one_regression_value_per_sample_says_which_shapes_fit(tmp_path, model, message):
+    x, y = torch.randn(6, 4), torch.randn(6)
+    grid = pv.Grid([pv.transforms.get("gain", gain_db=[0, -6])])
+    with pytest.raises(ValueError, match=message):
+        pv.sweep(model, (x, y), grid, tmp_path / "run", execution=pv.ExecutionSpec(progress=False))
+    assert not (tmp_path / "run").exists()

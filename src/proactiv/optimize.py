@@ -262,10 +262,16 @@ class Projector:
                     f"{n_classes} outputs, so labels must lie in [0, {n_classes - 1}]"
                 )
             return targets.long()
+        if probe.dim() == 1:  # the records' metrics and views read outputs per sample as (N, ...)
+            raise ValueError(
+                f"model {self._name()} outputs one value per sample as shape (N,); return (N, 1) (a wrapper "
+                "whose forward returns model(x)[:, None]) and give the targets as (N, 1)"
+            )
         if isinstance(self.loss, str) and targets.shape[1:] != probe.shape[1:]:
+            one_value = targets.dim() == 1 and tuple(probe.shape[1:]) == (1,)
             raise ValueError(
                 f"targets: shape {tuple(targets.shape[1:])} per sample, but model {self._name()} outputs "
-                f"{tuple(probe.shape[1:])}"
+                f"{tuple(probe.shape[1:])}" + ("; give the targets as (N, 1): labels[:, None]" if one_value else "")
             )
         return targets.to(inputs.dtype)
 
