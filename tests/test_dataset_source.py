@@ -144,6 +144,7 @@ class Broken(Dataset):
         (lambda i: {"pixels": torch.zeros(2), "label": 0}, KeyError, r"no input key among \['pixels', 'label'\]; name it with input="),
         (lambda i: (torch.zeros(2), None), ValueError, "instance 0: the item has no label"),
         (lambda i: "text", TypeError, "instance 0: an item of type str; expected"),
+        (lambda i: (torch.zeros(2), "cat"), ValueError, "labels must be class indices .* got 'cat' for instance 0"),
     ],
 )
 def test_a_bad_item_is_named_with_what_was_expected(tmp_path, item, error, message):
@@ -174,3 +175,22 @@ def test_a_run_rebuilt_from_a_model_spec_keeps_its_data(tmp_path):
     run = pv.sweep(torch.jit.load(str(path)), data, GRID, tmp_path / "run", execution=QUIET, units=UNITS)
     task = run.task()  # before, the run kept no data.pt and every step that reads the inputs was skipped
     assert torch.equal(task.inputs, X) and torch.equal(task.labels, Y)
+
+
+def test_a_dataset_of_pil_images_reads_them_as_chw_floats_in_0_1(tmp_path):
+    from PIL import Image
+
+    pixels = (np.random.default_rng(0).random((N, 6, 6, 3)) * 255).astype("uint8")
+
+    class Pictures(Dataset):
+        def __len__(self):
+            return N
+
+        def __getitem__(self, i):
+            return Image.fromarray(pixels[i]), int(Y[i])
+
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(108, 3)).eval()
+    memory = pv.sweep(model, (x, Y), GRID, tmp_path / "memory", execution=QUIET, units=UNITS)
+    run = pv.sweep(model, Pictures(), GRID, tmp_path / "pictures", execution=QUIET, units=UNITS)
+    _same(memory.records, run.records)

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from proactiv.progress import progress_bar
+from proactiv.sources.media import image_tensor
 
 
 class Source(abc.ABC):
@@ -146,7 +147,14 @@ class Source(abc.ABC):
                 bar.advance(task, 1)
         if shape is None:
             raise ValueError(f"{self.where(None)}: no instances to sweep")
-        self._labels = torch.as_tensor(np.stack(labels) if isinstance(labels[0], np.ndarray) else np.asarray(labels))
+        try:
+            stacked = np.stack(labels) if isinstance(labels[0], np.ndarray) else np.asarray(labels)
+            self._labels = torch.as_tensor(stacked)
+        except (TypeError, ValueError) as err:  # strings, or labels of several shapes
+            raise ValueError(
+                f"{self.where(None)}: labels must be class indices (int), 0/1 rows or target arrays of one shape; "
+                f"got {labels[0]!r} for instance 0 ({err}); map class names to indices and pass class_names="
+            ) from None
         self._metadata = pd.DataFrame(rows) if any(rows) else None
         self._shape, self._hasher = shape, h
 
@@ -172,8 +180,7 @@ class Source(abc.ABC):
 def _as_input(x, source: Source, i: int) -> torch.Tensor:
     """One item's input as a float tensor; images read as PIL become (C, H, W) in [0, 1]."""
     if hasattr(x, "getbands"):  # a PIL image: HWC bytes → CHW floats
-        arr = np.asarray(x, dtype=np.float32) / 255.0
-        x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1)).permute(2, 0, 1)
+        x = image_tensor(x)
     try:
         t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     except (TypeError, ValueError) as err:

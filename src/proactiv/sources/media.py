@@ -69,10 +69,15 @@ class Images:
                 image = image.resize(self.size[::-1], image_module.Resampling.BILINEAR)
             else:
                 first.check(f"{image.height}×{image.width} pixels (height×width)", name)
-            pixels = np.asarray(image, dtype=np.float32).reshape(image.height, image.width, -1) / 255.0
-            return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+            return image_tensor(image)
 
         return read
+
+
+def image_tensor(image) -> torch.Tensor:
+    """A PIL image as floats (C, H, W) in [0, 1]."""
+    pixels = np.asarray(image, dtype=np.float32).reshape(image.height, image.width, -1) / 255.0
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
 @dataclass(frozen=True)
