@@ -20,8 +20,8 @@ def runs(run_a, run_b) -> list[RunData]:
 def test_the_tabs_in_order_with_their_cards(runs):
     tabs = build_app(runs).layout["tabs"].children
     values = [t.value for t in tabs]
-    assert values[:3] == ["main", "record", "bias"] and values[-2:] == ["whatif", "compare"]
-    assert all(v.startswith("step-") for v in values[3:-2]) and "step-surrogate" in values
+    assert values[:3] == ["main", "record", "bias"] and values[-3:] == ["model", "whatif", "compare"]
+    assert all(v.startswith("step-") for v in values[3:-3]) and "step-surrogate" in values
     assert all(t.id == f"tab-{t.value}" for t in tabs)
     main = tabs[0]
     assert main.label == "Overview & embeddings"

@@ -111,3 +111,29 @@ def test_surrogate_tab_says_what_drives_failure(page):
     wait(page, lambda d: _plotted(d, "surrogate-importance") and _plotted(d, "surrogate-record"))
     assert "meta.voice" in page.find_element("id", "surrogate-sentence").text  # the planted failing voice
     assert _plotted(page, "surrogate-shape") and _plotted(page, "surrogate-fidelity")
+
+
+def test_model_card_says_why_a_run_has_none(page):
+    wait(page, lambda d: css(d, "#tab-model"))[0].click()
+    wait(page, lambda d: "names no model path" in d.find_element("id", "view-model_card").text)
+
+
+def test_model_card_draws_the_models_measures(tmp_path, run_a):
+    import json
+
+    from proactiv.dashboard.data import RunData
+
+    from .panels.test_model_card import METRICS
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "metrics.json").write_text(json.dumps(METRICS))
+    data = RunData(run_a, compute=False)
+    data.run.header["config"]["model"] = {"path": str(tmp_path / "model")}
+    with served([data]) as url, chromium() as page:
+        page.get(url)
+        wait(page, lambda d: css(d, "#tab-model"))[0].click()
+        wait(page, lambda d: len(css(d, "#model-card-graph .scatterlayer .trace")) == 4)
+        figures = page.find_element("id", "model-card-figures").text
+        assert "false accepts per hour of running speech 12.8" in figures
+        assert "_silence_ offset -0.50" in figures
+        assert "64 (49%)" in page.find_element("id", "model-card-speech").text

@@ -7,6 +7,10 @@ whether a breakpoint lies inside or outside the conditions the training measured
 was chosen. Any task's training stores its strategy and its test accuracy under PGD
 (:mod:`proactiv.robust_training`), said in a sentence. A run whose model folder holds no such metrics (a model
 passed in Python) gets no section.
+
+The report's section and the dashboard's model card draw from the same functions here: the figure
+(:func:`card_figure`), the sentence's parts (:func:`training_parts`), the running-speech table
+(:func:`speech_table`) and the key figures (:func:`key_figures`); each surface only renders them.
 """
 
 from __future__ import annotations
@@ -22,20 +26,29 @@ from proactiv.views.source import RunLike, open_analysed
 from proactiv.views.style import TEMPLATE
 
 METRICS_FILE = "metrics.json"
+#: the title of the report section and of the dashboard card
+TITLE = "The model: what its training measured"
+#: what the card figure shows, under it
+FIGURE_NOTE = f"from {METRICS_FILE} beside the model: measured by its training on the corpus's test split"
+
+
+def metrics_file(run) -> Path | None:
+    """Where the run's model keeps its training metrics (``<config.model.path>/metrics.json``), or None when the
+    run's config names no model path (a model passed in Python)."""
+    path = ((run.header.get("config") or {}).get("model") or {}).get("path")
+    return Path(path) / METRICS_FILE if path else None
 
 
 def model_metrics(run) -> dict | None:
-    """The training metrics stored beside the run's model (its config's ``model.path`` folder), or None."""
-    path = ((run.header.get("config") or {}).get("model") or {}).get("path")
-    if not path:
-        return None
-    file = Path(path) / METRICS_FILE
-    if not file.is_file():
+    """The training metrics stored beside the run's model (:func:`metrics_file`), or None."""
+    file = metrics_file(run)
+    if file is None or not file.is_file():
         return None
     try:
-        return json.loads(file.read_text())
+        metrics = json.loads(file.read_text())
     except (OSError, ValueError):
         return None
+    return metrics if isinstance(metrics, dict) else None
 
 
 def card_figure(metrics: dict) -> go.Figure | None:
@@ -95,41 +108,91 @@ def model_card(run: RunLike) -> go.Figure:
     return fig
 
 
-def _speech_table(noise: dict) -> str:
-    speech = noise.get("running_speech_white") or {}
+#: what the running-speech table (:func:`speech_table`) holds
+SPEECH_CAPTION = "Running speech in white noise: false accepts per hour (keyword hit rate)."
+
+
+def speech_table(metrics: dict) -> tuple[list[str], list[str]] | None:
+    """The running-speech table: its header (one SNR a column) and its one row (false accepts per hour, with the
+    keyword hit rate), or None when the metrics hold no running speech in white noise."""
+    speech = (metrics.get("noise") or {}).get("running_speech_white") or {}
     if not speech:
+        return None
+    head = [f"{s} dB" for s in speech]
+    return head, [f"{m['false_accepts_per_hour']:.0f} ({m['hit_rate']:.0%})" for m in speech.values()]
+
+
+def training_parts(metrics: dict) -> list[tuple[str, bool]]:
+    """How the model was trained (its ``--strategy`` and settings) and its test accuracy under PGD, when the
+    metrics say (:mod:`proactiv.robust_training`), as (text, emphasised) parts of a sentence; empty otherwise."""
+    strategy, pgd = metrics.get("strategy"), metrics.get("pgd")
+    parts: list[tuple[str, bool]] = []
+    if strategy:
+        settings = ", ".join(f"{k} {v}" for k, v in strategy.items() if k != "name")
+        parts += [("Trained with the ", False), (str(strategy["name"]), True),
+                  (f" strategy ({settings})." if settings else " strategy.", False)]  # fmt: skip
+    if pgd:
+        shares = ", ".join(f"ε {e}: {a:.1%}" for e, a in pgd["accuracy"].items())
+        parts.append(((" " if parts else "") + f"Test accuracy under a {pgd['steps']}-step {pgd['norm'].upper()} "
+                      f"PGD attack on the model input: {shares} ({pgd['n']} inputs).", False))  # fmt: skip
+    return parts
+
+
+#: the key figures beside the test accuracy (:func:`key_figures`): label, where in metrics.json, format
+KEY_FIGURES = (
+    ("unknown-word offset", "calibration.unknown_offset", "{:+.2f}"),
+    ("_silence_ offset", "calibration.silence.silence_offset", "{:+.2f}"),
+    ("unknown words taken for a keyword", "open_set.unknown_words.false_accept_rate", "{:.1%}"),
+    ("near-miss words taken for a keyword", "open_set.unknown_words.near_miss.false_accept_rate", "{:.1%}"),
+    ("false accepts per hour of running speech", "open_set.running_speech.false_accepts_per_hour", "{:.1f}"),
+    ("training time", "train_seconds", "{:,.0f} s"),
+    ("epochs", "epochs", "{}"),
+)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _at(metrics: dict, where: str):
+    """The value at the dotted path ``where`` of the metrics, or None."""
+    for key in where.split("."):
+        metrics = metrics.get(key) if isinstance(metrics, dict) else None
+    return metrics
+
+
+def key_figures(metrics: dict) -> list[tuple[str, str]]:
+    """The figures a model developer looks for first, as (label, value) rows: test accuracy overall and per
+    engine, then :data:`KEY_FIGURES` (the calibrated ``_unknown_`` and ``_silence_`` offsets, unknown and
+    near-miss words taken for a keyword, false accepts per hour of running speech, training time, epochs). A
+    figure the metrics do not hold as a number (an older model, an image model) is left out."""
+    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+    engines = test.get("per_engine") if isinstance(test.get("per_engine"), dict) else {}
+    found = [("test accuracy", test.get("accuracy"), "{:.1%}")]
+    found += [(f"test accuracy: {engine}", a, "{:.1%}") for engine, a in engines.items()]
+    found += [(label, _at(metrics, where), fmt) for label, where, fmt in KEY_FIGURES]
+    return [(label, fmt.format(value)) for label, value, fmt in found if _is_number(value)]
+
+
+def _speech_html(metrics: dict) -> str:
+    table = speech_table(metrics)
+    if table is None:
         return ""
-    head = "".join(f"<th>{esc(s)} dB</th>" for s in speech)
-    cells = "".join(
-        f"<td>{m['false_accepts_per_hour']:.0f} ({m['hit_rate']:.0%})</td>" for m in speech.values()
-    )
+    head, cells = table
     return (
-        "<p>Running speech in white noise: false accepts per hour (keyword hit rate).</p>"
-        f"<table><tr>{head}</tr><tr>{cells}</tr></table>"
+        f"<p>{esc(SPEECH_CAPTION)}</p><table><tr>{''.join(f'<th>{esc(h)}</th>' for h in head)}</tr>"
+        f"<tr>{''.join(f'<td>{esc(c)}</td>' for c in cells)}</tr></table>"
     )
 
 
 def _training_html(metrics: dict) -> str:
-    """How the model was trained (its ``--strategy`` and settings) and its test accuracy under PGD, when the
-    metrics say (:mod:`proactiv.robust_training`); empty otherwise."""
-    strategy, pgd = metrics.get("strategy"), metrics.get("pgd")
-    if not strategy and not pgd:
+    parts = training_parts(metrics)
+    if not parts:
         return ""
-    text = []
-    if strategy:
-        settings = ", ".join(f"{k} {v}" for k, v in strategy.items() if k != "name")
-        text.append(
-            f"Trained with the <b>{esc(strategy['name'])}</b> strategy"
-            + (f" ({esc(settings)})." if settings else ".")
-        )
-    if pgd:
-        shares = ", ".join(f"ε {esc(e)}: {a:.1%}" for e, a in pgd["accuracy"].items())
-        text.append(f"Test accuracy under a {pgd['steps']}-step {esc(pgd['norm'].upper())} PGD attack on the model "
-                    f"input: {shares} ({pgd['n']} inputs).")  # fmt: skip
-    return f"<p>{' '.join(text)}</p>"
+    return "<p>" + "".join(f"<b>{esc(t)}</b>" if bold else esc(t) for t, bold in parts) + "</p>"
 
 
-@register_section(key="model_card", title="The model: what its training measured")
+@register_section(key="model_card", title=TITLE)
 def report_html(_, ctx) -> str | None:
     """The closing section: how the model was trained, the model card figure and the running-speech table, when
     the model has metrics that say any of it."""
@@ -139,9 +202,5 @@ def report_html(_, ctx) -> str | None:
     fig, training = card_figure(metrics), _training_html(metrics)
     if fig is None and not training:
         return None
-    drawn = "" if fig is None else ctx.figure(
-        fig,
-        f"from {METRICS_FILE} beside the model: measured by its training on the corpus's test split",
-        "model card",
-    )  # fmt: skip
-    return training + drawn + _speech_table(metrics.get("noise") or {})
+    drawn = "" if fig is None else ctx.figure(fig, FIGURE_NOTE, "model card")
+    return training + drawn + _speech_html(metrics)
