@@ -7,8 +7,9 @@ decided ``_silence_``; the same under white noise averaged over the demo grid's 
 voices per engine and per kind of voice; held-out unknown words and near-misses taken for a keyword; false
 accepts per hour and the hit rate on running speech, clean and in white noise; the training time.
 
-    .venv/bin/python benchmarks/bench_kws_noise.py                     # trains one model: ~7 min on 2 idle cores
+    .venv/bin/python benchmarks/bench_kws_noise.py                     # trains one model: ~15 min on 2 idle cores
     .venv/bin/python benchmarks/bench_kws_noise.py --model models/kws-dscnn --baseline /tmp/old-model
+    .venv/bin/python benchmarks/bench_kws_noise.py --model A --also seed1=B --also narrow=C   # more models
 """
 
 from __future__ import annotations
@@ -48,12 +49,48 @@ def held_out_voices(model, data: str) -> dict:
     return report
 
 
+#: the ``_unknown_`` offsets around the model's own at which :func:`trade` measures it
+TRADE_STEPS = (-0.5, -0.25, 0.0, 0.25)
+
+
+def trade(model, data: str) -> list[dict]:
+    """What the one calibration knob trades: at ``_unknown_`` offsets around the model's own (the ``_silence_``
+    offset kept), held-out voices, the open set and white noise at 10 dB. Tells whether a target is missed by
+    the model or by where calibration put it on its curve."""
+    if model.logit_offset is None:  # an uncalibrated model has no knob
+        return []
+    unknown = list(model.class_names).index("_unknown_")
+    own = model.logit_offset.clone()
+    points = []
+    try:
+        for step in TRADE_STEPS:
+            model.logit_offset = own.clone()
+            model.logit_offset[unknown] += step
+            voices, opened = held_out_voices(model, data), open_set(model, data)
+            white = noise_robustness.evaluate(
+                model, data, kinds=("white",), snrs_db=(10.0,), speech_snrs_db=()
+            )
+            speech = opened.get("running_speech", {})
+            points.append({
+                "unknown_offset": float(model.logit_offset[unknown]), "voices": voices["accuracy"],
+                "min_engine": min(v for e, v in voices["per_engine"].items() if not e.startswith("_")),
+                "unknown_fa": opened["unknown_words"]["false_accept_rate"],
+                "near_miss_fa": opened["unknown_words"]["near_miss"]["false_accept_rate"],
+                "fa_per_hour": speech.get("false_accepts_per_hour", math.nan),
+                "white_10db": white["kinds"]["white"]["10"]["accuracy"],
+            })  # fmt: skip
+    finally:
+        model.logit_offset = own
+    return points
+
+
 def measure(model, data: str, grid_per_class: int) -> dict:
     found = {"voices": held_out_voices(model, data), **open_set(model, data)}
     found["noise"] = noise_robustness.evaluate(model, data, speech_snrs_db=(20.0, 10.0, 5.0))
     if grid_per_class:
         found["grid_mean"] = noise_robustness.grid_mean(model, data, per_class=grid_per_class)
     found.get("running_speech", {}).pop("accepts", None)
+    found["trade"] = trade(model, data)
     return found
 
 
@@ -101,6 +138,17 @@ def report(found: dict[str, dict], seconds: dict[str, float]) -> None:
                 [name, *[f"{grid[s]['accuracy']:.2f} / {grid[s]['keywords_as_silence']:.2f}" for s in snrs]]
             )
         table(rows)
+    print(
+        "\nthe _unknown_ offset's trade: held-out voices (lowest engine) / unknown FA / near-miss FA / FA per hour"
+        " / white 10 dB accuracy"
+    )
+    rows = [["model", "offset", "voices", "unknown FA", "near-miss FA", "FA/hour", "white 10 dB"]]
+    for name in names:
+        for p in found[name]["trade"]:
+            rows.append([name, f"{p['unknown_offset']:+.2f}", f"{p['voices']:.1%} ({p['min_engine']:.1%})",
+                         f"{p['unknown_fa']:.1%}", f"{p['near_miss_fa']:.1%}", f"{p['fa_per_hour']:.0f}",
+                         f"{p['white_10db']:.3f}"])  # fmt: skip
+    table(rows)
     print("\nrunning speech, clean and in white noise: false accepts per hour / hit rate")
     snrs = list(found[names[0]]["noise"].get("running_speech_white", {}))
     rows = [["model", "clean", *[f"{s} dB" for s in snrs]]]
@@ -128,6 +176,13 @@ def main() -> None:
     )
     parser.add_argument("--baseline", default="", help="a model folder to compare with (read only)")
     parser.add_argument("--model", default="", help="an already trained model folder to evaluate instead")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER",
+        help="another model folder to measure beside them (repeatable), e.g. a second seed",
+    )
     parser.add_argument("--out", default=".cache/bench-kws-noise", help="where the new model goes")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
@@ -143,6 +198,11 @@ def main() -> None:
     folders, seconds = {}, {}
     if args.baseline:
         folders["baseline"] = Path(args.baseline)
+    for also in args.also:
+        name, sep, folder = also.partition("=")
+        if not sep or not name or not folder:
+            parser.error(f"--also {also!r}: expected NAME=FOLDER")
+        folders[name] = Path(folder)
     if args.model:
         folders["new"] = Path(args.model)
     else:
