@@ -8,6 +8,7 @@ import torch
 from proactiv.tasks.kws.frontend import LogMel
 from proactiv.tasks.kws.models import (
     ARCHS,
+    DSCNN,
     UtteranceNorm,
     build_model,
     count_macs,
@@ -24,9 +25,15 @@ def test_shape_and_budget(arch):
     model = build_model(arch, 12).eval()
     assert model(torch.randn(3, 40, 101)).shape == (3, 12)
     macs = count_macs(model)
-    assert 1e6 <= macs <= 6e6
+    assert 1e6 <= macs <= (13e6 if arch == "dscnn-wide" else 6e6)
     if arch == "dscnn":
         assert 15_000 <= count_params(model) <= 30_000
+
+
+def test_the_wide_dscnn_is_the_dscnn_with_96_channels():
+    narrow, wide = build_model("dscnn", 12), build_model("dscnn-wide", 12)
+    assert type(wide) is DSCNN and wide.head[1].in_features == 96 and narrow.head[1].in_features == 64
+    assert 40_000 <= count_params(wide) <= 50_000 and count_macs(wide) > 2 * count_macs(narrow)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

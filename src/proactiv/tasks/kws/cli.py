@@ -53,7 +53,7 @@ def train(
     arch: Annotated[
         str,
         typer.Option(
-            help="cnn | dscnn | bcresnet; several joined by + (dscnn+bcresnet): one of each, together"
+            help="cnn | dscnn | dscnn-wide | bcresnet; several joined by + (dscnn+bcresnet): one of each, together"
         ),
     ] = "dscnn",
     seed: Annotated[int, typer.Option()] = 0,
