@@ -129,6 +129,8 @@ def test_what_the_metrics_do_not_hold_is_left_out(tiny, tmp_path):
         ("broken", "{ half written", "No model card: {file} could not be read as a JSON object"),
         ("listed", "[1, 2]", "No model card: {file} could not be read as a JSON object"),
         ("arch", {"arch": "dscnn"}, "{file} holds none of the measures a model card shows"),
+        ("edited", {"noise": {"running_speech_white": {"20": {"false_accepts_per_hour": 3.0}}}},
+         "No model card: {file} lacks a field the card reads, or holds it in another form (KeyError: 'hit_rate')"),
     ],
 )  # fmt: skip
 def test_a_model_without_a_card_is_said_naming_the_file(tiny, tmp_path, folder, metrics, sentence):

@@ -49,10 +49,19 @@ def _table(head: list[str], rows: list[list[str]], id_: str) -> html.Table:
 def model_card_children(run) -> list:
     """The card of a run (a store :class:`~proactiv.store.Run`): where its metrics come from, the training
     sentence, the key figures, the model card figure and the running-speech table — each part only when the
-    metrics hold it — or the sentence saying why there is none."""
+    metrics hold it — or the sentence saying why there is none (also when an entry lacks a field the card
+    reads, e.g. a hand-edited file: named, instead of a dashboard that does not start)."""
     file, metrics = metrics_file(run), model_metrics(run)
     if metrics is None:
         return [html.P(missing_sentence(file), id="model-card-missing")]
+    try:
+        return _card(file, metrics)
+    except (KeyError, TypeError, AttributeError) as err:
+        return [html.P(f"No model card: {file} lacks a field the card reads, or holds it in another form "
+                       f"({type(err).__name__}: {err}).", id="model-card-missing")]  # fmt: skip
+
+
+def _card(file: Path, metrics: dict) -> list:
     out: list = [html.Div(f"from {file}", className="note")]
     parts = training_parts(metrics)
     if parts:
