@@ -52,6 +52,20 @@ def test_the_card_draws_the_operating_curve_with_the_models_point_and_the_noise_
     assert list(fig.data[2].x) == [20.0, 0.0] and list(fig.data[3].y) == [0.0, 0.3]
     html = section_html(run)
     assert "The model: what its training measured" in html and "<td>12 (50%)</td>" in html
+    assert "<tr><td>unknown-word offset</td><td>+1.50</td></tr>" in html  # the key figures, as stored
+
+
+def test_metrics_the_section_cannot_read_are_said_naming_the_file_and_the_report_stands(run, tmp_path):
+    with_model(run, tmp_path / "broken", None)
+    (tmp_path / "broken" / "metrics.json").write_text("{ half written")
+    assert section_html(run) == (f"<h2>The model: what its training measured</h2><p>No model card: "
+                                 f"{tmp_path / 'broken' / 'metrics.json'} could not be read as JSON (Expecting "
+                                 "property name enclosed in double quotes: line 1 column 3 (char 2)).</p>")  # fmt: skip
+    edited = {**METRICS, "noise": {"running_speech_white": {"20": {"false_accepts_per_hour": 12.0}}}}
+    with_model(run, tmp_path / "edited", edited)  # a running-speech level without its hit rate
+    html = section_html(run)
+    assert f"{tmp_path / 'edited' / 'metrics.json'} lacks a field the card reads" in html
+    assert "(KeyError: &#x27;hit_rate&#x27;)" in html
 
 
 def test_no_metrics_no_section_and_the_view_says_why(run, tmp_path):

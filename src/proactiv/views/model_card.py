@@ -5,17 +5,20 @@ its ``_unknown_`` offset moves, and its accuracy in noise per noise kind and SNR
 (:func:`proactiv.tasks.kws.train.train`). The report draws them beside what the sweep found, so a reader sees
 whether a breakpoint lies inside or outside the conditions the training measured, and how the operating point
 was chosen. Any task's training stores its strategy and its test accuracy under PGD
-(:mod:`proactiv.robust_training`), said in a sentence. A run whose model folder holds no such metrics (a model
-passed in Python) gets no section.
+(:mod:`proactiv.robust_training`), said in a sentence, and the key figures a model developer looks for first
+stand in a table. A run whose model folder holds no such metrics (a model passed in Python) gets no section; one
+whose metrics cannot be read gets a sentence naming the file (:func:`stored_metrics`).
 
 The report's section and the dashboard's model card draw from the same functions here: the figure
 (:func:`card_figure`), the sentence's parts (:func:`training_parts`), the running-speech table
-(:func:`speech_table`) and the key figures (:func:`key_figures`); each surface only renders them.
+(:func:`speech_table`), the key figures (:func:`key_figures`) and why there is no card
+(:class:`StoredMetrics`); each surface only renders them.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -39,16 +42,49 @@ def metrics_file(run) -> Path | None:
     return Path(path) / METRICS_FILE if path else None
 
 
-def model_metrics(run) -> dict | None:
-    """The training metrics stored beside the run's model (:func:`metrics_file`), or None."""
+@dataclass(frozen=True)
+class StoredMetrics:
+    """What a run's model stored of its training: the file looked for (None: the config names no model path),
+    its metrics (None when there are none to read) and, then, the sentence saying why there is no card."""
+
+    file: Path | None
+    metrics: dict | None
+    missing: str | None = None
+
+
+def stored_metrics(run) -> StoredMetrics:
+    """The training metrics stored beside the run's model (:func:`metrics_file`), or why there are none."""
     file = metrics_file(run)
-    if file is None or not file.is_file():
-        return None
+    if file is None:
+        return StoredMetrics(None, None, f"No model card: the run's config names no model path (a model passed "
+                                         f"in Python), so there is no {METRICS_FILE} to read.")  # fmt: skip
+    if not file.is_file():
+        return StoredMetrics(file, None, f"No model card: {file} does not exist (proactiv kws train and proactiv "
+                                         "digits train write it beside the model).")  # fmt: skip
     try:
         metrics = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return None
-    return metrics if isinstance(metrics, dict) else None
+    except (OSError, ValueError) as err:
+        return StoredMetrics(file, None, f"No model card: {file} could not be read as JSON ({err}).")
+    if not isinstance(metrics, dict):
+        return StoredMetrics(file, None, f"No model card: {file} holds a JSON {type(metrics).__name__}, not an "
+                                         "object of training metrics.")  # fmt: skip
+    return StoredMetrics(file, metrics)
+
+
+def model_metrics(run) -> dict | None:
+    """The training metrics stored beside the run's model (:func:`stored_metrics`), or None."""
+    return stored_metrics(run).metrics
+
+
+def unreadable_sentence(file: Path, err: Exception) -> str:
+    """Why a card could not be drawn from ``file``: an entry lacks a field the card reads, or holds it in another
+    form (a hand-edited or foreign file) — named, instead of a bare error that stops the page."""
+    return (f"No model card: {file} lacks a field the card reads, or holds it in another form "
+            f"({type(err).__name__}: {err}).")  # fmt: skip
+
+
+#: what reading a metrics entry of an unexpected form raises (:func:`unreadable_sentence`)
+UNREADABLE = (KeyError, TypeError, AttributeError, ValueError)
 
 
 def card_figure(metrics: dict) -> go.Figure | None:
@@ -192,15 +228,30 @@ def _training_html(metrics: dict) -> str:
     return "<p>" + "".join(f"<b>{esc(t)}</b>" if bold else esc(t) for t, bold in parts) + "</p>"
 
 
+def _figures_html(metrics: dict) -> str:
+    rows = key_figures(metrics)
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{esc(label)}</td><td>{esc(value)}</td></tr>" for label, value in rows)
+    return f"<table><tr><th>key figure</th><th>value</th></tr>{body}</table>"
+
+
 @register_section(key="model_card", title=TITLE)
 def report_html(_, ctx) -> str | None:
-    """The closing section: how the model was trained, the model card figure and the running-speech table, when
-    the model has metrics that say any of it."""
-    metrics = model_metrics(ctx.run)
-    if not metrics:
-        return None
-    fig, training = card_figure(metrics), _training_html(metrics)
-    if fig is None and not training:
+    """The closing section: how the model was trained, its key figures, the model card figure and the
+    running-speech table, when the model has metrics that say any of it. Metrics that exist but cannot be read,
+    or lack a field the section reads, are said in a sentence naming the file (the rest of the report stands)."""
+    stored = stored_metrics(ctx.run)
+    if stored.metrics is None:
+        unreadable = stored.file is not None and stored.file.is_file()
+        return f"<p>{esc(stored.missing)}</p>" if unreadable else None
+    metrics = stored.metrics
+    try:
+        fig, training, figures = card_figure(metrics), _training_html(metrics), _figures_html(metrics)
+        speech = _speech_html(metrics)
+    except UNREADABLE as err:
+        return f"<p>{esc(unreadable_sentence(stored.file, err))}</p>"
+    if fig is None and not training and not figures:
         return None
     drawn = "" if fig is None else ctx.figure(fig, FIGURE_NOTE, "model card")
-    return training + drawn + _speech_html(metrics)
+    return training + figures + drawn + speech

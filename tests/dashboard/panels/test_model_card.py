@@ -126,8 +126,8 @@ def test_what_the_metrics_do_not_hold_is_left_out(tiny, tmp_path):
         (None, None, "No model card: the run's config names no model path (a model passed in Python), so there "
                      "is no metrics.json to read."),
         ("bare", None, "No model card: {file} does not exist"),
-        ("broken", "{ half written", "No model card: {file} could not be read as a JSON object"),
-        ("listed", "[1, 2]", "No model card: {file} could not be read as a JSON object"),
+        ("broken", "{ half written", "No model card: {file} could not be read as JSON (Expecting property name"),
+        ("listed", "[1, 2]", "No model card: {file} holds a JSON list, not an object of training metrics."),
         ("arch", {"arch": "dscnn"}, "{file} holds none of the measures a model card shows"),
         ("edited", {"noise": {"running_speech_white": {"20": {"false_accepts_per_hour": 3.0}}}},
          "No model card: {file} lacks a field the card reads, or holds it in another form (KeyError: 'hit_rate')"),

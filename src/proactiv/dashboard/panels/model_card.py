@@ -12,30 +12,19 @@ from dash import Input, Output, dcc, html
 from proactiv.dashboard.panels.registry import PanelContext, register_panel
 from proactiv.views.model_card import (
     FIGURE_NOTE,
-    METRICS_FILE,
     SPEECH_CAPTION,
     TITLE,
+    UNREADABLE,
     card_figure,
     key_figures,
-    metrics_file,
-    model_metrics,
     speech_table,
+    stored_metrics,
     training_parts,
+    unreadable_sentence,
 )
 
 TAB = "model"
 _CELL = {"padding": "2px 12px 2px 0", "textAlign": "left", "fontSize": "13px"}
-
-
-def missing_sentence(file: Path | None) -> str:
-    """Why a run has no model card: its config names no model path, or ``file`` is missing or unreadable."""
-    if file is None:
-        return (f"No model card: the run's config names no model path (a model passed in Python), so there is "
-                f"no {METRICS_FILE} to read.")  # fmt: skip
-    if not file.is_file():
-        return (f"No model card: {file} does not exist (proactiv kws train and proactiv digits train write it "
-                "beside the model).")  # fmt: skip
-    return f"No model card: {file} could not be read as a JSON object of training metrics."
 
 
 def _table(head: list[str], rows: list[list[str]], id_: str) -> html.Table:
@@ -51,14 +40,13 @@ def model_card_children(run) -> list:
     sentence, the key figures, the model card figure and the running-speech table — each part only when the
     metrics hold it — or the sentence saying why there is none (also when an entry lacks a field the card
     reads, e.g. a hand-edited file: named, instead of a dashboard that does not start)."""
-    file, metrics = metrics_file(run), model_metrics(run)
-    if metrics is None:
-        return [html.P(missing_sentence(file), id="model-card-missing")]
+    stored = stored_metrics(run)
+    if stored.metrics is None:
+        return [html.P(stored.missing, id="model-card-missing")]
     try:
-        return _card(file, metrics)
-    except (KeyError, TypeError, AttributeError) as err:
-        return [html.P(f"No model card: {file} lacks a field the card reads, or holds it in another form "
-                       f"({type(err).__name__}: {err}).", id="model-card-missing")]  # fmt: skip
+        return _card(stored.file, stored.metrics)
+    except UNREADABLE as err:
+        return [html.P(unreadable_sentence(stored.file, err), id="model-card-missing")]
 
 
 def _card(file: Path, metrics: dict) -> list:
