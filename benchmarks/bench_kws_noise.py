@@ -144,6 +144,8 @@ def report(found: dict[str, dict], seconds: dict[str, float]) -> None:
     )
     rows = [["model", "offset", "voices", "unknown FA", "near-miss FA", "FA/hour", "white 10 dB"]]
     for name in names:
+        if not found[name]["trade"]:
+            rows.append([name, "none: an uncalibrated model has no _unknown_ offset to move", *[""] * 5])
         for p in found[name]["trade"]:
             rows.append([name, f"{p['unknown_offset']:+.2f}", f"{p['voices']:.1%} ({p['min_engine']:.1%})",
                          f"{p['unknown_fa']:.1%}", f"{p['near_miss_fa']:.1%}", f"{p['fa_per_hour']:.0f}",
