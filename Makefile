@@ -11,7 +11,7 @@ bootstrap:
 # Each step is cached: a second `make demo` skips what is done.
 demo: bootstrap-demo
 	.venv/bin/proactiv kws synth --out data/kws
-	.venv/bin/proactiv kws train --data data/kws --arch dscnn --out models/kws-dscnn
+	.venv/bin/proactiv kws train --data data/kws --arch dscnn-wide --out models/kws-dscnn
 	.venv/bin/proactiv sweep examples/kws_demo.yaml --out runs/kws-demo --resume
 	.venv/bin/proactiv info runs/kws-demo
 	.venv/bin/proactiv report runs/kws-demo

@@ -26,6 +26,7 @@ from proactiv.mitigation import AugmentPlan, augmentation_plan, compare
 from proactiv.store import open_run
 from proactiv.sweep import sweep_config
 from proactiv.tasks.kws.cli import train
+from proactiv.tasks.kws.models import DEFAULT_ARCH
 
 
 def sweep_with(config: Path, model: Path, out: Path):
@@ -48,7 +49,7 @@ def main() -> None:
     torch.set_num_threads(1)
     register_planner(augmentation_plan)  # what the `proactiv` command registers for --augment-from
     started = time.perf_counter()
-    train(data=args.data, out=args.model, arch="dscnn", seed=0, epochs=args.epochs, time_budget=None, threads=1,
+    train(data=args.data, out=args.model, arch=DEFAULT_ARCH, seed=0, epochs=args.epochs, time_budget=None, threads=1,
           exclude_engine=None, augment_from=args.run, force=False, progress=False)  # fmt: skip
     print(f"training: {time.perf_counter() - started:.0f} s (0 when cached)")
     print(AugmentPlan.load(args.model).describe())

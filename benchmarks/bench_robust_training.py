@@ -44,8 +44,9 @@ def train_digits(out: Path, strategy: str, run: Path | None, epochs: int) -> Non
 
 def train_kws(out: Path, strategy: str, run: Path | None, epochs: int, data: Path = Path("data/kws")) -> None:
     from proactiv.tasks.kws.cli import train
+    from proactiv.tasks.kws.models import DEFAULT_ARCH
 
-    train(data=data, out=out, arch="dscnn", seed=0, epochs=epochs, time_budget=None, threads=1, exclude_engine=None,
+    train(data=data, out=out, arch=DEFAULT_ARCH, seed=0, epochs=epochs, time_budget=None, threads=1, exclude_engine=None,
           members=1, augment_from=run, force=False, progress=False, strategy="augment" if strategy == "none" else strategy,
           epsilon=None, pgd_steps=3, norm="l2", beta=1.0)  # fmt: skip
 

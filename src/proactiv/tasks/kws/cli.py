@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from proactiv.cli_errors import fail
+from proactiv.tasks.kws.models import DEFAULT_ARCH
 from proactiv.tasks.strategy_options import Beta, Epsilon, Norm, PgdSteps, Strategy, strategy_from
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Keyword spotting: corpus and model.")
@@ -53,9 +54,10 @@ def train(
     arch: Annotated[
         str,
         typer.Option(
-            help="cnn | dscnn | dscnn-wide | bcresnet; several joined by + (dscnn+bcresnet): one of each, together"
+            help="cnn | dscnn | dscnn-wide (the demo's) | bcresnet; several joined by + (dscnn+bcresnet): one of "
+            "each, together"
         ),
-    ] = "dscnn",
+    ] = DEFAULT_ARCH,
     seed: Annotated[int, typer.Option()] = 0,
     epochs: Annotated[int, typer.Option(help="training epochs")] = 45,
     time_budget: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,

@@ -43,6 +43,7 @@ from proactiv.tasks.kws.decision import calibrate, operating_curve
 from proactiv.tasks.kws.frontend import LogMel
 from proactiv.tasks.kws.inference import compute_features, logits_of, predict
 from proactiv.tasks.kws.models import (
+    DEFAULT_ARCH,
     Ensemble,
     KeywordModel,
     build_model,
@@ -144,7 +145,7 @@ def fit(
     validation: Split,
     class_names: Sequence[str],
     *,
-    arch: str = "dscnn",
+    arch: str = DEFAULT_ARCH,
     epochs: int | None = 30,
     time_budget_s: float | None = None,
     batch_size: int = 64,
@@ -290,7 +291,7 @@ def fit(
 def train(
     data_root: str | os.PathLike,
     *,
-    arch: str = "dscnn",
+    arch: str = DEFAULT_ARCH,
     out: str | os.PathLike,
     epochs: int | None = 45,
     time_budget_s: float | None = None,
