@@ -27,7 +27,7 @@ training set (``kind``: ``speech_commands`` — a Speech Commands-layout corpus 
 split of scikit-learn's digits; ``tensors`` — ``training.pt``) with ``n`` examples; ``frontend`` is the config
 of the frontend the network's inputs came through during training (kept for the record: TracIn maps training
 examples into a run's model inputs with the run's own frontend). A few checkpoints (:data:`KEEP`, evenly
-spaced over the epochs) keep the folder small: ~0.5 MB for the 22 k-parameter DS-CNN.
+spaced over the epochs) keep the folder small: ~1 MB for the demo's 45 k-parameter DS-CNN.
 """
 
 from __future__ import annotations
