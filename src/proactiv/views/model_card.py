@@ -45,11 +45,13 @@ def metrics_file(run) -> Path | None:
 @dataclass(frozen=True)
 class StoredMetrics:
     """What a run's model stored of its training: the file looked for (None: the config names no model path),
-    its metrics (None when there are none to read) and, then, the sentence saying why there is no card."""
+    its metrics (None when there are none to read), then the sentence saying why there is no card, and whether
+    the file is there but unreadable (the report says so; an absent file means no section)."""
 
     file: Path | None
     metrics: dict | None
     missing: str | None = None
+    unreadable: bool = False
 
 
 def stored_metrics(run) -> StoredMetrics:
@@ -64,10 +66,10 @@ def stored_metrics(run) -> StoredMetrics:
     try:
         metrics = json.loads(file.read_text())
     except (OSError, ValueError) as err:
-        return StoredMetrics(file, None, f"No model card: {file} could not be read as JSON ({err}).")
+        return StoredMetrics(file, None, f"No model card: {file} could not be read as JSON ({err}).", True)
     if not isinstance(metrics, dict):
         return StoredMetrics(file, None, f"No model card: {file} holds a JSON {type(metrics).__name__}, not an "
-                                         "object of training metrics.")  # fmt: skip
+                                         "object of training metrics.", True)  # fmt: skip
     return StoredMetrics(file, metrics)
 
 
@@ -243,8 +245,7 @@ def report_html(_, ctx) -> str | None:
     or lack a field the section reads, are said in a sentence naming the file (the rest of the report stands)."""
     stored = stored_metrics(ctx.run)
     if stored.metrics is None:
-        unreadable = stored.file is not None and stored.file.is_file()
-        return f"<p>{esc(stored.missing)}</p>" if unreadable else None
+        return f"<p>{esc(stored.missing)}</p>" if stored.unreadable else None
     metrics = stored.metrics
     try:
         fig, training, figures = card_figure(metrics), _training_html(metrics), _figures_html(metrics)

@@ -190,3 +190,16 @@ def test_architectures_joined_by_plus_make_an_ensemble_of_one_of_each(tmp_path):
     torch.testing.assert_close(loaded(x), model(x))
     with pytest.raises(ValueError, match="'dscnn\\+resnet'"):
         build_model("dscnn+resnet", 12)
+
+
+def test_the_demo_trains_the_default_architecture_which_is_the_wide_dscnn():
+    """The Makefile's demo training, `proactiv kws train`'s default and the benchmarks that retrain "as make demo
+    trains" (they use DEFAULT_ARCH) name one architecture."""
+    from pathlib import Path
+
+    from proactiv.tasks.kws.models import DEFAULT_ARCH
+
+    makefile = (Path(__file__).parents[3] / "Makefile").read_text()
+    (line,) = [x for x in makefile.splitlines() if "proactiv kws train" in x and "models/kws-dscnn" in x]
+    assert f"--arch {DEFAULT_ARCH} " in line
+    assert build_model().features[0][0].out_channels == 96  # the default builds the 96-channel network
